@@ -1,0 +1,5 @@
+package main
+
+import "github.com/kubestrap/kubestrap/internal/bundle"
+
+func main() { bundle.RunAPIServer() }

@@ -1,0 +1,158 @@
+// Package cli holds kubestrap's cobra commands and nothing else: each command parses flags, builds
+// an options struct, calls a plain function of a domain package and prints the result. Progress
+// goes to stderr as "[phase] message" lines, data to stdout.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/kubestrap/kubestrap/internal/paths"
+)
+
+// globalOptions are the persistent flags every command sees.
+type globalOptions struct {
+	RootDir    string
+	ConfigFile string
+	Verbosity  int
+
+	Out io.Writer
+	Err io.Writer
+	In  io.Reader
+	// UID is the effective user id, injected so tests can exercise the root-dir rules.
+	UID int
+}
+
+// paths validates --root-dir and returns the host paths under it.
+func (g *globalOptions) paths() (paths.Paths, error) {
+	return paths.New(g.RootDir, g.UID)
+}
+
+// UsageError marks a mistake in how a command was invoked; main prints usage only for these.
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// IsUsageError reports whether err is a command-line usage mistake.
+func IsUsageError(err error) bool {
+	var u UsageError
+	return errors.As(err, &u)
+}
+
+// ExitCoder lets a command choose its exit status (e.g. 2 for "nothing found").
+type ExitCoder interface {
+	error
+	ExitCode() int
+}
+
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+func (e exitError) ExitCode() int { return e.code }
+
+// withExitCode wraps err so that main exits with code.
+func withExitCode(code int, err error) error { return exitError{code: code, err: err} }
+
+// NewRootCommand builds the kubestrap command tree writing to out and err.
+func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
+	g := &globalOptions{In: in, Out: out, Err: errOut, UID: os.Geteuid()}
+	v := viper.New()
+	v.SetEnvPrefix("KUBESTRAP")
+	v.AutomaticEnv()
+	v.SetDefault("root-dir", "/")
+
+	root := &cobra.Command{
+		Use:   "kubestrap",
+		Short: "Bootstrap a Kubernetes control plane and its nodes, kubeadm-style, from one binary",
+		Long: `kubestrap turns a host into a Kubernetes control-plane node (init), adds worker nodes (join),
+undoes either (reset) and shows what the running kube-apiserver was started with
+(show-apiserver-options). It reads kubeadm's configuration format (kubeadm.k8s.io/v1beta4) and
+bundles the upstream kube-apiserver, kube-controller-manager, kube-scheduler and etcd.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			// Flags win over KUBESTRAP_* environment variables, which win over defaults.
+			if !cmd.Flags().Changed("root-dir") {
+				g.RootDir = v.GetString("root-dir")
+			}
+			if !cmd.Flags().Changed("config") && v.GetString("config") != "" {
+				g.ConfigFile = v.GetString("config")
+			}
+			return nil
+		},
+	}
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return UsageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.RootDir, "root-dir", "/", "directory that stands for / for every host path kubestrap reads or writes (env KUBESTRAP_ROOT_DIR)")
+	pf.StringVar(&g.ConfigFile, "config", "", "kubeadm.k8s.io/v1beta4 configuration file, optionally with a kubestrap.io/v1alpha1 KubestrapConfiguration document (env KUBESTRAP_CONFIG)")
+	pf.IntVarP(&g.Verbosity, "verbosity", "v", 0, "log verbosity (0 = progress only)")
+
+	root.AddCommand(
+		newVersionCommand(g),
+		newCompletionCommand(g),
+		newConfigCommand(g),
+		newInitCommand(g),
+		newCertsCommand(g),
+		newKubeconfigCommand(g),
+	)
+	for _, c := range root.Commands() {
+		markUsageErrors(c)
+	}
+	return root
+}
+
+// markUsageErrors makes argument-count mistakes usage errors throughout the tree.
+func markUsageErrors(c *cobra.Command) {
+	if c.Args != nil {
+		args := c.Args
+		c.Args = func(cmd *cobra.Command, a []string) error {
+			if err := args(cmd, a); err != nil {
+				return UsageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markUsageErrors(sub)
+	}
+}
+
+// Execute runs the command tree on args and returns the process exit status, printing a single
+// "error: ..." line for failures and the usage text only for usage mistakes.
+func Execute(args []string, in io.Reader, out, errOut io.Writer) int {
+	root := NewRootCommand(in, out, errOut)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(errOut, "error: %v\n", err)
+	if IsUsageError(err) || isCobraUsageError(err) {
+		fmt.Fprintln(errOut, cmd.UsageString())
+	}
+	var ec ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 1
+}
+
+// isCobraUsageError recognises cobra's own errors for unknown commands, which it returns as plain
+// errors before any of our hooks run.
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	return len(msg) > 16 && (msg[:16] == "unknown command " || msg[:14] == "unknown flag: ")
+}
