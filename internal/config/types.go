@@ -88,9 +88,12 @@ type LocalEtcd struct {
 // ExternalEtcd is an etcd cluster run elsewhere.
 type ExternalEtcd struct {
 	Endpoints []string `json:"endpoints"`
-	CAFile    string   `json:"caFile,omitempty"`
-	CertFile  string   `json:"certFile,omitempty"`
-	KeyFile   string   `json:"keyFile,omitempty"`
+	// HTTPEndpoints serve etcd's HTTP traffic (metrics, health checks); kubeadm v1.37 added the
+	// field and defaults it to Endpoints, so a v1.37 kubeadm file may carry it.
+	HTTPEndpoints []string `json:"httpEndpoints,omitempty"`
+	CAFile        string   `json:"caFile,omitempty"`
+	CertFile      string   `json:"certFile,omitempty"`
+	KeyFile       string   `json:"keyFile,omitempty"`
 }
 
 // Etcd is either local or external.

@@ -1,0 +1,253 @@
+// Package bootstrap owns the cluster objects that make a new control plane joinable and usable,
+// as kubeadm creates them (reference §3 and §5): the admin ClusterRoleBinding, bootstrap-token
+// Secrets and their RBAC, the CSR auto-approval bindings, the kube-public/cluster-info ConfigMap
+// and the uploaded kubeadm-config and kubelet-config ConfigMaps. Every write is create-or-update,
+// so re-running init converges instead of failing.
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+)
+
+// Names of the objects, as kubeadm v1.37.2 names them, so kubeadm's tooling finds them.
+const (
+	ClusterAdminsGroup          = "kubeadm:cluster-admins"
+	NodeBootstrapTokenAuthGroup = "system:bootstrappers:kubeadm:default-node-token"
+	NodesGroup                  = "system:nodes"
+
+	KubeadmConfigConfigMap = "kubeadm-config"
+	KubeletConfigConfigMap = "kubelet-config"
+	ClusterConfigKey       = "ClusterConfiguration"
+	KubeletConfigKey       = "kubelet"
+)
+
+// EnsureAdminBinding binds admin.conf's group kubeadm:cluster-admins to cluster-admin; until it
+// exists admin.conf has no rights, which is why the caller uses super-admin.conf for it.
+func EnsureAdminBinding(ctx context.Context, c kubernetes.Interface) error {
+	return applyClusterRoleBinding(ctx, c, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ClusterAdminsGroup},
+		RoleRef:    clusterRole("cluster-admin"),
+		Subjects:   []rbacv1.Subject{group(ClusterAdminsGroup)},
+	})
+}
+
+// EnsureNodeBootstrapRBAC lets bootstrap tokens post CSRs, read Nodes, and get their client
+// certificates approved automatically; lets nodes renew theirs; and lets the apiserver reach
+// kubelets.
+func EnsureNodeBootstrapRBAC(ctx context.Context, c kubernetes.Interface) error {
+	if err := applyClusterRole(ctx, c, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubeadm:get-nodes"},
+		Rules: []rbacv1.PolicyRule{{
+			Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"nodes"},
+		}},
+	}); err != nil {
+		return err
+	}
+	bindings := []*rbacv1.ClusterRoleBinding{
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: "kubeadm:kubelet-bootstrap"},
+			RoleRef:    clusterRole("system:node-bootstrapper"),
+			Subjects:   []rbacv1.Subject{group(NodeBootstrapTokenAuthGroup)},
+		},
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: "kubeadm:get-nodes"},
+			RoleRef:    clusterRole("kubeadm:get-nodes"),
+			Subjects:   []rbacv1.Subject{group(NodeBootstrapTokenAuthGroup)},
+		},
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: "kubeadm:node-autoapprove-bootstrap"},
+			RoleRef:    clusterRole("system:certificates.k8s.io:certificatesigningrequests:nodeclient"),
+			Subjects:   []rbacv1.Subject{group(NodeBootstrapTokenAuthGroup)},
+		},
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: "kubeadm:node-autoapprove-certificate-rotation"},
+			RoleRef:    clusterRole("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"),
+			Subjects:   []rbacv1.Subject{group(NodesGroup)},
+		},
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: "kubeadm:apiserver-kubelet-client"},
+			RoleRef:    clusterRole("system:kubelet-api-admin"),
+			Subjects: []rbacv1.Subject{{
+				Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "kube-apiserver-kubelet-client",
+			}},
+		},
+	}
+	for _, b := range bindings {
+		if err := applyClusterRoleBinding(ctx, c, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EnsureClusterInfo publishes the cluster's endpoint and CA in kube-public/cluster-info, readable
+// anonymously; the controller-manager's bootstrapsigner adds a JWS signature per token, which is
+// what lets a joining node trust it.
+func EnsureClusterInfo(ctx context.Context, c kubernetes.Interface, kubeconfig []byte) error {
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: bootstrapapi.ConfigMapClusterInfo, Namespace: metav1.NamespacePublic},
+		Data:       map[string]string{bootstrapapi.KubeConfigKey: string(kubeconfig)},
+	}
+	if err := applyConfigMapKeys(ctx, c, cm); err != nil {
+		return err
+	}
+	const name = "kubeadm:bootstrap-signer-clusterinfo"
+	if err := applyRole(ctx, c, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespacePublic},
+		Rules: []rbacv1.PolicyRule{{
+			Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"configmaps"},
+			ResourceNames: []string{bootstrapapi.ConfigMapClusterInfo},
+		}},
+	}); err != nil {
+		return err
+	}
+	return applyRoleBinding(ctx, c, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespacePublic},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "system:anonymous"}},
+	})
+}
+
+// UploadClusterConfig stores the ClusterConfiguration in kube-system/kubeadm-config, readable by
+// joining and joined nodes.
+func UploadClusterConfig(ctx context.Context, c kubernetes.Interface, clusterConfig []byte) error {
+	return uploadReadableConfigMap(ctx, c, KubeadmConfigConfigMap, ClusterConfigKey, clusterConfig, "kubeadm:nodes-kubeadm-config")
+}
+
+// UploadKubeletConfig stores the KubeletConfiguration that joining nodes use in
+// kube-system/kubelet-config.
+func UploadKubeletConfig(ctx context.Context, c kubernetes.Interface, kubeletConfig []byte) error {
+	return uploadReadableConfigMap(ctx, c, KubeletConfigConfigMap, KubeletConfigKey, kubeletConfig, "kubeadm:kubelet-config")
+}
+
+func uploadReadableConfigMap(ctx context.Context, c kubernetes.Interface, name, key string, data []byte, roleName string) error {
+	if err := applyConfigMapKeys(ctx, c, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceSystem},
+		Data:       map[string]string{key: string(data)},
+	}); err != nil {
+		return err
+	}
+	if err := applyRole(ctx, c, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: roleName, Namespace: metav1.NamespaceSystem},
+		Rules: []rbacv1.PolicyRule{{
+			Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"configmaps"},
+			ResourceNames: []string{name},
+		}},
+	}); err != nil {
+		return err
+	}
+	return applyRoleBinding(ctx, c, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: roleName, Namespace: metav1.NamespaceSystem},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: roleName},
+		Subjects:   []rbacv1.Subject{group(NodeBootstrapTokenAuthGroup), group(NodesGroup)},
+	})
+}
+
+func clusterRole(name string) rbacv1.RoleRef {
+	return rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}
+}
+
+func group(name string) rbacv1.Subject {
+	return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: name}
+}
+
+// The apply helpers create an object, or replace the fields kubestrap owns when it exists.
+
+func applyConfigMapKeys(ctx context.Context, c kubernetes.Interface, cm *corev1.ConfigMap) error {
+	api := c.CoreV1().ConfigMaps(cm.Namespace)
+	if _, err := api.Create(ctx, cm, metav1.CreateOptions{}); err == nil || !apierrors.IsAlreadyExists(err) {
+		return wrap("create ConfigMap", cm.Namespace, cm.Name, err)
+	}
+	cur, err := api.Get(ctx, cm.Name, metav1.GetOptions{})
+	if err != nil {
+		return wrap("get ConfigMap", cm.Namespace, cm.Name, err)
+	}
+	if cur.Data == nil {
+		cur.Data = map[string]string{}
+	}
+	// Merge rather than replace: cluster-info also carries the bootstrapsigner's jws-kubeconfig-*
+	// keys, which must survive a re-run of init.
+	for k, v := range cm.Data {
+		cur.Data[k] = v
+	}
+	_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
+	return wrap("update ConfigMap", cm.Namespace, cm.Name, err)
+}
+
+func applyRole(ctx context.Context, c kubernetes.Interface, r *rbacv1.Role) error {
+	api := c.RbacV1().Roles(r.Namespace)
+	if _, err := api.Create(ctx, r, metav1.CreateOptions{}); err == nil || !apierrors.IsAlreadyExists(err) {
+		return wrap("create Role", r.Namespace, r.Name, err)
+	}
+	cur, err := api.Get(ctx, r.Name, metav1.GetOptions{})
+	if err != nil {
+		return wrap("get Role", r.Namespace, r.Name, err)
+	}
+	cur.Rules = r.Rules
+	_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
+	return wrap("update Role", r.Namespace, r.Name, err)
+}
+
+func applyRoleBinding(ctx context.Context, c kubernetes.Interface, b *rbacv1.RoleBinding) error {
+	api := c.RbacV1().RoleBindings(b.Namespace)
+	if _, err := api.Create(ctx, b, metav1.CreateOptions{}); err == nil || !apierrors.IsAlreadyExists(err) {
+		return wrap("create RoleBinding", b.Namespace, b.Name, err)
+	}
+	cur, err := api.Get(ctx, b.Name, metav1.GetOptions{})
+	if err != nil {
+		return wrap("get RoleBinding", b.Namespace, b.Name, err)
+	}
+	cur.Subjects = b.Subjects
+	_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
+	return wrap("update RoleBinding", b.Namespace, b.Name, err)
+}
+
+func applyClusterRole(ctx context.Context, c kubernetes.Interface, r *rbacv1.ClusterRole) error {
+	api := c.RbacV1().ClusterRoles()
+	if _, err := api.Create(ctx, r, metav1.CreateOptions{}); err == nil || !apierrors.IsAlreadyExists(err) {
+		return wrap("create ClusterRole", "", r.Name, err)
+	}
+	cur, err := api.Get(ctx, r.Name, metav1.GetOptions{})
+	if err != nil {
+		return wrap("get ClusterRole", "", r.Name, err)
+	}
+	cur.Rules = r.Rules
+	_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
+	return wrap("update ClusterRole", "", r.Name, err)
+}
+
+func applyClusterRoleBinding(ctx context.Context, c kubernetes.Interface, b *rbacv1.ClusterRoleBinding) error {
+	api := c.RbacV1().ClusterRoleBindings()
+	if _, err := api.Create(ctx, b, metav1.CreateOptions{}); err == nil || !apierrors.IsAlreadyExists(err) {
+		return wrap("create ClusterRoleBinding", "", b.Name, err)
+	}
+	cur, err := api.Get(ctx, b.Name, metav1.GetOptions{})
+	if err != nil {
+		return wrap("get ClusterRoleBinding", "", b.Name, err)
+	}
+	// roleRef is immutable; a binding with another role is someone else's and is left alone.
+	if cur.RoleRef != b.RoleRef {
+		return fmt.Errorf("ClusterRoleBinding %s exists with roleRef %s, not %s: delete it or rename yours", b.Name, cur.RoleRef.Name, b.RoleRef.Name)
+	}
+	cur.Subjects = b.Subjects
+	_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
+	return wrap("update ClusterRoleBinding", "", b.Name, err)
+}
+
+func wrap(what, ns, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ns != "" {
+		name = ns + "/" + name
+	}
+	return fmt.Errorf("%s %s: %w", what, name, err)
+}

@@ -1,0 +1,355 @@
+package components
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apiserverv1 "k8s.io/apiserver/pkg/apis/apiserver/v1"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/paths"
+)
+
+// FileOptions controls EnsureAPIServerFiles.
+type FileOptions struct {
+	// DryRun writes nothing and prints what would be written instead.
+	DryRun bool
+	// Log receives "[control-plane]" and "[dryrun]" progress lines; nil discards them.
+	Log io.Writer
+}
+
+// encryptionKeyBytes is the AES-256 key size; aescbc accepts 16, 24 or 32 bytes.
+const encryptionKeyBytes = 32
+
+// Headers written above the generated YAML, for the operator who opens the file.
+const (
+	encryptionConfigHeader = "# Written by kubestrap. Secrets in etcd are encrypted with these keys: never delete\n" +
+		"# this file or replace a key that is in use, or those secrets become unreadable.\n"
+	auditPolicyHeader = "# Written by kubestrap. Edit freely: kubestrap keeps an existing policy as it is.\n"
+)
+
+// EnsureAPIServerFiles writes the files kubestrap's kube-apiserver flags point at beyond
+// kubeadm's: the encryption-at-rest configuration, the audit policy and the audit log directory.
+// Files that exist are kept as they are; in particular the encryption configuration is created
+// exactly once, because a new key would make every secret already in etcd unreadable. A file that
+// apiServer.extraArgs points elsewhere is the user's to provide and is not written.
+func EnsureAPIServerFiles(cfg *config.Config, p paths.Paths, o FileOptions) error {
+	log := o.Log
+	if log == nil {
+		log = io.Discard
+	}
+	args := ArgMap(APIServer(cfg, p).Args)
+
+	if f := args["encryption-provider-config"]; f == p.EncryptionConfig() {
+		if err := ensureEncryptionConfig(f, o.DryRun, log); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(log, "[control-plane] kube-apiserver uses --encryption-provider-config=%s from apiServer.extraArgs; not writing %s\n", f, p.EncryptionConfig())
+	}
+
+	if f := args["audit-policy-file"]; f == p.AuditPolicy() {
+		if err := ensureAuditPolicy(f, o.DryRun, log); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(log, "[control-plane] kube-apiserver uses --audit-policy-file=%s from apiServer.extraArgs; not writing %s\n", f, p.AuditPolicy())
+	}
+
+	// Only our own log path: "-" means stdout, and a user's path is the user's to prepare.
+	if args["audit-log-path"] == p.AuditLog() {
+		dir := p.AuditLogDir()
+		if o.DryRun {
+			if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintf(log, "[dryrun] Would create directory %s\n", dir)
+			}
+			return nil
+		}
+		if err := ensurePrivateDir(dir); err != nil {
+			return fmt.Errorf("creating audit log directory: %w", err)
+		}
+	}
+	return nil
+}
+
+func ensureEncryptionConfig(path string, dryRun bool, log io.Writer) error {
+	existing, err := readExisting(path)
+	if err != nil {
+		return err
+	}
+	if existing == nil {
+		fmt.Fprintf(log, "[control-plane] Writing encryption-at-rest configuration to %s\n", path)
+		if dryRun {
+			fmt.Fprintf(log, "[dryrun] Would write file %s (contents not shown: it holds the encryption key)\n", path)
+			return nil
+		}
+		data, err := newEncryptionConfig()
+		if err != nil {
+			return err
+		}
+		created, err := writeFileOnce(path, data)
+		if err != nil {
+			return fmt.Errorf("writing encryption-at-rest configuration %s: %w", path, err)
+		}
+		if created {
+			return nil
+		}
+		// Someone else created it since we looked; theirs may already be in use, so it wins.
+		if existing, err = readExisting(path); err != nil {
+			return err
+		}
+	}
+	if _, err := parseEncryptionConfig(existing); err != nil {
+		return fmt.Errorf("existing encryption-at-rest configuration %s: %w (fix it; do not delete it while secrets encrypted with its keys are in etcd)", path, err)
+	}
+	fmt.Fprintf(log, "[control-plane] Using existing encryption-at-rest configuration %s\n", path)
+	return nil
+}
+
+func ensureAuditPolicy(path string, dryRun bool, log io.Writer) error {
+	existing, err := readExisting(path)
+	if err != nil {
+		return err
+	}
+	if existing == nil {
+		data, err := auditPolicyYAML()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "[control-plane] Writing audit policy to %s\n", path)
+		if dryRun {
+			fmt.Fprintf(log, "[dryrun] Would write file %s\n%s", path, data)
+			return nil
+		}
+		created, err := writeFileOnce(path, data)
+		if err != nil {
+			return fmt.Errorf("writing audit policy %s: %w", path, err)
+		}
+		if created {
+			return nil
+		}
+		if existing, err = readExisting(path); err != nil {
+			return err
+		}
+	}
+	// Only a sanity check: the apiserver validates the rules, but a file that is not a Policy
+	// at all would otherwise surface as a crash-looping apiserver.
+	var pol auditv1.Policy
+	if err := yaml.Unmarshal(existing, &pol); err != nil {
+		return fmt.Errorf("existing audit policy %s: %w", path, err)
+	}
+	if pol.Kind != "Policy" || pol.APIVersion != auditv1.SchemeGroupVersion.String() {
+		return fmt.Errorf("existing audit policy %s: want apiVersion %s, kind Policy; got %q, %q",
+			path, auditv1.SchemeGroupVersion, pol.APIVersion, pol.Kind)
+	}
+	fmt.Fprintf(log, "[control-plane] Using existing audit policy %s\n", path)
+	return nil
+}
+
+// newEncryptionConfig encrypts secrets with aescbc under one fresh key. identity comes last so
+// that secrets written before encryption was turned on (or by a plain kubeadm apiserver) stay
+// readable; they are encrypted when next written.
+func newEncryptionConfig() ([]byte, error) {
+	key := make([]byte, encryptionKeyBytes)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("generating encryption key: %w", err)
+	}
+	ec := apiserverv1.EncryptionConfiguration{
+		TypeMeta: metav1.TypeMeta{
+			APIVersion: apiserverv1.SchemeGroupVersion.String(),
+			Kind:       "EncryptionConfiguration",
+		},
+		Resources: []apiserverv1.ResourceConfiguration{{
+			Resources: []string{"secrets"},
+			Providers: []apiserverv1.ProviderConfiguration{
+				{AESCBC: &apiserverv1.AESConfiguration{Keys: []apiserverv1.Key{{
+					Name:   "key1",
+					Secret: base64.StdEncoding.EncodeToString(key),
+				}}}},
+				{Identity: &apiserverv1.IdentityConfiguration{}},
+			},
+		}},
+	}
+	data, err := yaml.Marshal(&ec)
+	if err != nil {
+		return nil, fmt.Errorf("encoding encryption-at-rest configuration: %w", err)
+	}
+	return append([]byte(encryptionConfigHeader), data...), nil
+}
+
+// parseEncryptionConfig decodes strictly, so a typo in a hand-edited file is reported here rather
+// than by an apiserver that will not start.
+func parseEncryptionConfig(data []byte) (*apiserverv1.EncryptionConfiguration, error) {
+	var ec apiserverv1.EncryptionConfiguration
+	if err := yaml.UnmarshalStrict(data, &ec); err != nil {
+		return nil, err
+	}
+	if ec.APIVersion != apiserverv1.SchemeGroupVersion.String() || ec.Kind != "EncryptionConfiguration" {
+		return nil, fmt.Errorf("want apiVersion %s, kind EncryptionConfiguration; got %q, %q",
+			apiserverv1.SchemeGroupVersion, ec.APIVersion, ec.Kind)
+	}
+	if len(ec.Resources) == 0 {
+		return nil, errors.New("no resources configured")
+	}
+	return &ec, nil
+}
+
+// defaultAuditPolicy follows the spirit of kube-up's and GKE's policies: drop the high-volume,
+// low-value traffic of node heartbeats, leader election, proxies and health checks; never record
+// bodies that can hold credentials; record the body of every other write; and the metadata of
+// everything else. The first matching rule wins.
+func defaultAuditPolicy() *auditv1.Policy {
+	core := func(res ...string) auditv1.GroupResources { return auditv1.GroupResources{Group: "", Resources: res} }
+	leases := auditv1.GroupResources{Group: "coordination.k8s.io", Resources: []string{"leases"}}
+	return &auditv1.Policy{
+		TypeMeta: metav1.TypeMeta{
+			APIVersion: auditv1.SchemeGroupVersion.String(),
+			Kind:       "Policy",
+		},
+		// A RequestReceived event only duplicates the ResponseComplete one that follows.
+		OmitStages: []auditv1.Stage{auditv1.StageRequestReceived},
+		Rules: []auditv1.PolicyRule{
+			{
+				Level: auditv1.LevelNone,
+				Users: []string{"system:kube-proxy"},
+				Verbs: []string{"watch"},
+				Resources: []auditv1.GroupResources{
+					core("endpoints", "services", "services/status"),
+					{Group: "discovery.k8s.io", Resources: []string{"endpointslices"}},
+				},
+			},
+			// Users and userGroups of one rule must both match, hence two rules.
+			{
+				Level:     auditv1.LevelNone,
+				Users:     []string{"system:unsecured"},
+				Verbs:     []string{"get", "list"},
+				Resources: []auditv1.GroupResources{core("events"), leases},
+			},
+			{
+				Level:      auditv1.LevelNone,
+				UserGroups: []string{"system:nodes"},
+				Verbs:      []string{"get", "list"},
+				Resources:  []auditv1.GroupResources{core("events"), leases},
+			},
+			{
+				// Leader election renews a lease every couple of seconds.
+				Level:      auditv1.LevelNone,
+				Users:      []string{"system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"},
+				Verbs:      []string{"get", "update"},
+				Namespaces: []string{"kube-system"},
+				Resources:  []auditv1.GroupResources{leases},
+			},
+			{
+				Level:           auditv1.LevelNone,
+				NonResourceURLs: []string{"/healthz*", "/livez*", "/readyz*", "/version"},
+			},
+			{
+				// Secrets, config maps and token requests/reviews carry credentials in their
+				// bodies.
+				Level: auditv1.LevelMetadata,
+				Resources: []auditv1.GroupResources{
+					core("secrets", "configmaps", "serviceaccounts/token"),
+					{Group: "authentication.k8s.io", Resources: []string{"tokenreviews"}},
+				},
+			},
+			{
+				Level: auditv1.LevelRequest,
+				Verbs: []string{"create", "update", "patch", "delete", "deletecollection"},
+			},
+			{Level: auditv1.LevelMetadata},
+		},
+	}
+}
+
+func auditPolicyYAML() ([]byte, error) {
+	data, err := yaml.Marshal(defaultAuditPolicy())
+	if err != nil {
+		return nil, fmt.Errorf("encoding audit policy: %w", err)
+	}
+	return append([]byte(auditPolicyHeader), data...), nil
+}
+
+// readExisting returns the file's content, or nil when it does not exist.
+func readExisting(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// writeFileOnce atomically creates path (mode 0600, in a 0700 directory) with data unless it
+// already exists, and reports whether it did. The content goes to a temporary file in the same
+// directory first; a hard link then publishes it only if path is still absent, so a concurrent
+// writer's file — possibly a key already in use — is never replaced.
+func writeFileOnce(path string, data []byte) (created bool, err error) {
+	dir := filepath.Dir(path)
+	if err := ensurePrivateDir(dir); err != nil {
+		return false, err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return false, err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a link the file lives on under path; after a rename this is a no-op
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return false, err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return false, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return false, err
+	}
+	if err := f.Close(); err != nil {
+		return false, err
+	}
+	switch err := os.Link(tmp, path); {
+	case err == nil:
+	case errors.Is(err, fs.ErrExist):
+		return false, nil
+	default:
+		// Filesystems without hard links: rename is still atomic, only the no-clobber check
+		// becomes a separate step.
+		if _, serr := os.Lstat(path); serr == nil {
+			return false, nil
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return false, err
+		}
+	}
+	// The directory entry must reach the disk too, or a crash could lose a key in use.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return true, nil
+}
+
+// ensurePrivateDir creates dir with mode 0700 (its parents 0755, as kubeadm's /etc/kubernetes).
+// An existing directory keeps its mode: it may be shared with something else.
+func ensurePrivateDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}

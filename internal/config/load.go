@@ -1,0 +1,224 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Overrides are the values init's command-line flags set. They win over the config file; the zero
+// value of each field means "flag not given".
+type Overrides struct {
+	AdvertiseAddress     string
+	BindPort             int32
+	CertExtraSANs        []string
+	ControlPlaneEndpoint string
+	NodeName             string
+	ServiceCIDR          string
+	PodCIDR              string
+	DNSDomain            string
+	CertDir              string
+	KubernetesVersion    string
+	EncryptionAlgorithm  string
+	Mode                 string
+}
+
+// Apply writes the set overrides into c. --apiserver-cert-extra-sans replaces apiServer.certSANs
+// rather than adding to it, as every other flag replaces its field.
+func (o Overrides) Apply(c *Config) {
+	setString := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	setString(&c.Init.LocalAPIEndpoint.AdvertiseAddress, o.AdvertiseAddress)
+	if o.BindPort != 0 {
+		c.Init.LocalAPIEndpoint.BindPort = o.BindPort
+	}
+	if len(o.CertExtraSANs) > 0 {
+		c.Cluster.APIServer.CertSANs = append([]string(nil), o.CertExtraSANs...)
+	}
+	setString(&c.Cluster.ControlPlaneEndpoint, o.ControlPlaneEndpoint)
+	setString(&c.Init.NodeRegistration.Name, o.NodeName)
+	setString(&c.Cluster.Networking.ServiceSubnet, o.ServiceCIDR)
+	setString(&c.Cluster.Networking.PodSubnet, o.PodCIDR)
+	setString(&c.Cluster.Networking.DNSDomain, o.DNSDomain)
+	setString(&c.Cluster.CertificatesDir, o.CertDir)
+	setString(&c.Cluster.KubernetesVersion, o.KubernetesVersion)
+	setString(&c.Cluster.EncryptionAlgorithm, o.EncryptionAlgorithm)
+	setString(&c.Kubestrap.Mode, o.Mode)
+}
+
+// LoadInit builds init's configuration: it reads path (none when ""), decodes its documents
+// strictly, applies the flag overrides, the static and then the dynamic defaults (asking host for
+// what it cannot know), and validates the result. The error lists every problem found. It writes
+// nothing and does not generate a bootstrap token; init calls EnsureBootstrapToken for that.
+func LoadInit(path string, o Overrides, host Host) (*Config, error) {
+	if path == "" {
+		return loadInit("", nil, false, o, host)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the config file: %w", err)
+	}
+	return loadInit(path, data, true, o, host)
+}
+
+// LoadInitData is LoadInit for a configuration already in memory (a ConfigMap, stdin, a test);
+// source names it in messages.
+func LoadInitData(source string, data []byte, o Overrides, host Host) (*Config, error) {
+	return loadInit(source, data, true, o, host)
+}
+
+func loadInit(source string, data []byte, haveFile bool, o Overrides, host Host) (*Config, error) {
+	c := &Config{}
+	var problems []error
+	if haveFile {
+		docs, err := ParseDocuments(data)
+		problems = problemsOf(err)
+		if !docs.Has(KindInit) && !docs.Has(KindCluster) && !docs.Has(KindKubestrap) {
+			if len(problems) == 0 {
+				problems = []error{fmt.Errorf("no %s, %s or %s document found", KindInit, KindCluster, KindKubestrap)}
+			}
+			return nil, newError(source, problems)
+		}
+		decodeProblems, hard := decodeInitDocuments(docs, c)
+		problems = append(problems, decodeProblems...)
+		if hard {
+			return nil, newError(source, problems)
+		}
+	}
+	o.Apply(c)
+	SetDefaults(c)
+	dyn := ApplyDynamicDefaults(c, host)
+	problems = append(problems, mergeFieldErrors(dyn, validateConfig(c))...)
+	if len(problems) > 0 {
+		return nil, newError(source, problems)
+	}
+	return c, nil
+}
+
+// decodeInitDocuments decodes the documents init reads into c. Join, reset and upgrade documents
+// are checked too, because kubeadm lets one file serve several commands and a typo there is still a
+// typo; component configs are passed over. hard reports that some document could not be decoded at
+// all, after which validating c would only produce noise.
+func decodeInitDocuments(docs Documents, c *Config) (problems []error, hard bool) {
+	for _, d := range docs {
+		var target any
+		switch {
+		case d.APIVersion == KubeadmAPIVersion && d.Kind == KindInit:
+			target = &c.Init
+		case d.APIVersion == KubeadmAPIVersion && d.Kind == KindCluster:
+			target = &c.Cluster
+		case d.APIVersion == KubestrapAPIVersion && d.Kind == KindKubestrap:
+			target = &c.Kubestrap
+		case d.APIVersion == KubeadmAPIVersion && d.Kind == KindJoin:
+			target = &JoinConfiguration{}
+		case d.APIVersion == KubeadmAPIVersion && d.Kind == KindReset:
+			target = &ResetConfiguration{}
+		default:
+			continue
+		}
+		strict, err := decodeStrict(d, target)
+		if err != nil {
+			problems = append(problems, err)
+			hard = true
+			continue
+		}
+		problems = append(problems, strict...)
+	}
+	return problems, hard
+}
+
+// mergeFieldErrors puts the dynamic-defaulting errors first and drops validation errors about the
+// same fields: "could not detect the hostname" already says what a following "name: Required"
+// would.
+func mergeFieldErrors(dyn, val field.ErrorList) []error {
+	seen := map[string]bool{}
+	var out []error
+	for _, e := range dyn {
+		seen[e.Field] = true
+		out = append(out, e)
+	}
+	for _, e := range val {
+		if !seen[e.Field] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// withSource re-labels an *Error (from ParseDocuments or Validate) with the file it came from.
+func withSource(source string, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return &Error{Source: source, Problems: e.Problems}
+	}
+	if source == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", source, err)
+}
+
+// ValidateFile checks a configuration file the way the commands that read it would: the init
+// documents as LoadInit does, a JoinConfiguration as LoadJoin does, a ResetConfiguration as
+// LoadReset does. It returns the kinds found, and an *Error listing every problem otherwise.
+func ValidateFile(path string, host Host) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the config file: %w", err)
+	}
+	// Problems of unidentifiable documents are reported again by the loaders below, and
+	// deduplicated there; only a file with no usable document at all stops here.
+	docs, err := ParseDocuments(data)
+	asJoin := docs.Has(KindJoin)
+	asReset := docs.Has(KindReset)
+	// A KubestrapConfiguration next to a JoinConfiguration configures the join; on its own, or
+	// next to init's documents, it configures init.
+	asInit := docs.Has(KindInit) || docs.Has(KindCluster) || (docs.Has(KindKubestrap) && !asJoin)
+	if !asInit && !asJoin && !asReset {
+		if err != nil {
+			return nil, withSource(path, err)
+		}
+		return nil, newError(path, []error{fmt.Errorf("no %s, %s, %s, %s or %s document found",
+			KindInit, KindCluster, KindJoin, KindReset, KindKubestrap)})
+	}
+	var problems []error
+	seen := map[string]bool{}
+	collect := func(err error) {
+		var e *Error
+		if err == nil {
+			return
+		}
+		if !errors.As(err, &e) {
+			problems = append(problems, err)
+			return
+		}
+		// Documents decoded by more than one loader (a KubestrapConfiguration used by init and
+		// join) would otherwise report the same problem twice.
+		for _, p := range e.Problems {
+			if !seen[p.Error()] {
+				seen[p.Error()] = true
+				problems = append(problems, p)
+			}
+		}
+	}
+	if asInit {
+		_, err := loadInit(path, data, true, Overrides{}, host)
+		collect(err)
+	}
+	if asJoin {
+		_, err := loadJoin(path, data, true, JoinOverrides{}, host)
+		collect(err)
+	}
+	if asReset {
+		_, err := loadReset(path, data, true)
+		collect(err)
+	}
+	if len(problems) > 0 {
+		return nil, newError(path, problems)
+	}
+	return docs.Kinds(), nil
+}

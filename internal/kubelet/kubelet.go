@@ -1,0 +1,82 @@
+// Package kubelet owns what kubestrap writes for a node's kubelet: the KubeletConfiguration that init
+// uploads to kube-system/kubelet-config and that join writes to /var/lib/kubelet/config.yaml, with
+// kubeadm's defaults (reference §8).
+package kubelet
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/paths"
+)
+
+// Configuration is the cluster-wide KubeletConfiguration for cfg. File paths in it are host paths
+// as the kubelet on a node sees them (with root "/"), because the object is shared by every node;
+// a node under another root dir rewrites them with ForRoot.
+func Configuration(cfg *config.Config) (*kubeletv1beta1.KubeletConfiguration, error) {
+	dns, err := cfg.ServiceIP(10)
+	if err != nil {
+		return nil, err
+	}
+	certDir := cfg.Cluster.CertificatesDir
+	if certDir == "" {
+		certDir = paths.DefaultCertificatesDir
+	}
+	kc := &kubeletv1beta1.KubeletConfiguration{
+		TypeMeta: metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},
+		Authentication: kubeletv1beta1.KubeletAuthentication{
+			Anonymous: kubeletv1beta1.KubeletAnonymousAuthentication{Enabled: ptr.To(false)},
+			Webhook: kubeletv1beta1.KubeletWebhookAuthentication{
+				Enabled:  ptr.To(true),
+				CacheTTL: metav1.Duration{},
+			},
+			X509: kubeletv1beta1.KubeletX509Authentication{ClientCAFile: certDir + "/ca.crt"},
+		},
+		Authorization: kubeletv1beta1.KubeletAuthorization{
+			Mode: kubeletv1beta1.KubeletAuthorizationModeWebhook,
+		},
+		CgroupDriver:       "systemd",
+		ClusterDNS:         []string{dns.String()},
+		ClusterDomain:      cfg.Cluster.Networking.DNSDomain,
+		HealthzBindAddress: "127.0.0.1",
+		HealthzPort:        ptr.To[int32](10248),
+		RotateCertificates: true,
+		StaticPodPath:      paths.KubernetesDir + "/manifests",
+	}
+	return kc, nil
+}
+
+// ForRoot returns a copy of kc whose file paths point under the root dir of p.
+func ForRoot(kc *kubeletv1beta1.KubeletConfiguration, p paths.Paths) *kubeletv1beta1.KubeletConfiguration {
+	out := kc.DeepCopy()
+	if out.Authentication.X509.ClientCAFile != "" {
+		out.Authentication.X509.ClientCAFile = p.Host(out.Authentication.X509.ClientCAFile)
+	}
+	if out.StaticPodPath != "" {
+		out.StaticPodPath = p.Host(out.StaticPodPath)
+	}
+	return out
+}
+
+// Marshal renders kc as YAML.
+func Marshal(kc *kubeletv1beta1.KubeletConfiguration) ([]byte, error) {
+	b, err := yaml.Marshal(kc)
+	if err != nil {
+		return nil, fmt.Errorf("render KubeletConfiguration: %w", err)
+	}
+	return b, nil
+}
+
+// Unmarshal parses a KubeletConfiguration (as stored in the kubelet-config ConfigMap).
+func Unmarshal(b []byte) (*kubeletv1beta1.KubeletConfiguration, error) {
+	kc := &kubeletv1beta1.KubeletConfiguration{}
+	if err := yaml.Unmarshal(b, kc); err != nil {
+		return nil, fmt.Errorf("parse KubeletConfiguration: %w", err)
+	}
+	return kc, nil
+}
