@@ -1,5 +1,25 @@
+// Command kubestrap is a multi-call binary: invoked as kube-apiserver, kube-controller-manager,
+// kube-scheduler or etcd (through a symlink, or as "kubestrap <component>") it runs that bundled
+// upstream program; otherwise it is the kubestrap CLI.
 package main
 
-import "github.com/kubestrap/kubestrap/internal/bundle"
+import (
+	"os"
+	"path/filepath"
 
-func main() { bundle.RunAPIServer() }
+	"github.com/kubestrap/kubestrap/internal/bundle"
+	"github.com/kubestrap/kubestrap/internal/cli"
+)
+
+func main() {
+	if name := filepath.Base(os.Args[0]); bundle.IsComponent(name) {
+		os.Exit(bundle.Run(name, os.Args))
+	}
+	if len(os.Args) > 1 && bundle.IsComponent(os.Args[1]) {
+		// "kubestrap kube-apiserver --flags": the component sees itself as argv[0], as it would
+		// through its symlink.
+		os.Exit(bundle.Run(os.Args[1], os.Args[1:]))
+	}
+	cli.APIServerFlagCatalog = bundle.APIServerFlags
+	os.Exit(cli.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

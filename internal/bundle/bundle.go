@@ -1,19 +1,83 @@
 // Package bundle owns the upstream control-plane programs compiled into kubestrap: kube-apiserver,
 // kube-controller-manager and kube-scheduler from k8s.io/kubernetes, and etcd from etcdmain. It is the
 // only package that imports them, so every other package builds and tests without their weight.
+// It runs them unmodified, exactly as their own main functions would.
 package bundle
 
 import (
 	"os"
+	"sort"
+	"strings"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/server/v3/etcdmain"
 	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register" // --logging-format=json, as upstream's mains register it
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+
+	"github.com/kubestrap/kubestrap/internal/inspect"
 )
 
-func RunAPIServer() int { return cli.Run(apiserver.NewAPIServerCommand()) }
-func RunKCM() int       { return cli.Run(kcm.NewControllerManagerCommand()) }
-func RunScheduler() int { return cli.Run(scheduler.NewSchedulerCommand()) }
-func RunEtcd() int      { etcdmain.Main(os.Args); return 0 }
+// Component names, as the symlinks and the first argument spell them.
+const (
+	APIServer         = "kube-apiserver"
+	ControllerManager = "kube-controller-manager"
+	Scheduler         = "kube-scheduler"
+	Etcd              = "etcd"
+)
+
+// Names lists the bundled components.
+func Names() []string { return []string{Etcd, APIServer, ControllerManager, Scheduler} }
+
+// IsComponent reports whether name is a bundled component.
+func IsComponent(name string) bool {
+	for _, n := range Names() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Run runs component with argv (argv[0] is the program name, as os.Args) and returns its exit
+// status. The upstream commands read os.Args themselves, so os.Args is set to argv first.
+func Run(component string, argv []string) int {
+	os.Args = argv
+	switch component {
+	case APIServer:
+		return cli.Run(apiserver.NewAPIServerCommand())
+	case ControllerManager:
+		return cli.Run(kcm.NewControllerManagerCommand())
+	case Scheduler:
+		return cli.Run(scheduler.NewSchedulerCommand())
+	case Etcd:
+		// etcdmain exits the process itself on error; returning means a clean stop.
+		etcdmain.Main(argv)
+		return 0
+	}
+	return 127
+}
+
+// APIServerFlags is the option catalog of the bundled kube-apiserver: every flag with its type,
+// default and one-line help, read from the upstream command's own flag set.
+func APIServerFlags() []inspect.FlagInfo {
+	return flagCatalog(apiserver.NewAPIServerCommand())
+}
+
+func flagCatalog(cmd *cobra.Command) []inspect.FlagInfo {
+	var out []inspect.FlagInfo
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		usage := strings.TrimSpace(f.Usage)
+		if i := strings.IndexAny(usage, "\n"); i >= 0 {
+			usage = usage[:i]
+		}
+		out = append(out, inspect.FlagInfo{Name: f.Name, Type: f.Value.Type(), Default: f.DefValue, Usage: usage})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -107,6 +107,10 @@ bundles the upstream kube-apiserver, kube-controller-manager, kube-scheduler and
 		newInitCommand(g),
 		newCertsCommand(g),
 		newKubeconfigCommand(g),
+		newStatusCommand(g),
+		newStopCommand(g),
+		newSuperviseCommand(g),
+		newShowAPIServerOptionsCommand(g),
 	)
 	for _, c := range root.Commands() {
 		markUsageErrors(c)

@@ -20,6 +20,10 @@ type Phase[D any] struct {
 	Short   string
 	Run     func(ctx context.Context, data D) error
 	Phases  []Phase[D]
+	// Finish runs after all sub-phases when the phase runs as a whole (in a full run, or as
+	// "phase <name>" / "phase <name> all"), not when a single sub-phase is invoked: it is where a
+	// group acts on what its sub-phases wrote, e.g. starting the components whose files they wrote.
+	Finish func(ctx context.Context, data D) error
 	// ArgsUsage, when set, lets the phase subcommand take positional arguments (e.g. join's
 	// endpoint); they are handed to the data builder.
 	ArgsUsage string
@@ -94,6 +98,11 @@ func runPhases[D any](ctx context.Context, data D, prefix string, ps []Phase[D],
 		}
 		if err := runPhases(ctx, data, full+"/", p.Phases, skipped); err != nil {
 			return err
+		}
+		if p.Finish != nil {
+			if err := p.Finish(ctx, data); err != nil {
+				return fmt.Errorf("phase %s: %w", full, err)
+			}
 		}
 	}
 	return nil

@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubestrap/kubestrap/internal/supervisor"
+)
+
+type statusOptions struct {
+	Output string
+}
+
+func newStatusCommand(g *globalOptions) *cobra.Command {
+	o := &statusOptions{Output: "table"}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the local control plane's processes, uptime, restarts and health",
+		Long: `Show the control plane that "kubestrap init --mode local" started under --root-dir: the
+supervisor and, for every component, its pid, uptime, restart count and health. Exits 1 when
+anything is not running or not healthy, or when nothing was ever started under the root.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(g, o) },
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table or json")
+	return cmd
+}
+
+func runStatus(g *globalOptions, o *statusOptions) error {
+	if o.Output != "table" && o.Output != "json" {
+		return UsageError{fmt.Errorf("unknown output format %q: use table or json", o.Output)}
+	}
+	p, err := g.paths()
+	if err != nil {
+		return err
+	}
+	report, err := supervisor.Status(p, nil)
+	if errors.Is(err, supervisor.ErrNotStarted) {
+		return withExitCode(1, fmt.Errorf("no local control plane was ever started under %s: start one with kubestrap init --mode local --root-dir %s", p.Root(), p.Root()))
+	}
+	if err != nil {
+		return err
+	}
+	if o.Output == "json" {
+		enc := json.NewEncoder(g.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else if err := report.WriteTable(g.Out); err != nil {
+		return err
+	}
+	if problems := report.Problems(); len(problems) > 0 {
+		return withExitCode(1, fmt.Errorf("the control plane is not healthy: %s", strings.Join(problems, "; ")))
+	}
+	return nil
+}

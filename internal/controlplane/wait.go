@@ -1,0 +1,94 @@
+package controlplane
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Target is one component to wait for.
+type Target struct {
+	Name    string
+	URL     string
+	LogFile string // its output, shown when it does not become healthy
+}
+
+// CheckFunc returns nil when url answers healthy.
+type CheckFunc func(ctx context.Context, url string) error
+
+// Wait polls every target's health URL until all answer, printing progress to log, or fails after
+// timeout naming each unhealthy component, its last error and the tail of its log.
+func Wait(ctx context.Context, targets []Target, timeout, interval time.Duration, check CheckFunc, log io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	fmt.Fprintf(log, "[wait-control-plane] Waiting for the control plane to become healthy (timeout %s)\n", timeout)
+
+	var mu sync.Mutex
+	lastErr := map[string]error{}
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fmt.Fprintf(log, "[wait-control-plane] Waiting for %s at %s\n", t.Name, t.URL)
+			for {
+				err := check(ctx, t.URL)
+				mu.Lock()
+				lastErr[t.Name] = err
+				mu.Unlock()
+				if err == nil {
+					fmt.Fprintf(log, "[wait-control-plane] %s is healthy after %s\n", t.Name, time.Since(start).Round(time.Millisecond))
+					return
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(interval):
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	var failed []string
+	for _, t := range targets {
+		if err := lastErr[t.Name]; err != nil {
+			failed = append(failed, fmt.Sprintf("%s is not healthy at %s: %v\nlast lines of %s:\n%s", t.Name, t.URL, err, t.LogFile, Tail(t.LogFile, 20)))
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("the control plane did not become healthy within %s:\n%s", timeout, strings.Join(failed, "\n"))
+	}
+	return nil
+}
+
+// Tail returns the last n lines of a file, or a note why it cannot.
+func Tail(path string, n int) string {
+	if path == "" {
+		return "  (no log file)"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "  (" + err.Error() + ")"
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		lines = append(lines, "  "+sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	if len(lines) == 0 {
+		return "  (empty)"
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,224 @@
+package supervisor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kubestrap/kubestrap/internal/paths"
+)
+
+// Proc reads the process table. ProcFS is the real one; tests hand Stop and Status a fake
+// directory tree instead of /proc.
+type Proc interface {
+	// Pids lists the ids of all processes.
+	Pids() ([]int, error)
+	// Cmdline is the argv of pid; an error when the process is gone.
+	Cmdline(pid int) ([]string, error)
+	// Alive reports whether pid exists and is not a zombie: a dead child nobody has reaped yet
+	// is as stopped as it will ever be.
+	Alive(pid int) bool
+}
+
+// ProcFS reads a procfs mounted at Root ("/proc" when empty).
+type ProcFS struct{ Root string }
+
+func (fs ProcFS) root() string {
+	if fs.Root == "" {
+		return "/proc"
+	}
+	return fs.Root
+}
+
+func (fs ProcFS) Pids() ([]int, error) {
+	entries, err := os.ReadDir(fs.root())
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+func (fs ProcFS) Cmdline(pid int) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(fs.root(), strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return nil, err
+	}
+	data = bytes.TrimSuffix(data, []byte{0})
+	if len(data) == 0 {
+		return nil, nil
+	}
+	return strings.Split(string(data), "\x00"), nil
+}
+
+func (fs ProcFS) Alive(pid int) bool {
+	st, err := fs.stat(pid)
+	return err == nil && st.state != 'Z' && st.state != 'X' && st.state != 'x'
+}
+
+// procStat holds the fields of /proc/PID/stat kubestrap looks at.
+type procStat struct {
+	state byte
+	ppid  int
+	sid   int
+}
+
+// stat parses /proc/PID/stat. The command name in parentheses may itself hold spaces and
+// parentheses, so the fields are counted from the last ')'.
+func (fs ProcFS) stat(pid int) (procStat, error) {
+	data, err := os.ReadFile(filepath.Join(fs.root(), strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return procStat{}, err
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	// After ")": state ppid pgrp session ...
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 4 || len(f[0]) != 1 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	sid, _ := strconv.Atoi(f[3])
+	return procStat{state: f[0][0], ppid: ppid, sid: sid}, nil
+}
+
+// Clock is the time source of the supervisor's restart backoff and uptimes.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Host is the system boundary of Start, Stop and Status: the process table, signals and the clock.
+// The zero value uses the real ones.
+type Host struct {
+	Proc  Proc
+	Kill  func(pid int, sig syscall.Signal) error
+	Clock Clock
+	// Self is excluded from process scans (default: this process).
+	Self int
+}
+
+func (h Host) withDefaults() Host {
+	if h.Proc == nil {
+		h.Proc = ProcFS{}
+	}
+	if h.Kill == nil {
+		h.Kill = syscall.Kill
+	}
+	if h.Clock == nil {
+		h.Clock = realClock{}
+	}
+	if h.Self == 0 {
+		h.Self = os.Getpid()
+	}
+	return h
+}
+
+// isSupervisorOf reports whether argv is `<kubestrap> supervise ... --root-dir <root>`.
+func isSupervisorOf(argv []string, root string) bool {
+	if len(argv) < 2 {
+		return false
+	}
+	sub, dir := false, ""
+	for i, a := range argv[1:] {
+		switch {
+		case a == "supervise":
+			sub = true
+		case a == "--root-dir" && i+2 < len(argv):
+			dir = argv[i+2]
+		case strings.HasPrefix(a, "--root-dir="):
+			dir = strings.TrimPrefix(a, "--root-dir=")
+		}
+	}
+	return sub && dir != "" && filepath.Clean(dir) == filepath.Clean(root)
+}
+
+// isComponentOf reports whether argv[0] is a program in binDir. Only argv[0] counts, so that an
+// editor or `ls` merely naming the directory is never mistaken for a component.
+func isComponentOf(argv []string, binDir string) bool {
+	return len(argv) > 0 && filepath.Dir(argv[0]) == filepath.Clean(binDir)
+}
+
+// liveSupervisor returns the pid of the running supervisor of p's root, or 0.
+func (h Host) liveSupervisor(p paths.Paths) int {
+	pid, err := readPidFile(p.PidFile(supervisorName))
+	if err != nil || pid == 0 || !h.Proc.Alive(pid) {
+		return 0
+	}
+	// A pid file can outlive its process and the pid be reused: trust it only if the process
+	// is a supervisor of this very root.
+	if argv, err := h.Proc.Cmdline(pid); err != nil || !isSupervisorOf(argv, p.Root()) {
+		return 0
+	}
+	return pid
+}
+
+// liveComponent returns the pid recorded for component name if that process still runs as the
+// component, or 0.
+func (h Host) liveComponent(p paths.Paths, name string) int {
+	pid, err := readPidFile(p.PidFile(name))
+	if err != nil || pid == 0 {
+		return 0
+	}
+	return h.componentPid(p, pid)
+}
+
+// componentPid returns pid if it is a live component process of p's root, or 0.
+func (h Host) componentPid(p paths.Paths, pid int) int {
+	if pid <= 0 || !h.Proc.Alive(pid) {
+		return 0
+	}
+	if argv, err := h.Proc.Cmdline(pid); err != nil || !isComponentOf(argv, p.BinDir()) {
+		return 0
+	}
+	return pid
+}
+
+// scan finds every live process of p's root: supervisors and anything started through its bin
+// dir, whoever started it.
+func (h Host) scan(p paths.Paths) ([]int, error) {
+	pids, err := h.Proc.Pids()
+	if err != nil {
+		return nil, fmt.Errorf("listing processes: %w", err)
+	}
+	var found []int
+	for _, pid := range pids {
+		if pid == h.Self {
+			continue
+		}
+		argv, err := h.Proc.Cmdline(pid)
+		if err != nil || len(argv) == 0 {
+			continue
+		}
+		if (isSupervisorOf(argv, p.Root()) || isComponentOf(argv, p.BinDir())) && h.Proc.Alive(pid) {
+			found = append(found, pid)
+		}
+	}
+	return found, nil
+}
+
+// signal sends sig to pid, treating "no such process" as done.
+func (h Host) signal(pid int, sig syscall.Signal) error {
+	if err := h.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("sending %v to pid %d: %w", sig, pid, err)
+	}
+	return nil
+}

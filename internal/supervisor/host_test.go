@@ -1,0 +1,169 @@
+package supervisor
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+func TestIsSupervisorOf(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		argv []string
+		want bool
+	}{
+		{[]string{"/usr/bin/kubestrap", "supervise", "--root-dir", "/tmp/a"}, true},
+		{[]string{"kubestrap", "--root-dir=/tmp/a/", "supervise"}, true},
+		{[]string{"kubestrap", "supervise", "--root-dir", "/tmp/b"}, false},
+		{[]string{"kubestrap", "supervise", "--root-dir", "/tmp/a/sub"}, false},
+		{[]string{"kubestrap", "status", "--root-dir", "/tmp/a"}, false},
+		{[]string{"kubestrap", "supervise", "--root-dir"}, false},
+		{[]string{"supervise"}, false},
+		{nil, false},
+	} {
+		if got := isSupervisorOf(tc.argv, "/tmp/a"); got != tc.want {
+			t.Errorf("isSupervisorOf(%q) = %v, want %v", tc.argv, got, tc.want)
+		}
+	}
+}
+
+func TestIsComponentOf(t *testing.T) {
+	t.Parallel()
+	bin := "/r/var/lib/kubestrap/bin"
+	for _, tc := range []struct {
+		argv []string
+		want bool
+	}{
+		{[]string{bin + "/kube-apiserver", "--advertise-address=10.0.0.1"}, true},
+		{[]string{bin + "/etcd"}, true},
+		{[]string{"/usr/bin/vim", bin + "/etcd"}, false}, // only mentions the dir
+		{[]string{bin + "/sub/etcd"}, false},
+		{[]string{"/r2/var/lib/kubestrap/bin/etcd"}, false},
+		{nil, false},
+	} {
+		if got := isComponentOf(tc.argv, bin); got != tc.want {
+			t.Errorf("isComponentOf(%q) = %v, want %v", tc.argv, got, tc.want)
+		}
+	}
+}
+
+// fakeProc builds a /proc look-alike for ProcFS and signals for Host.Kill: a process "dies" when
+// its directory is removed.
+type fakeProc struct {
+	t    *testing.T
+	root string
+
+	mu      sync.Mutex
+	signals []string
+	// onSignal decides what a signal does to a pid; nil: SIGTERM and SIGKILL end it.
+	onSignal func(pid int, sig syscall.Signal) bool
+}
+
+func newFakeProc(t *testing.T) *fakeProc {
+	return &fakeProc{t: t, root: t.TempDir()}
+}
+
+func (f *fakeProc) add(pid int, state byte, argv ...string) {
+	f.t.Helper()
+	dir := filepath.Join(f.root, strconv.Itoa(pid))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+	cmdline := ""
+	if len(argv) > 0 {
+		cmdline = strings.Join(argv, "\x00") + "\x00"
+	}
+	comm := "x"
+	if len(argv) > 0 {
+		comm = filepath.Base(argv[0])
+	}
+	stat := strconv.Itoa(pid) + " (" + comm + ") " + string(state) + " 1 " + strconv.Itoa(pid) + " " + strconv.Itoa(pid) + " 0 -1\n"
+	os.WriteFile(filepath.Join(dir, "cmdline"), []byte(cmdline), 0o644)
+	os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644)
+}
+
+func (f *fakeProc) kill(pid int, sig syscall.Signal) error {
+	f.mu.Lock()
+	f.signals = append(f.signals, strconv.Itoa(pid)+":"+sig.String())
+	dies := f.onSignal == nil && (sig == syscall.SIGTERM || sig == syscall.SIGKILL) || f.onSignal != nil && f.onSignal(pid, sig)
+	f.mu.Unlock()
+	dir := filepath.Join(f.root, strconv.Itoa(pid))
+	if _, err := os.Stat(dir); err != nil {
+		return syscall.ESRCH
+	}
+	if dies {
+		os.RemoveAll(dir)
+	}
+	return nil
+}
+
+func (f *fakeProc) gone(pid int) {
+	os.RemoveAll(filepath.Join(f.root, strconv.Itoa(pid)))
+}
+
+func (f *fakeProc) sent() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.signals)
+}
+
+func (f *fakeProc) host() Host {
+	return Host{Proc: ProcFS{Root: f.root}, Kill: f.kill, Self: 1}
+}
+
+func TestProcFS(t *testing.T) {
+	t.Parallel()
+	f := newFakeProc(t)
+	f.add(10, 'S', "/bin/sleep", "60")
+	f.add(11, 'Z')
+	f.add(12, 'R', "weird")
+	// A command name with spaces and parentheses must not confuse the stat parser.
+	os.WriteFile(filepath.Join(f.root, "12", "stat"), []byte("12 (a) b (c) S 1 12 12 0 -1\n"), 0o644)
+	os.MkdirAll(filepath.Join(f.root, "self"), 0o755)
+	fs := ProcFS{Root: f.root}
+
+	pids, err := fs.Pids()
+	slices.Sort(pids)
+	if err != nil || !slices.Equal(pids, []int{10, 11, 12}) {
+		t.Errorf("Pids = %v, %v; want [10 11 12]", pids, err)
+	}
+	if argv, err := fs.Cmdline(10); err != nil || !slices.Equal(argv, []string{"/bin/sleep", "60"}) {
+		t.Errorf("Cmdline(10) = %q, %v", argv, err)
+	}
+	if argv, err := fs.Cmdline(11); err != nil || argv != nil {
+		t.Errorf("Cmdline of a zombie = %q, %v; want empty", argv, err)
+	}
+	if _, err := fs.Cmdline(99); err == nil {
+		t.Error("Cmdline of a missing process: no error")
+	}
+	for pid, want := range map[int]bool{10: true, 11: false, 12: true, 99: false} {
+		if got := fs.Alive(pid); got != want {
+			t.Errorf("Alive(%d) = %v, want %v", pid, got, want)
+		}
+	}
+	if st, err := fs.stat(12); err != nil || st.state != 'S' || st.ppid != 1 || st.sid != 12 {
+		t.Errorf("stat(12) = %+v, %v", st, err)
+	}
+}
+
+func TestProcFSReal(t *testing.T) {
+	t.Parallel()
+	fs := ProcFS{}
+	self := os.Getpid()
+	if !fs.Alive(self) {
+		t.Fatal("this process is not alive according to /proc")
+	}
+	argv, err := fs.Cmdline(self)
+	if err != nil || len(argv) == 0 || argv[0] != os.Args[0] {
+		t.Errorf("Cmdline(self) = %q, %v; want argv[0] %q", argv, err, os.Args[0])
+	}
+	st, err := fs.stat(self)
+	if err != nil || st.ppid != os.Getppid() {
+		t.Errorf("stat(self) = %+v, %v; want ppid %d", st, err, os.Getppid())
+	}
+}
