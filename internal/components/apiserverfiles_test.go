@@ -97,10 +97,10 @@ func TestEncryptionConfigParsesBack(t *testing.T) {
 	if len(r.Resources) != 1 || r.Resources[0] != "secrets" {
 		t.Errorf("resources = %q, want [secrets]", r.Resources)
 	}
-	if len(r.Providers) != 2 || r.Providers[0].AESCBC == nil || r.Providers[1].Identity == nil {
-		t.Fatalf("providers = %+v, want aescbc then identity", r.Providers)
+	if len(r.Providers) != 2 || r.Providers[0].Secretbox == nil || r.Providers[1].Identity == nil {
+		t.Fatalf("providers = %+v, want secretbox then identity", r.Providers)
 	}
-	keys := r.Providers[0].AESCBC.Keys
+	keys := r.Providers[0].Secretbox.Keys
 	if len(keys) != 1 || keys[0].Name != "key1" {
 		t.Fatalf("keys = %+v, want one named key1", keys)
 	}
@@ -177,7 +177,7 @@ func TestEnsureAPIServerFilesDryRun(t *testing.T) {
 			t.Errorf("dry-run output lacks %q:\n%s", want, out)
 		}
 	}
-	for _, secret := range []string{"aescbc", "secret:", "key1"} {
+	for _, secret := range []string{"secretbox", "secret:", "key1"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("dry-run output shows the encryption configuration (%q):\n%s", secret, out)
 		}

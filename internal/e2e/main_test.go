@@ -96,7 +96,7 @@ func processesUnder(root string) []string {
 
 // writeConfig writes a config file that moves every port by offset, so tests and a concurrently
 // running control plane on the default ports do not collide.
-func writeConfig(t *testing.T, dir string, offset int) string {
+func writeConfig(t testing.TB, dir string, offset int) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration

@@ -1,0 +1,217 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kubestrap/kubestrap/internal/components"
+	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/supervisor"
+)
+
+// BenchmarkInitToReady measures "nothing → ready API" and compares it with a baseline in the same
+// run: the same etcd and kube-apiserver binaries started by hand, with certificates made in
+// advance (the baseline's clock starts at the first process start).
+//
+//	go test -run '^$' -bench InitToReady -benchtime 3x ./internal/e2e/
+func BenchmarkInitToReady(b *testing.B) {
+	b.Run("kubestrap-init", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			root := b.TempDir()
+			cfgFile := writeConfig(b, b.TempDir(), 25000)
+			start := time.Now()
+			r := runB(b, "init", "--root-dir", root, "--config", cfgFile)
+			elapsed := time.Since(start)
+			b.StopTimer()
+			runB(b, "stop", "--root-dir", root)
+			if r.code != 0 {
+				b.Fatalf("init: %s", r.stderr)
+			}
+			b.ReportMetric(elapsed.Seconds(), "s/init")
+			b.StartTimer()
+		}
+	})
+	b.Run("by-hand-etcd+apiserver", func(b *testing.B) {
+		root := b.TempDir()
+		cfgFile := writeConfig(b, b.TempDir(), 25000)
+		for _, phase := range [][]string{{"certs", "all"}, {"kubeconfig", "all"}, {"control-plane", "apiserver"}} {
+			if r := runB(b, append(append([]string{"init", "phase"}, phase...), "--root-dir", root, "--config", cfgFile, "--mode", "local")...); r.code != 0 {
+				b.Fatalf("init phase %v: %s", phase, r.stderr)
+			}
+		}
+		cfg, err := config.LoadInit(cfgFile, config.Overrides{}, config.SystemHost{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := paths.MustUnder(root)
+		cps := components.ControlPlane(cfg, p)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			os.RemoveAll(p.EtcdDataDir(""))
+			b.StartTimer()
+			start := time.Now()
+			procs := startByHand(b, binary, cps[:2]) // etcd, kube-apiserver
+			waitReady(b, cps[1].HealthURL())
+			elapsed := time.Since(start)
+			b.StopTimer()
+			stopByHand(procs)
+			b.ReportMetric(elapsed.Seconds(), "s/ready")
+			b.StartTimer()
+		}
+	})
+}
+
+// BenchmarkIdleRSS reports the resident memory of an idle local-mode control plane (the four
+// components; the supervisor separately) against the same four components built as separate
+// upstream programs and started by hand with the same flags.
+//
+//	go test -run '^$' -bench IdleRSS -benchtime 1x ./internal/e2e/
+func BenchmarkIdleRSS(b *testing.B) {
+	const settle = 30 * time.Second
+	for i := 0; i < b.N; i++ {
+		root := b.TempDir()
+		cfgFile := writeConfig(b, b.TempDir(), 25000)
+		if r := runB(b, "init", "--root-dir", root, "--config", cfgFile); r.code != 0 {
+			b.Fatalf("init: %s", r.stderr)
+		}
+		time.Sleep(settle)
+		var bundled int64
+		for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+			bundled += rssKiB(b, pidFile(b, root, c))
+		}
+		sup := rssKiB(b, pidFile(b, root, "supervisor"))
+		runB(b, "stop", "--root-dir", root)
+
+		// The upstream programs, linked separately from the same module versions.
+		binDir := b.TempDir()
+		upstream := map[string]string{
+			"etcd":                    "go.etcd.io/etcd/server/v3",
+			"kube-apiserver":          "k8s.io/kubernetes/cmd/kube-apiserver",
+			"kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+			"kube-scheduler":          "k8s.io/kubernetes/cmd/kube-scheduler",
+		}
+		for name, pkg := range upstream {
+			if out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg).CombinedOutput(); err != nil {
+				b.Fatalf("build %s: %v\n%s", pkg, err, out)
+			}
+		}
+		root2 := b.TempDir()
+		for _, phase := range [][]string{{"certs", "all"}, {"kubeconfig", "all"}, {"control-plane", "apiserver"}} {
+			runB(b, append(append([]string{"init", "phase"}, phase...), "--root-dir", root2, "--config", cfgFile, "--mode", "local")...)
+		}
+		cfg, err := config.LoadInit(cfgFile, config.Overrides{}, config.SystemHost{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cps := components.ControlPlane(cfg, paths.MustUnder(root2))
+		var procs []*exec.Cmd
+		for _, c := range cps {
+			procs = append(procs, startByHand(b, filepath.Join(binDir, c.Name), []components.Component{c})...)
+			if c.Name == "etcd" || c.Name == "kube-apiserver" {
+				waitReady(b, c.HealthURL())
+			}
+		}
+		time.Sleep(settle)
+		var separate int64
+		for _, p := range procs {
+			separate += rssKiB(b, p.Process.Pid)
+		}
+		stopByHand(procs)
+		b.ReportMetric(float64(bundled)/1024, "MiB-bundled")
+		b.ReportMetric(float64(sup)/1024, "MiB-supervisor")
+		b.ReportMetric(float64(separate)/1024, "MiB-separate")
+		b.ReportMetric(float64(bundled)/float64(separate), "ratio")
+	}
+}
+
+func runB(b *testing.B, args ...string) result {
+	b.Helper()
+	cmd := exec.Command(binary, args...)
+	var so, se strings.Builder
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	r := result{stdout: so.String(), stderr: se.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// startByHand starts each component from exe (a multi-call kubestrap runs it by name).
+func startByHand(b *testing.B, exe string, cps []components.Component) []*exec.Cmd {
+	var out []*exec.Cmd
+	for _, c := range cps {
+		args := c.Args
+		if filepath.Base(exe) == "kubestrap" {
+			args = append([]string{c.Name}, args...)
+		}
+		cmd := exec.Command(exe, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, cmd)
+		if c.Name == "etcd" {
+			waitReady(b, c.HealthURL())
+		}
+	}
+	return out
+}
+
+func stopByHand(procs []*exec.Cmd) {
+	for i := len(procs) - 1; i >= 0; i-- {
+		procs[i].Process.Signal(syscall.SIGTERM)
+		procs[i].Wait()
+	}
+}
+
+func waitReady(b *testing.B, url string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := supervisor.WaitHealthy(ctx, url, 20*time.Millisecond); err != nil {
+		b.Fatalf("%s: %v", url, err)
+	}
+}
+
+func pidFile(b *testing.B, root, name string) int {
+	data, err := os.ReadFile(filepath.Join(root, "run/kubestrap", name+".pid"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pid
+}
+
+// rssKiB reads VmRSS of a process.
+func rssKiB(b *testing.B, pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	b.Fatalf("no VmRSS for %d", pid)
+	return 0
+}
