@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -65,9 +66,14 @@ func withExitCode(code int, err error) error { return exitError{code: code, err:
 
 // NewRootCommand builds the kubestrap command tree writing to out and err.
 func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
-	g := &globalOptions{In: in, Out: out, Err: errOut, UID: os.Geteuid()}
+	return newRootCommand(&globalOptions{In: in, Out: out, Err: errOut, UID: os.Geteuid()})
+}
+
+func newRootCommand(g *globalOptions) *cobra.Command {
+	in, out, errOut := g.In, g.Out, g.Err
 	v := viper.New()
 	v.SetEnvPrefix("KUBESTRAP")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_")) // root-dir → KUBESTRAP_ROOT_DIR
 	v.AutomaticEnv()
 	v.SetDefault("root-dir", "/")
 
@@ -137,7 +143,10 @@ func markUsageErrors(c *cobra.Command) {
 // Execute runs the command tree on args and returns the process exit status, printing a single
 // "error: ..." line for failures and the usage text only for usage mistakes.
 func Execute(args []string, in io.Reader, out, errOut io.Writer) int {
-	root := NewRootCommand(in, out, errOut)
+	return execute(NewRootCommand(in, out, errOut), args, errOut)
+}
+
+func execute(root *cobra.Command, args []string, errOut io.Writer) int {
 	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
 	if err == nil {
