@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/pflag"
+
 	"github.com/kubestrap/kubestrap/internal/bundle"
 	"github.com/kubestrap/kubestrap/internal/cli"
 )
@@ -20,6 +22,9 @@ func main() {
 		// through its symlink.
 		os.Exit(bundle.Run(os.Args[1], os.Args[1:]))
 	}
+	// The bundled programs register flags such as --version on pflag's global set at package
+	// initialisation; cobra would show them as kubestrap's own, so the CLI starts from a clean set.
+	pflag.CommandLine = pflag.NewFlagSet(os.Args[0], pflag.ExitOnError)
 	cli.APIServerFlagCatalog = bundle.APIServerFlags
 	os.Exit(cli.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -66,8 +66,16 @@ func Run(component string, argv []string) int {
 // APIServerFlags is the option catalog of the bundled kube-apiserver: every flag with its type,
 // default and one-line help, read from the upstream command's own flag set.
 func APIServerFlags() []inspect.FlagInfo {
+	// The upstream constructor reads flags such as --version from pflag's global set, which main
+	// swaps out for the kubestrap CLI; hand it the components' set while it builds.
+	saved := pflag.CommandLine
+	pflag.CommandLine = componentFlags
+	defer func() { pflag.CommandLine = saved }()
 	return flagCatalog(apiserver.NewAPIServerCommand())
 }
+
+// componentFlags is pflag's global set as the upstream packages left it at initialisation.
+var componentFlags = pflag.CommandLine
 
 func flagCatalog(cmd *cobra.Command) []inspect.FlagInfo {
 	var out []inspect.FlagInfo
@@ -76,7 +84,12 @@ func flagCatalog(cmd *cobra.Command) []inspect.FlagInfo {
 		if i := strings.IndexAny(usage, "\n"); i >= 0 {
 			usage = usage[:i]
 		}
-		out = append(out, inspect.FlagInfo{Name: f.Name, Type: f.Value.Type(), Default: f.DefValue, Usage: usage})
+		typ := f.Value.Type()
+		if f.NoOptDefVal != "" && typ != "bool" {
+			// e.g. --version[=raw]: takes no value on the command line, like a bool
+			typ = "bool"
+		}
+		out = append(out, inspect.FlagInfo{Name: f.Name, Type: typ, Default: f.DefValue, Usage: usage})
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

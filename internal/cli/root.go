@@ -118,10 +118,39 @@ bundles the upstream kube-apiserver, kube-controller-manager, kube-scheduler and
 		newSuperviseCommand(g),
 		newShowAPIServerOptionsCommand(g),
 	)
+	root.AddGroup(&cobra.Group{ID: "main", Title: "Commands:"})
+	for _, c := range root.Commands() {
+		c.GroupID = "main"
+	}
+	root.SetHelpCommandGroupID("main")
+	root.SetCompletionCommandGroupID("main")
+	root.AddGroup(&cobra.Group{ID: "components", Title: "Bundled components (upstream programs, upstream flags):"})
+	for _, c := range bundledComponents {
+		root.AddCommand(&cobra.Command{
+			Use:                c.name + " [upstream flags]",
+			Short:              c.short,
+			GroupID:            "components",
+			DisableFlagParsing: true,
+			// main runs the component before this tree is built; reaching here means the binary
+			// was built without the bundle.
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return fmt.Errorf("%s is not bundled in this binary", c.name)
+			},
+		})
+	}
 	for _, c := range root.Commands() {
 		markUsageErrors(c)
 	}
 	return root
+}
+
+// bundledComponents are dispatched by main (as "kubestrap <name> ..." or through a symlink named
+// <name>); they are listed here so that help and completion show them.
+var bundledComponents = []struct{ name, short string }{
+	{"etcd", "Run the bundled etcd (go.etcd.io/etcd/server/v3 etcdmain)"},
+	{"kube-apiserver", "Run the bundled kube-apiserver (k8s.io/kubernetes cmd/kube-apiserver)"},
+	{"kube-controller-manager", "Run the bundled kube-controller-manager (k8s.io/kubernetes cmd/kube-controller-manager)"},
+	{"kube-scheduler", "Run the bundled kube-scheduler (k8s.io/kubernetes cmd/kube-scheduler)"},
 }
 
 // markUsageErrors makes argument-count mistakes usage errors throughout the tree.
