@@ -53,6 +53,9 @@ type initData struct {
 	// handled all its members at once.
 	skip                       []string
 	certsDone, kubeconfigsDone bool
+	notStartedNoted            bool
+	// fullRun is set for "kubestrap init"; a single "init phase X" always does its work.
+	fullRun bool
 }
 
 // notSkipped returns the members of group that --skip-phases does not name as "group/member".
@@ -124,13 +127,13 @@ func newInitRunner() *workflow.Runner[*initData] {
 			{Name: "scheduler", Short: "Write the kube-scheduler's manifest or unit", Run: componentPhase(components.SchedulerName)},
 		}, Finish: startControlPlane},
 		{Name: "kubelet-start", Short: "Write the kubelet's configuration and (re)start it (static-pod mode)", Run: runKubeletStart},
-		{Name: "wait-control-plane", Short: "Wait for the control plane to be healthy", Run: runWaitControlPlane},
+		{Name: "wait-control-plane", Short: "Wait for the control plane to be healthy", Run: needsRunningControlPlane(runWaitControlPlane)},
 		{Name: "upload-config", Aliases: []string{"uploadconfig"}, Short: "Upload the kubeadm and kubelet configuration to ConfigMaps", Phases: []workflow.Phase[*initData]{
-			{Name: "kubeadm", Short: "Upload the ClusterConfiguration to kube-system/kubeadm-config", Run: runUploadKubeadmConfig},
-			{Name: "kubelet", Short: "Upload the kubelet configuration to kube-system/kubelet-config", Run: runUploadKubeletConfig},
+			{Name: "kubeadm", Short: "Upload the ClusterConfiguration to kube-system/kubeadm-config", Run: needsRunningControlPlane(runUploadKubeadmConfig)},
+			{Name: "kubelet", Short: "Upload the kubelet configuration to kube-system/kubelet-config", Run: needsRunningControlPlane(runUploadKubeletConfig)},
 		}},
-		{Name: "bootstrap-token", Aliases: []string{"bootstraptoken"}, Short: "Create the bootstrap token, its RBAC rules and the cluster-info ConfigMap", Run: runBootstrapToken},
-		{Name: "show-join-command", Short: "Show the join command for worker nodes", Run: runShowJoinCommand},
+		{Name: "bootstrap-token", Aliases: []string{"bootstraptoken"}, Short: "Create the bootstrap token, its RBAC rules and the cluster-info ConfigMap", Run: needsRunningControlPlane(runBootstrapToken)},
+		{Name: "show-join-command", Short: "Show the join command for worker nodes", Run: needsRunningControlPlane(runShowJoinCommand)},
 	}}
 }
 
@@ -163,6 +166,7 @@ and kube-scheduler on this host, then make the cluster ready for nodes to join.
 				fmt.Fprintln(g.Err, msg)
 				return nil
 			}
+			d.fullRun = true
 			d.skip = append(append([]string{}, d.cfg.Init.SkipPhases...), opts.skipPhases...)
 			return runner.Run(cmd.Context(), d, d.skip)
 		},
@@ -203,6 +207,24 @@ func newInitData(g *globalOptions, opts *initOptions) (*initData, error) {
 		fmt.Fprintf(d.log, "[dryrun] Nothing will be written under %s\n", p.Root())
 	}
 	return d, nil
+}
+
+// needsRunningControlPlane wraps a phase that talks to the new control plane. In static-pod or
+// systemd mode on a host whose systemd kubestrap cannot drive (not PID 1, or another root dir),
+// init has written the files and printed the commands that start them; these phases are then
+// skipped (once, with a note) and init ends successfully.
+func needsRunningControlPlane(run func(context.Context, *initData) error) func(context.Context, *initData) error {
+	return func(ctx context.Context, d *initData) error {
+		if d.dryRun || !d.fullRun || shouldWaitForControlPlane(d) {
+			return run(ctx, d)
+		}
+		if !d.notStartedNoted {
+			d.notStartedNoted = true
+			fmt.Fprintf(d.log, "[init] The control plane was not started by kubestrap (mode %q); skipping the phases that need it: wait-control-plane, upload-config, bootstrap-token, show-join-command.\n", d.mode)
+			fmt.Fprintln(d.log, "[init] Start it with the commands above, then run: kubestrap init phase upload-config all && kubestrap init phase bootstrap-token && kubestrap init phase show-join-command")
+		}
+		return nil
+	}
 }
 
 // controlPlaneAlreadyUp makes a repeated init a no-op on a node whose control plane runs.

@@ -69,11 +69,11 @@ func runKubeletStart(ctx context.Context, d *initData) error {
 		return err
 	}
 	if d.dryRun {
-		fmt.Fprintf(d.log, "[dryrun] Would run: %s\n", systemd.ManualRestartCommand(d.p, systemd.KubeletUnit))
+		fmt.Fprintf(d.log, "[dryrun] Would run: %s\n", systemd.KubeletRestartCommand(d.p))
 		return nil
 	}
 	if ok, why := systemd.Manageable(d.p); !ok {
-		fmt.Fprintf(d.log, "[kubelet-start] Wrote the kubelet's files but did not restart it: %s.\n[kubelet-start] To run the control plane's static pods, run:\n\n  %s\n\n", why, systemd.ManualRestartCommand(d.p, systemd.KubeletUnit))
+		fmt.Fprintf(d.log, "[kubelet-start] Wrote the kubelet's files but did not restart it: %s.\n[kubelet-start] To run the control plane's static pods, run:\n\n  %s\n\n", why, systemd.KubeletRestartCommand(d.p))
 		return nil
 	}
 	m, err := systemd.NewManager(ctx)

@@ -1,6 +1,8 @@
 // Package kubelet owns what kubestrap writes for a node's kubelet: the KubeletConfiguration that init
-// uploads to kube-system/kubelet-config and that join writes to /var/lib/kubelet/config.yaml, with
-// kubeadm's defaults (reference §8).
+// uploads to kube-system/kubelet-config and writes to /var/lib/kubelet/config.yaml, with kubeadm's
+// defaults (reference §8); the per-node flags in kubeadm-flags.env; and, through package systemd,
+// the kubelet's unit and 10-kubeadm.conf drop-in, which kubeadm leaves to distribution packages.
+// init (static-pod mode) and join both write a node's files with WriteNodeFiles.
 package kubelet
 
 import (
@@ -51,15 +53,18 @@ func Configuration(cfg *config.Config) (*kubeletv1beta1.KubeletConfiguration, er
 	return kc, nil
 }
 
-// ForRoot returns a copy of kc whose file paths point under the root dir of p.
+// ForRoot returns a copy of kc whose file paths point under the root dir of p. Paths already
+// under the root are left alone, so applying it twice (a caller, then WriteNodeFiles) is harmless.
 func ForRoot(kc *kubeletv1beta1.KubeletConfiguration, p paths.Paths) *kubeletv1beta1.KubeletConfiguration {
 	out := kc.DeepCopy()
-	if out.Authentication.X509.ClientCAFile != "" {
-		out.Authentication.X509.ClientCAFile = p.Host(out.Authentication.X509.ClientCAFile)
+	under := func(path string) string {
+		if path == "" || p.Contains(path) {
+			return path
+		}
+		return p.Host(path)
 	}
-	if out.StaticPodPath != "" {
-		out.StaticPodPath = p.Host(out.StaticPodPath)
-	}
+	out.Authentication.X509.ClientCAFile = under(out.Authentication.X509.ClientCAFile)
+	out.StaticPodPath = under(out.StaticPodPath)
 	return out
 }
 

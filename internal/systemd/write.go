@@ -1,0 +1,90 @@
+package systemd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/kubestrap/kubestrap/internal/components"
+	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/pki"
+	"github.com/kubestrap/kubestrap/internal/supervisor"
+)
+
+// UnitFileMode is the mode of unit files: systemd and operators read them, and they hold no
+// secret (flags only name key files).
+const UnitFileMode fs.FileMode = 0o644
+
+// Options controls WriteUnit.
+type Options struct {
+	// DryRun writes and links nothing and prints the full unit instead.
+	DryRun bool
+	// Log receives kubeadm-style progress lines; nil discards them.
+	Log io.Writer
+	// Executable is what the component symlink points at; empty means the running kubestrap
+	// (os.Executable).
+	Executable string
+}
+
+func (o Options) log() io.Writer {
+	if o.Log == nil {
+		return io.Discard
+	}
+	return o.Log
+}
+
+// WriteUnit makes c runnable by systemd: the component symlink p.ComponentBinary(c.Name) to the
+// kubestrap executable, and the unit file <root>/etc/systemd/system/<name>.service. An identical
+// unit is kept; a different one is replaced (the configuration is its source), which Start
+// notices and turns into a restart.
+func WriteUnit(cfg *config.Config, p paths.Paths, c components.Component, o Options) error {
+	data, err := Render(cfg, p, c)
+	if err != nil {
+		return err
+	}
+	exe := o.Executable
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("find the kubestrap executable for %s: %w", p.ComponentBinary(c.Name), err)
+		}
+	}
+	if o.DryRun {
+		fmt.Fprintf(o.log(), "[dryrun] Would link %s -> %s\n", p.ComponentBinary(c.Name), exe)
+	} else if err := supervisor.LinkComponents(p, []string{c.Name}, exe); err != nil {
+		return fmt.Errorf("link %s: %w", p.ComponentBinary(c.Name), err)
+	}
+	prefix := "[control-plane]"
+	if c.Name == components.EtcdName {
+		prefix = "[etcd]"
+	}
+	return WriteFile(p.SystemdUnit(UnitName(c.Name)), data, UnitFileMode, "systemd unit for "+c.Name, prefix, o.DryRun, o.log())
+}
+
+// WriteFile writes data to path atomically unless path already holds exactly data, logging
+// "<prefix> Writing <what> to <path>" or "Using existing"; in a dry run it prints the content
+// instead. Missing directories are created 0755, as /etc/systemd/system and /var/lib/kubelet
+// parents are.
+func WriteFile(path string, data []byte, perm fs.FileMode, what, prefix string, dryRun bool, log io.Writer) error {
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil && bytes.Equal(old, data):
+		fmt.Fprintf(log, "%s Using existing %s %s\n", prefix, what, path)
+		return nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	fmt.Fprintf(log, "%s Writing %s to %s\n", prefix, what, path)
+	if dryRun {
+		fmt.Fprintf(log, "[dryrun] Would write file %s (mode %04o) with content:\n%s", path, perm, data)
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	return pki.WriteFileAtomic(path, data, perm)
+}
