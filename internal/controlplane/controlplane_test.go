@@ -1,0 +1,112 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/paths"
+)
+
+type fakeHost struct {
+	kubelet bool
+	files   map[string]bool
+	pid1    string
+}
+
+func (f fakeHost) LookPath(name string) (string, error) {
+	if name == "kubelet" && f.kubelet {
+		return "/usr/bin/kubelet", nil
+	}
+	return "", errors.New("not found")
+}
+func (f fakeHost) Exists(path string) bool { return f.files[path] }
+func (f fakeHost) InitComm() string        { return f.pid1 }
+
+func TestResolveMode(t *testing.T) {
+	t.Parallel()
+	p := paths.MustUnder("/r")
+	containerd := map[string]bool{"/r/var/run/containerd/containerd.sock": true}
+	tests := []struct {
+		name      string
+		requested string
+		host      fakeHost
+		want      string
+	}{
+		{"explicit wins", config.ModeSystemd, fakeHost{}, config.ModeSystemd},
+		{"kubelet and runtime", config.ModeAuto, fakeHost{kubelet: true, files: containerd, pid1: "systemd"}, config.ModeStaticPod},
+		{"kubelet without runtime", config.ModeAuto, fakeHost{kubelet: true, pid1: "systemd"}, config.ModeSystemd},
+		{"runtime without kubelet", "", fakeHost{files: containerd, pid1: "bash"}, config.ModeLocal},
+		{"systemd", config.ModeAuto, fakeHost{pid1: "systemd"}, config.ModeSystemd},
+		{"container", config.ModeAuto, fakeHost{pid1: "tini"}, config.ModeLocal},
+	}
+	for _, tc := range tests {
+		got, why := ResolveMode(tc.requested, tc.host, p)
+		if got != tc.want || why == "" {
+			t.Errorf("%s: mode %q (%q), want %q with a reason", tc.name, got, why, tc.want)
+		}
+	}
+}
+
+func TestWaitHealthy(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	check := func(ctx context.Context, url string) error {
+		if url == "https://slow" && calls.Add(1) < 3 {
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+	var log bytes.Buffer
+	targets := []Target{{Name: "etcd", URL: "http://fast"}, {Name: "kube-apiserver", URL: "https://slow"}}
+	if err := Wait(context.Background(), targets, 5*time.Second, time.Millisecond, check, &log); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Waiting for etcd at http://fast", "kube-apiserver is healthy after"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, log.String())
+		}
+	}
+}
+
+// TestWaitTimeout checks that a component that never gets healthy is named, with its last error
+// and the last 20 lines of its log.
+func TestWaitTimeout(t *testing.T) {
+	t.Parallel()
+	logFile := filepath.Join(t.TempDir(), "kube-apiserver.log")
+	var lines []string
+	for i := 1; i <= 30; i++ {
+		lines = append(lines, fmt.Sprintf("line %d", i))
+	}
+	if err := os.WriteFile(logFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(ctx context.Context, url string) error {
+		if strings.Contains(url, "6443") {
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+	targets := []Target{{Name: "etcd", URL: "http://127.0.0.1:2381/readyz"}, {Name: "kube-apiserver", URL: "https://127.0.0.1:6443/readyz", LogFile: logFile}}
+	err := Wait(context.Background(), targets, 50*time.Millisecond, 5*time.Millisecond, check, &bytes.Buffer{})
+	if err == nil {
+		t.Fatal("no error for a component that never became healthy")
+	}
+	msg := err.Error()
+	for _, want := range []string{"kube-apiserver is not healthy", "connection refused", "line 11", "line 30"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "line 10\n") || strings.Contains(msg, "etcd is not healthy") {
+		t.Errorf("error shows more than the last 20 lines or blames a healthy component:\n%s", msg)
+	}
+}

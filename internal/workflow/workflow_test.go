@@ -1,0 +1,123 @@
+package workflow
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+type trace struct{ ran []string }
+
+func step(name string) func(context.Context, *trace) error {
+	return func(_ context.Context, tr *trace) error {
+		tr.ran = append(tr.ran, name)
+		return nil
+	}
+}
+
+func testRunner() *Runner[*trace] {
+	return &Runner[*trace]{Phases: []Phase[*trace]{
+		{Name: "preflight", Run: step("preflight")},
+		{Name: "certs", Aliases: []string{"certificates"}, Run: step("certs"), Finish: step("certs-finish"), Phases: []Phase[*trace]{
+			{Name: "ca", Run: step("certs/ca")},
+			{Name: "apiserver", Run: step("certs/apiserver")},
+		}},
+		{Name: "show", Run: step("show")},
+	}}
+}
+
+func TestRunAndSkip(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		skip []string
+		want string
+	}{
+		{nil, "preflight certs certs/ca certs/apiserver certs-finish show"},
+		{[]string{"certs/ca"}, "preflight certs certs/apiserver certs-finish show"},
+		{[]string{"certs"}, "preflight show"},
+		{[]string{"certificates"}, "preflight show"},
+		{[]string{"preflight", "show"}, "certs certs/ca certs/apiserver certs-finish"},
+	}
+	for _, tc := range tests {
+		tr := &trace{}
+		if err := testRunner().Run(context.Background(), tr, tc.skip); err != nil {
+			t.Fatalf("skip %v: %v", tc.skip, err)
+		}
+		if got := strings.Join(tr.ran, " "); got != tc.want {
+			t.Errorf("skip %v: ran %q, want %q", tc.skip, got, tc.want)
+		}
+	}
+}
+
+func TestUnknownSkipIsAnError(t *testing.T) {
+	t.Parallel()
+	err := testRunner().Run(context.Background(), &trace{}, []string{"cert"})
+	if err == nil || !strings.Contains(err.Error(), `unknown phase "cert"`) || !strings.Contains(err.Error(), "certs/apiserver") {
+		t.Errorf("err = %v, want it to name the unknown phase and list the known ones", err)
+	}
+}
+
+func TestFailureStopsAndNamesThePhase(t *testing.T) {
+	t.Parallel()
+	r := testRunner()
+	r.Phases[1].Phases[0].Run = func(context.Context, *trace) error { return errors.New("boom") }
+	tr := &trace{}
+	err := r.Run(context.Background(), tr, nil)
+	if err == nil || err.Error() != "phase certs/ca: boom" {
+		t.Errorf("err = %v, want \"phase certs/ca: boom\"", err)
+	}
+	if got := strings.Join(tr.ran, " "); got != "preflight certs" {
+		t.Errorf("ran %q after the failure", got)
+	}
+}
+
+// TestPhaseCommands checks the generated "phase" tree: a group runs whole (with Finish), "all"
+// too, a member alone runs only itself.
+func TestPhaseCommands(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"phase", "certs"}, "certs certs/ca certs/apiserver certs-finish"},
+		{[]string{"phase", "certs", "all"}, "certs certs/ca certs/apiserver certs-finish"},
+		{[]string{"phase", "certs", "ca"}, "certs/ca"},
+		{[]string{"phase", "certificates", "apiserver"}, "certs/apiserver"},
+		{[]string{"phase", "show"}, "show"},
+	} {
+		tr := &trace{}
+		root := &cobra.Command{Use: "init", SilenceErrors: true, SilenceUsage: true}
+		flagged := 0
+		root.AddCommand(testRunner().PhaseCommands(func(*cobra.Command, []string) (*trace, error) { return tr, nil },
+			func(c *cobra.Command) { flagged++; c.Flags().Bool("dry-run", false, "") }))
+		root.SetArgs(tc.args)
+		root.SetOut(&bytes.Buffer{})
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got := strings.Join(tr.ran, " "); got != tc.want {
+			t.Errorf("%v ran %q, want %q", tc.args, got, tc.want)
+		}
+		if flagged == 0 {
+			t.Errorf("addFlags was never called")
+		}
+	}
+}
+
+func TestNamesAndHelp(t *testing.T) {
+	t.Parallel()
+	r := testRunner()
+	if got := strings.Join(r.Names(), ","); got != "preflight,certs,certs/ca,certs/apiserver,show" {
+		t.Errorf("Names() = %s", got)
+	}
+	help := r.Help()
+	for _, want := range []string{"preflight", "certs", "/ca", "/apiserver", "show"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("Help() lacks %q:\n%s", want, help)
+		}
+	}
+}
