@@ -2,18 +2,24 @@ package bootstrap
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"slices"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/client-go/kubernetes"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 	bootstrapsecrets "k8s.io/cluster-bootstrap/util/secrets"
+	"sigs.k8s.io/yaml"
 )
 
 // Token is a bootstrap token as stored in a bootstrap.kubernetes.io/token Secret.
@@ -85,12 +91,87 @@ func TokenFromSecret(s *corev1.Secret) (Token, error) {
 		}
 	}
 	sort.Strings(t.Usages)
-	groups, err := bootstrapsecrets.GetGroups(s)
-	if err != nil {
-		return Token{}, fmt.Errorf("secret %s/%s: %w", s.Namespace, s.Name, err)
+	// Only auth-extra-groups: cluster-bootstrap's GetGroups would add system:bootstrappers, which
+	// every token gets implicitly and kubeadm does not list as an extra group.
+	if extra := bootstrapsecrets.GetData(s, bootstrapapi.BootstrapTokenExtraGroupsKey); extra != "" {
+		for _, g := range strings.Split(extra, ",") {
+			g = strings.TrimSpace(g)
+			if err := bootstraputil.ValidateBootstrapGroupName(g); err != nil {
+				return Token{}, fmt.Errorf("secret %s/%s: %w", s.Namespace, s.Name, err)
+			}
+			t.Groups = append(t.Groups, g)
+		}
 	}
-	t.Groups = groups
 	return t, nil
+}
+
+// Defaults of `token create`, kubeadm's.
+const (
+	DefaultTokenTTL = 24 * time.Hour
+)
+
+// DefaultTokenUsages are the usages of a token created without --usages: "signing" lets it sign
+// cluster-info for discovery, "authentication" lets it authenticate the TLS bootstrap.
+var DefaultTokenUsages = []string{"signing", "authentication"}
+
+// DefaultTokenGroups are the extra groups of a token created without --groups: the group that
+// init's RBAC lets post CSRs and get them auto-approved.
+var DefaultTokenGroups = []string{NodeBootstrapTokenAuthGroup}
+
+// GenerateToken returns a new random token in kubeadm's format, from crypto/rand.
+func GenerateToken() (string, error) {
+	s, err := bootstraputil.GenerateBootstrapToken()
+	if err != nil {
+		return "", fmt.Errorf("generating a bootstrap token: %w", err)
+	}
+	return s, nil
+}
+
+// NewToken builds the token `token create` stores: token is "<id>.<secret>" (generated when
+// empty), ttl 0 means it never expires. It applies kubeadm's validation: known usages, group names
+// of the form system:bootstrappers:*, and groups only for a token that authenticates.
+func NewToken(token, description string, ttl time.Duration, usages, groups []string, now time.Time) (Token, error) {
+	if token == "" {
+		var err error
+		if token, err = GenerateToken(); err != nil {
+			return Token{}, err
+		}
+	}
+	id, secret, err := ParseToken(token)
+	if err != nil {
+		return Token{}, err
+	}
+	if ttl < 0 {
+		return Token{}, fmt.Errorf("--ttl %s is negative: pass a positive duration, or 0 for a token that never expires", ttl)
+	}
+	if err := bootstraputil.ValidateUsages(usages); err != nil {
+		return Token{}, fmt.Errorf("--usages: %w", err)
+	}
+	if len(groups) > 0 && !slices.Contains(usages, "authentication") {
+		return Token{}, fmt.Errorf("--groups %s: token groups cannot be specified unless --usages includes \"authentication\"", strings.Join(groups, ","))
+	}
+	for _, g := range groups {
+		if err := bootstraputil.ValidateBootstrapGroupName(g); err != nil {
+			return Token{}, fmt.Errorf("--groups: %w", err)
+		}
+	}
+	t := Token{ID: id, Secret: secret, Description: description, Usages: slices.Clone(usages), Groups: slices.Clone(groups)}
+	if ttl > 0 {
+		// Whole seconds: the Secret stores RFC 3339 without fractions.
+		t.Expires = now.Add(ttl).Truncate(time.Second)
+	}
+	return t, nil
+}
+
+// CreateToken stores t as a new Secret and fails when a token with its id exists, as kubeadm's
+// `token create` does: silently replacing someone's token would change what it grants.
+func CreateToken(ctx context.Context, c kubernetes.Interface, t Token) error {
+	s := t.ToSecret()
+	_, err := c.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("a token with id %q already exists: pick another token or delete that one first ('kubestrap token delete %s')", t.ID, t.ID)
+	}
+	return wrap("create Secret", s.Namespace, s.Name, err)
 }
 
 // CreateOrUpdateToken stores t; an existing Secret of the same id is updated (kubeadm does the same
@@ -126,19 +207,139 @@ func ListTokens(ctx context.Context, c kubernetes.Interface) ([]Token, error) {
 	return out, nil
 }
 
+// TokenID returns the id of an id ("abcdef") or a whole token ("abcdef.0123456789abcdef").
+func TokenID(idOrToken string) (string, error) {
+	if bootstraputil.IsValidBootstrapTokenID(idOrToken) {
+		return idOrToken, nil
+	}
+	// Only a well-formed token counts: "abcdef.typo" must not delete token abcdef.
+	if !bootstraputil.IsValidBootstrapToken(idOrToken) {
+		shown := idOrToken
+		if i, _, ok := strings.Cut(idOrToken, "."); ok {
+			shown = i + ".<redacted>" // what follows the dot may be most of a secret
+		}
+		return "", fmt.Errorf("%q is neither a token id ([a-z0-9]{6}) nor a token ([a-z0-9]{6}.[a-z0-9]{16})", shown)
+	}
+	id, _, _ := strings.Cut(idOrToken, ".")
+	return id, nil
+}
+
 // DeleteToken deletes the token with id (or "<id>.<secret>").
 func DeleteToken(ctx context.Context, c kubernetes.Interface, idOrToken string) error {
-	id := idOrToken
-	if i := strings.IndexByte(idOrToken, '.'); i >= 0 {
-		id = idOrToken[:i]
-	}
-	if !bootstraputil.IsValidBootstrapTokenID(id) {
-		return fmt.Errorf("%q is neither a token id ([a-z0-9]{6}) nor a token", idOrToken)
+	id, err := TokenID(idOrToken)
+	if err != nil {
+		return err
 	}
 	name := bootstraputil.BootstrapTokenSecretName(id)
-	err := c.CoreV1().Secrets(metav1.NamespaceSystem).Delete(ctx, name, metav1.DeleteOptions{})
+	err = c.CoreV1().Secrets(metav1.NamespaceSystem).Delete(ctx, name, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("bootstrap token %q not found", id)
 	}
 	return wrap("delete Secret", metav1.NamespaceSystem, name, err)
+}
+
+// TokenOutputAPIVersion is the group/version of kubeadm's output objects, which `token list -o
+// json|yaml` prints so scripts written for kubeadm keep working.
+const TokenOutputAPIVersion = "output.kubeadm.k8s.io/v1alpha3"
+
+// OutputToken is kubeadm's output.kubeadm.k8s.io/v1alpha3 BootstrapToken.
+type OutputToken struct {
+	metav1.TypeMeta `json:",inline"`
+
+	Token       string           `json:"token"`
+	Description string           `json:"description,omitempty"`
+	TTL         *metav1.Duration `json:"ttl,omitempty"`
+	Expires     *metav1.Time     `json:"expires,omitempty"`
+	Usages      []string         `json:"usages,omitempty"`
+	Groups      []string         `json:"groups,omitempty"`
+}
+
+// Output converts t to kubeadm's output object. Like kubeadm it carries the secret: listing
+// tokens is how an administrator recovers one.
+func (t Token) Output() OutputToken {
+	o := OutputToken{
+		TypeMeta:    metav1.TypeMeta{APIVersion: TokenOutputAPIVersion, Kind: "BootstrapToken"},
+		Token:       t.String(),
+		Description: t.Description,
+		Usages:      t.Usages,
+		Groups:      t.Groups,
+	}
+	if !t.Expires.IsZero() {
+		o.Expires = &metav1.Time{Time: t.Expires}
+	}
+	return o
+}
+
+// Token list output formats.
+const (
+	OutputTable = "table"
+	OutputText  = "text" // kubeadm's name for the table
+	OutputJSON  = "json"
+	OutputYAML  = "yaml"
+)
+
+// WriteTokens prints tokens in format: the table kubeadm prints (columns TOKEN TTL EXPIRES USAGES
+// DESCRIPTION EXTRA GROUPS, TTL relative to now), or one JSON or YAML document per token, as
+// kubeadm's printers emit them.
+func WriteTokens(w io.Writer, tokens []Token, format string, now time.Time) error {
+	switch format {
+	case "", OutputTable, OutputText:
+		return writeTokenTable(w, tokens, now)
+	case OutputJSON:
+		for _, t := range tokens {
+			b, err := json.MarshalIndent(t.Output(), "", "    ")
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(w, "%s\n", b); err != nil {
+				return err
+			}
+		}
+		return nil
+	case OutputYAML:
+		for i, t := range tokens {
+			b, err := yaml.Marshal(t.Output())
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				if _, err := io.WriteString(w, "---\n"); err != nil {
+					return err
+				}
+			}
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("unknown output format %q: use table, json or yaml", format)
+	}
+}
+
+func writeTokenTable(w io.Writer, tokens []Token, now time.Time) error {
+	if len(tokens) == 0 {
+		// kubeadm prints nothing at all, not even the header, when there are no tokens.
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 10, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "TOKEN\tTTL\tEXPIRES\tUSAGES\tDESCRIPTION\tEXTRA GROUPS")
+	for _, t := range tokens {
+		ttl, expires := "<forever>", "<never>"
+		if !t.Expires.IsZero() {
+			ttl = duration.ShortHumanDuration(t.Expires.Sub(now))
+			expires = t.Expires.Format(time.RFC3339)
+		}
+		// The fixed widths are kubeadm's, so the columns line up as in its output.
+		fmt.Fprintf(tw, "%s\t%-9s\t%s\t%-22s\t%-56s\t%s\n", t.String(), ttl, expires,
+			orNone(strings.Join(t.Usages, ",")), orNone(t.Description), orNone(strings.Join(t.Groups, ",")))
+	}
+	return tw.Flush()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
 }

@@ -117,6 +117,8 @@ bundles the upstream kube-apiserver, kube-controller-manager, kube-scheduler and
 		newStopCommand(g),
 		newSuperviseCommand(g),
 		newShowAPIServerOptionsCommand(g),
+		newJoinCommand(g),
+		newTokenCommand(g),
 	)
 	root.AddGroup(&cobra.Group{ID: "main", Title: "Commands:"})
 	for _, c := range root.Commands() {

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/join"
+	"github.com/kubestrap/kubestrap/internal/workflow"
+)
+
+// joinOptions are join's own flags.
+type joinOptions struct {
+	overrides       config.JoinOverrides
+	dryRun          bool
+	ignorePreflight []string
+	skipPhases      []string
+}
+
+func newJoinRunner() *workflow.Runner[*join.Join] {
+	const endpointArg = "[api-server-endpoint]"
+	return &workflow.Runner[*join.Join]{Phases: []workflow.Phase[*join.Join]{
+		{Name: "preflight", Short: "Run join pre-flight checks", ArgsUsage: endpointArg, Run: phase((*join.Join).Preflight)},
+		{Name: "discovery", Short: "Discover the cluster and verify its identity (bootstrap token and CA pin, or discovery file)", ArgsUsage: endpointArg, Run: phase((*join.Join).Discover)},
+		{Name: "kubelet-start", Short: "Write the cluster CA, bootstrap-kubelet.conf and the kubelet's configuration, flags and unit; restart a systemd-managed kubelet", ArgsUsage: endpointArg, Run: phase((*join.Join).KubeletStart)},
+		{Name: "tls-bootstrap", Short: "Obtain the node's client certificate through a CSR and write kubelet.conf", ArgsUsage: endpointArg, Run: phase((*join.Join).TLSBootstrap)},
+	}}
+}
+
+func newJoinCommand(g *globalOptions) *cobra.Command {
+	opts := &joinOptions{}
+	runner := newJoinRunner()
+	addFlags := func(c *cobra.Command) {
+		fs := c.Flags()
+		o := &opts.overrides
+		fs.StringVar(&o.Token, "token", "", "Use this token for both discovery-token and tls-bootstrap-token when those values are not provided.")
+		fs.StringVar(&o.DiscoveryToken, "discovery-token", "", "For token-based discovery, the token used to validate cluster information fetched from the API server.")
+		fs.StringSliceVar(&o.CACertHashes, "discovery-token-ca-cert-hash", nil, "For token-based discovery, validate that the root CA public key matches this hash (format: \"sha256:<hex>\"); repeatable.")
+		fs.BoolVar(&o.UnsafeSkipCAVerification, "discovery-token-unsafe-skip-ca-verification", false, "For token-based discovery, allow joining without --discovery-token-ca-cert-hash pinning.")
+		fs.StringVar(&o.DiscoveryFile, "discovery-file", "", "For file-based discovery, a file or an https URL from which to load cluster information (a kubeconfig embedding the CA).")
+		fs.StringVar(&o.TLSBootstrapToken, "tls-bootstrap-token", "", "Specify the token used to temporarily authenticate with the Kubernetes control plane while joining the node.")
+		fs.StringVar(&o.NodeName, "node-name", "", "Specify the node name. (default: the lower-cased hostname)")
+		fs.BoolVar(&opts.dryRun, "dry-run", false, "write nothing under the root dir and create nothing in the cluster; print what would be done")
+		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. FileAvailable--etc-kubernetes-kubelet.conf; 'all' for every check")
+	}
+	data := func(cmd *cobra.Command, args []string) (*join.Join, error) {
+		return newJoin(g, opts, args)
+	}
+
+	cmd := &cobra.Command{
+		Use:   "join [api-server-endpoint]",
+		Short: "Turn this host into a worker node of a cluster",
+		Long: `Join this host to a cluster as a worker node: discover the control plane and verify its identity
+with a bootstrap token and the hash of its CA (or a discovery file), write the kubelet's files, and
+obtain the node's client certificate through the TLS bootstrap.
+
+  kubestrap join 192.168.0.10:6443 --token abcdef.0123456789abcdef \
+      --discovery-token-ca-cert-hash sha256:<hash printed by init>
+
+A systemd-managed kubelet on this host performs the TLS bootstrap itself, as with kubeadm; without
+one kubestrap performs it and writes /etc/kubernetes/kubelet.conf, so a kubelet started later needs
+nothing more. If any step fails, the files this join wrote are removed again.
+
+` + runner.Help(),
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			start := time.Now()
+			j, err := newJoin(g, opts, args)
+			if err != nil {
+				return err
+			}
+			// An interrupted join rolls its files back like a failed one.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			skip := append(append([]string{}, opts.skipPhases...), j.SkipPhases()...)
+			if err := runner.Run(ctx, j, skip); err != nil {
+				return err
+			}
+			j.Commit()
+			fmt.Fprintf(g.Err, "[join] Done in %s\n", time.Since(start).Round(time.Millisecond))
+			j.Summary(g.Out)
+			return nil
+		},
+	}
+	addFlags(cmd)
+	cmd.Flags().StringSliceVar(&opts.skipPhases, "skip-phases", nil, "phases to skip: "+strings.Join(runner.Names(), ", "))
+	cmd.AddCommand(runner.PhaseCommands(data, addFlags))
+	return cmd
+}
+
+// phase adapts a Join method to the runner's argument order.
+func phase(m func(*join.Join, context.Context) error) func(context.Context, *join.Join) error {
+	return func(ctx context.Context, j *join.Join) error { return m(j, ctx) }
+}
+
+// newJoin loads the JoinConfiguration (file, then flags, then the endpoint argument) and builds
+// the join. Malformed values (token, hash, endpoint) fail here, before any network access.
+func newJoin(g *globalOptions, opts *joinOptions, args []string) (*join.Join, error) {
+	p, err := g.paths()
+	if err != nil {
+		return nil, err
+	}
+	o := opts.overrides
+	if len(args) > 0 {
+		o.APIServerEndpoint = args[0]
+	}
+	cfg, err := config.LoadJoinWith(g.ConfigFile, o, config.SystemHost{})
+	if err != nil {
+		return nil, err
+	}
+	dryRun := opts.dryRun || cfg.Join.DryRun
+	kubelet, why := join.DetectKubelet(p)
+	if kubelet == nil {
+		fmt.Fprintf(g.Err, "[join] kubestrap performs the TLS bootstrap itself: %s\n", why)
+	}
+	if dryRun {
+		fmt.Fprintf(g.Err, "[dryrun] Nothing will be written under %s\n", p.Root())
+	}
+	return join.New(join.Options{
+		Paths:                 p,
+		Config:                cfg,
+		DryRun:                dryRun,
+		IgnorePreflightErrors: opts.ignorePreflight,
+		Log:                   g.Err,
+		Kubelet:               kubelet,
+	})
+}
