@@ -119,6 +119,7 @@ bundles the upstream kube-apiserver, kube-controller-manager, kube-scheduler and
 		newShowAPIServerOptionsCommand(g),
 		newJoinCommand(g),
 		newTokenCommand(g),
+		newResetCommand(g),
 	)
 	root.AddGroup(&cobra.Group{ID: "main", Title: "Commands:"})
 	for _, c := range root.Commands() {

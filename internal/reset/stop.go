@@ -1,0 +1,252 @@
+package reset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Stop stops everything of the root, whichever run mode started it: kubestrap's systemd units
+// (stopped and disabled over D-Bus when systemd manages the root), the static pods (manifests
+// removed, then the kubelet is given time to stop the pods before it is stopped itself), the
+// local supervisor with its components, and finally any process that still belongs to the root
+// (see processFinder), with SIGTERM and then SIGKILL. It returns an error only when a process of
+// the root survives SIGKILL.
+func (r *Reset) Stop(ctx context.Context) error {
+	finder := newProcessFinder(r.p, r.sys.Procs, r.sys.Self)
+	procs, err := finder.find()
+	if err != nil {
+		return err
+	}
+	pods := r.podProcesses()
+	if len(procs)+len(pods) == 0 && len(r.layout.Units) == 0 && len(r.layout.Manifests) == 0 {
+		fmt.Fprintf(r.log, "[reset] No process of %s is running\n", r.p.Root())
+		if !r.o.DryRun {
+			// The stale pid files and status of a supervisor killed with SIGKILL.
+			if _, err := r.sys.StopLocal(r.p, r.o.StopTimeout); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	start := time.Now()
+	prefix := "[reset] Stopping"
+	if r.o.DryRun {
+		prefix = "[dryrun] Would stop"
+	}
+	for _, pr := range slices.Concat(procs, pods) {
+		fmt.Fprintf(r.log, "%s process %s\n", prefix, pr)
+	}
+	r.changes += len(procs) + len(pods)
+
+	if units := r.layout.ControlPlaneUnits(); len(units) > 0 {
+		r.stopUnits(ctx, units)
+	}
+	if len(r.layout.Manifests) > 0 {
+		if err := r.stopStaticPods(ctx, pods); err != nil {
+			return err
+		}
+	} else if slices.Contains(r.layout.Units, kubeletUnit) {
+		r.stopUnits(ctx, []string{kubeletUnit})
+	}
+	if r.o.DryRun {
+		return nil
+	}
+
+	if r.layout.Local || slices.ContainsFunc(procs, func(p Process) bool { return p.Why == whySupervisor }) {
+		if _, err := r.sys.StopLocal(r.p, r.o.StopTimeout); err != nil {
+			fmt.Fprintf(r.log, "[reset] WARNING: stopping the local supervisor: %v\n", err)
+		}
+	}
+	// Whatever is left: orphans of a killed supervisor, a component started by hand, an init
+	// still running, what systemd could not be asked to stop.
+	left, err := r.terminate(finder.find)
+	if err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		var list []string
+		for _, p := range left {
+			list = append(list, p.String())
+		}
+		return fmt.Errorf("processes of %s still running after SIGKILL: %s", r.p.Root(), strings.Join(list, "; "))
+	}
+	if len(procs)+len(pods) > 0 {
+		fmt.Fprintf(r.log, "[reset] Stopped every process of %s in %s\n", r.p.Root(), time.Since(start).Round(10*time.Millisecond))
+	} else {
+		fmt.Fprintf(r.log, "[reset] No process of %s is running\n", r.p.Root())
+	}
+	return nil
+}
+
+// terminate sends SIGTERM to what list returns, waits KillWait, sends SIGKILL to what is left and
+// waits again; it returns the survivors. list is called afresh each time so that a pid reused
+// meanwhile by an unrelated process is never signalled.
+func (r *Reset) terminate(list func() ([]Process, error)) ([]Process, error) {
+	procs, err := list()
+	if err != nil || len(procs) == 0 {
+		return nil, err
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		for _, p := range procs {
+			if sig == syscall.SIGKILL {
+				fmt.Fprintf(r.log, "[reset] Killing process %s: still running %s after SIGTERM\n", p, r.sys.KillWait)
+			}
+			if err := r.sys.Kill(p.PID, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return nil, fmt.Errorf("sending %v to pid %d: %w", sig, p.PID, err)
+			}
+		}
+		if procs, err = r.waitGone(list, r.sys.KillWait); err != nil || len(procs) == 0 {
+			return procs, err
+		}
+	}
+	return procs, nil
+}
+
+// waitGone polls list until it is empty or timeout passes, and returns what is left.
+func (r *Reset) waitGone(list func() ([]Process, error), timeout time.Duration) ([]Process, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		left, err := list()
+		if err != nil || len(left) == 0 || time.Now().After(deadline) {
+			return left, err
+		}
+		time.Sleep(r.sys.Poll)
+	}
+}
+
+// stopUnits stops and disables units over D-Bus; when systemd does not manage the root's units
+// (a root dir other than "/", or no systemd), there is nothing systemd could be running.
+func (r *Reset) stopUnits(ctx context.Context, units []string) {
+	if ok, why := r.sys.Manageable(r.p); !ok {
+		fmt.Fprintf(r.log, "[reset] Not asking systemd to stop %s: %s\n", strings.Join(units, ", "), why)
+		if !r.p.IsRealRoot() {
+			// `systemctl link` (what init suggests for such a root) makes systemd run them all
+			// the same; only the operator knows whether that was done.
+			fmt.Fprintf(r.log, "[reset] If you linked them into systemd, also run: systemctl disable --now %s && systemctl daemon-reload\n", strings.Join(units, " "))
+		}
+		return
+	}
+	if r.o.DryRun {
+		fmt.Fprintf(r.log, "[dryrun] Would stop and disable %s\n", strings.Join(units, ", "))
+		r.changes++
+		return
+	}
+	fmt.Fprintf(r.log, "[reset] Stopping and disabling %s\n", strings.Join(units, ", "))
+	m, err := r.sys.Systemd(ctx)
+	if err == nil {
+		defer m.Close()
+		err = m.StopAndDisable(ctx, units)
+	}
+	if err != nil {
+		// What keeps running is stopped below by signal; its unit file goes with cleanup.
+		fmt.Fprintf(r.log, "[reset] WARNING: %v\n", err)
+		return
+	}
+	r.changes++
+}
+
+// stopStaticPods removes the static pod manifests, so that the kubelet stops their pods, waits
+// for that when a kubelet runs, then stops the kubelet; pod processes it left are killed.
+func (r *Reset) stopStaticPods(ctx context.Context, pods []Process) error {
+	var names []string
+	for name := range r.layout.Manifests {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	kubelet := r.kubeletRunning()
+	if r.o.DryRun {
+		for _, n := range names {
+			fmt.Fprintf(r.log, "[dryrun] Would remove static pod manifest %s and wait for the kubelet to stop its pod\n", r.p.Manifest(n))
+		}
+		if kubelet || slices.Contains(r.layout.Units, kubeletUnit) {
+			r.stopUnits(ctx, []string{kubeletUnit})
+		}
+		return nil
+	}
+	fmt.Fprintf(r.log, "[reset] Removing the static pod manifests of %s so that the kubelet stops them\n", strings.Join(names, ", "))
+	for _, n := range names {
+		if err := os.Remove(r.p.Manifest(n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove static pod manifest: %w", err)
+		}
+		r.changes++
+	}
+	if kubelet && len(pods) > 0 {
+		fmt.Fprintf(r.log, "[reset] Waiting up to %s for the kubelet to stop the control-plane pods\n", r.sys.PodWait)
+		left, err := r.waitGone(func() ([]Process, error) { return r.podProcesses(), nil }, r.sys.PodWait)
+		if err != nil {
+			return err
+		}
+		if len(left) > 0 {
+			fmt.Fprintf(r.log, "[reset] WARNING: the kubelet did not stop %d pod process(es) in time\n", len(left))
+		}
+	}
+	if kubelet || slices.Contains(r.layout.Units, kubeletUnit) {
+		r.stopUnits(ctx, []string{kubeletUnit})
+	}
+	// Pods the kubelet did not get to: with the kubelet stopped nothing would restart them.
+	left, err := r.terminate(func() ([]Process, error) { return r.podProcesses(), nil })
+	if err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(r.log, "[reset] WARNING: control-plane pod processes still running: %v\n", left)
+	}
+	return nil
+}
+
+// podProcesses finds the processes of the static pods whose manifests are (or were) under the
+// root: a process whose command line is exactly a manifest's command. They run in the
+// container's mount namespace, so every namespace counts; the full command line (flags naming
+// this root's files) keeps another cluster's pods out.
+func (r *Reset) podProcesses() []Process {
+	if len(r.layout.Manifests) == 0 {
+		return nil
+	}
+	pids, err := r.sys.Procs.Pids()
+	if err != nil {
+		return nil
+	}
+	var out []Process
+	for _, pid := range pids {
+		argv, err := r.sys.Procs.Cmdline(pid)
+		if err != nil || len(argv) == 0 {
+			continue
+		}
+		for name, cmd := range r.layout.Manifests {
+			if len(cmd) == len(argv) && filepath.Base(argv[0]) == filepath.Base(cmd[0]) && slices.Equal(argv[1:], cmd[1:]) && r.sys.Procs.Alive(pid) {
+				out = append(out, Process{PID: pid, Argv: argv, Why: "static pod " + name + " of the root"})
+			}
+		}
+	}
+	return out
+}
+
+// kubeletRunning reports whether a kubelet runs for this root: in this mount namespace, and for
+// a root dir other than "/" with the root's files on its command line.
+func (r *Reset) kubeletRunning() bool {
+	pids, err := r.sys.Procs.Pids()
+	if err != nil {
+		return false
+	}
+	self := r.sys.Procs.MountNS(r.sys.Self)
+	for _, pid := range pids {
+		argv, err := r.sys.Procs.Cmdline(pid)
+		if err != nil || len(argv) == 0 || filepath.Base(argv[0]) != "kubelet" {
+			continue
+		}
+		if ns := r.sys.Procs.MountNS(pid); ns != "" && self != "" && ns != self {
+			continue
+		}
+		if r.p.IsRealRoot() || slices.ContainsFunc(argv[1:], func(a string) bool { return refersTo(a, r.p.Root()) }) {
+			return true
+		}
+	}
+	return false
+}
