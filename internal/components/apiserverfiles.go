@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apiserverv1 "k8s.io/apiserver/pkg/apis/apiserver/v1"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
@@ -292,56 +294,14 @@ func readExisting(path string) ([]byte, error) {
 	return data, nil
 }
 
-// writeFileOnce atomically creates path (mode 0600, in a 0700 directory) with data unless it
-// already exists, and reports whether it did. The content goes to a temporary file in the same
-// directory first; a hard link then publishes it only if path is still absent, so a concurrent
-// writer's file — possibly a key already in use — is never replaced.
+// writeFileOnce creates path (mode 0600, in a 0700 directory) with data unless it already exists,
+// and reports whether it did; a concurrent writer's file, possibly a key already in use, is never
+// replaced.
 func writeFileOnce(path string, data []byte) (created bool, err error) {
-	dir := filepath.Dir(path)
-	if err := ensurePrivateDir(dir); err != nil {
+	if err := ensurePrivateDir(filepath.Dir(path)); err != nil {
 		return false, err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return false, err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a link the file lives on under path; after a rename this is a no-op
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return false, err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return false, err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return false, err
-	}
-	if err := f.Close(); err != nil {
-		return false, err
-	}
-	switch err := os.Link(tmp, path); {
-	case err == nil:
-	case errors.Is(err, fs.ErrExist):
-		return false, nil
-	default:
-		// Filesystems without hard links: rename is still atomic, only the no-clobber check
-		// becomes a separate step.
-		if _, serr := os.Lstat(path); serr == nil {
-			return false, nil
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			return false, err
-		}
-	}
-	// The directory entry must reach the disk too, or a crash could lose a key in use.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return true, nil
+	return fsutil.CreateFileExclusive(path, data, 0o600)
 }
 
 // ensurePrivateDir creates dir with mode 0700 (its parents 0755, as kubeadm's /etc/kubernetes).

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
+
 	"github.com/kubestrap/kubestrap/internal/pki"
 )
 
@@ -123,7 +125,7 @@ func (tx *fileTx) writeFile(path string, data []byte, perm fs.FileMode) error {
 	if err := tx.track(path); err != nil {
 		return err
 	}
-	return pki.WriteFileAtomic(path, data, perm)
+	return fsutil.WriteFileAtomic(path, data, perm)
 }
 
 // symlink points path at target, replacing what was there (the kubelet's way of switching
@@ -212,5 +214,5 @@ func (e *txEntry) restore() error {
 		os.Remove(e.path)
 		return os.Symlink(e.link, e.path)
 	}
-	return pki.WriteFileAtomic(e.path, e.data, e.mode)
+	return fsutil.WriteFileAtomic(e.path, e.data, e.mode)
 }

@@ -717,30 +717,6 @@ func TestPublicKeyPin(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomic(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "a", "b", "f.key")
-	for i, perm := range []os.FileMode{0o644, 0o600} {
-		data := []byte(fmt.Sprintf("content %d", i))
-		if err := WriteFileAtomic(path, data, perm); err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fi, _ := os.Stat(path)
-		if !bytes.Equal(got, data) || fi.Mode().Perm() != perm {
-			t.Errorf("round %d: %q mode %o", i, got, fi.Mode().Perm())
-		}
-	}
-	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 1 {
-		t.Errorf("temporary files left behind: %v", entries)
-	}
-}
-
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	data, err := os.ReadFile(from)

@@ -26,6 +26,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
+
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
 
@@ -301,50 +303,6 @@ func caPhaseName(base string) string {
 	return base
 }
 
-// WriteFileAtomic replaces path with data so that a reader (or a crash) sees either the old or the
-// new content, never a partial file: it writes a temporary file in the same directory (rename is
-// atomic only within one filesystem), fsyncs it, renames it over path and fsyncs the directory.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, DirMode); err != nil {
-		return fmt.Errorf("creating directory %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	cleanup := func(e error) error {
-		tmp.Close()
-		os.Remove(tmpName)
-		return fmt.Errorf("writing %s: %w", path, e)
-	}
-	// Chmod rather than relying on the creation mode: the umask must not loosen or tighten it.
-	if err := tmp.Chmod(perm); err != nil {
-		return cleanup(err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return cleanup(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return cleanup(err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmpName)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		os.Remove(tmpName)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		// Persist the rename itself; failure here is not fatal (some filesystems refuse it).
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
 // File is one pending file write.
 type File struct {
 	Path string
@@ -364,7 +322,7 @@ func WriteFiles(files []File, o Options) error {
 	}
 	if o.Serial || len(files) < 2 {
 		for _, f := range files {
-			if err := WriteFileAtomic(f.Path, f.Data, f.Perm); err != nil {
+			if err := fsutil.WriteFileAtomic(f.Path, f.Data, f.Perm); err != nil {
 				return err
 			}
 		}
@@ -374,7 +332,7 @@ func WriteFiles(files []File, o Options) error {
 	done := make(chan struct{})
 	for i, f := range files {
 		go func() {
-			errs[i] = WriteFileAtomic(f.Path, f.Data, f.Perm)
+			errs[i] = fsutil.WriteFileAtomic(f.Path, f.Data, f.Perm)
 			done <- struct{}{}
 		}()
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
+
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
@@ -56,7 +58,7 @@ func writeKubeconfigs(t *testing.T, p paths.Paths, cfg *config.Config, now time.
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := WriteFileAtomic(p.Kubeconfig(file), data, KeyFileMode); err != nil {
+		if err := fsutil.WriteFileAtomic(p.Kubeconfig(file), data, KeyFileMode); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,12 +9,13 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
+
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/paths"
-	"github.com/kubestrap/kubestrap/internal/pki"
 )
 
 // Options controls Write.
@@ -79,7 +80,7 @@ func Write(p paths.Paths, pod *corev1.Pod, o Options) error {
 	if err := ensureDir(filepath.Dir(path)); err != nil {
 		return err
 	}
-	return pki.WriteFileAtomic(path, data, FileMode)
+	return fsutil.WriteFileAtomic(path, data, FileMode)
 }
 
 // ensureDir creates the manifests directory 0700 (its parents 0755); an existing one keeps its

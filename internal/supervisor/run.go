@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
+
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -476,7 +478,7 @@ func (s *supervisor) writeStatus() {
 	if s.finished {
 		return
 	}
-	if err := writeFileAtomic(statusFile(s.p), append(data, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(statusFile(s.p), append(data, '\n'), 0o644); err != nil {
 		s.logf("%v", err)
 	}
 }

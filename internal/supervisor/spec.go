@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
+
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -165,7 +167,7 @@ func WriteSpec(p paths.Paths, spec Spec) error {
 	if err := os.MkdirAll(p.StateDir(), 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(specFile(p), append(data, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(specFile(p), append(data, '\n'), 0o600)
 }
 
 // ReadSpec reads the spec WriteSpec stored; ErrNotStarted when there is none.

@@ -9,10 +9,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
+
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/paths"
-	"github.com/kubestrap/kubestrap/internal/pki"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 )
 
@@ -86,5 +87,5 @@ func WriteFile(path string, data []byte, perm fs.FileMode, what, prefix string, 
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
-	return pki.WriteFileAtomic(path, data, perm)
+	return fsutil.WriteFileAtomic(path, data, perm)
 }

@@ -1,0 +1,101 @@
+// Package fsutil owns how kubestrap puts a file on disk: atomically (a reader or a crash sees the
+// old content or the new, never half a file) and with exactly the mode asked for, whatever the
+// umask. Every package that writes node files goes through it.
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// DirMode is the mode of parent directories created on the way (kubeadm's).
+const DirMode = 0o755
+
+// WriteFileAtomic replaces path with data: a temporary file in the same directory (rename is atomic
+// only within one filesystem) is written, fsynced and renamed over path, and the directory is
+// fsynced so the rename itself survives a crash. Missing parent directories are created 0755.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, DirMode); err != nil {
+		return fmt.Errorf("creating directory %s: %w", dir, err)
+	}
+	tmp, err := writeTemp(dir, filepath.Base(path), data, perm)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	syncDir(dir)
+	return nil
+}
+
+// CreateFileExclusive creates path with data unless it already exists, and reports whether it did.
+// The content is published with a hard link, which fails when path exists, so a file another
+// writer created meanwhile (possibly a key already in use) is never replaced. The parent directory
+// must exist.
+func CreateFileExclusive(path string, data []byte, perm os.FileMode) (created bool, err error) {
+	dir := filepath.Dir(path)
+	tmp, err := writeTemp(dir, filepath.Base(path), data, perm)
+	if err != nil {
+		return false, fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp) // after a link the content lives on under path
+	switch err := os.Link(tmp, path); {
+	case err == nil:
+	case errors.Is(err, fs.ErrExist):
+		return false, nil
+	default:
+		// Filesystems without hard links: rename is still atomic, only the no-clobber check
+		// becomes a separate step.
+		if _, serr := os.Lstat(path); serr == nil {
+			return false, nil
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return false, fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+	syncDir(dir)
+	return true, nil
+}
+
+// writeTemp writes data to a new hidden temporary file in dir, fsynced, with mode perm set
+// explicitly (the umask must neither loosen nor tighten it), and returns its name.
+func writeTemp(dir, base string, data []byte, perm os.FileMode) (string, error) {
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	fail := func(err error) (string, error) {
+		f.Close()
+		os.Remove(name)
+		return "", err
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// syncDir persists directory entries; failure is not fatal (some filesystems refuse it).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}

@@ -1,0 +1,58 @@
+package fsutil
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+func TestWriteFileAtomic(t *testing.T) {
+	t.Parallel()
+	old := syscall.Umask(0o077)
+	syscall.Umask(old)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a", "b", "file.conf")
+	for _, tc := range []struct {
+		data string
+		perm os.FileMode
+	}{{"one", 0o644}, {"two", 0o600}} {
+		if err := WriteFileAtomic(path, []byte(tc.data), tc.perm); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		fi, _ := os.Stat(path)
+		if err != nil || string(got) != tc.data || fi.Mode().Perm() != tc.perm {
+			t.Errorf("content %q mode %v, want %q %v (%v)", got, fi.Mode().Perm(), tc.data, tc.perm, err)
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "a")); fi.Mode().Perm() != DirMode {
+		t.Errorf("parent dir mode %v", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+}
+
+func TestCreateFileExclusive(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "key")
+	created, err := CreateFileExclusive(path, []byte("first"), 0o600)
+	if err != nil || !created {
+		t.Fatalf("first create: %v %v", created, err)
+	}
+	created, err = CreateFileExclusive(path, []byte("second"), 0o600)
+	if err != nil || created {
+		t.Fatalf("second create replaced the file: %v %v", created, err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "first" {
+		t.Errorf("content %q, want the first writer's", got)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", fi.Mode().Perm())
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+}
