@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/kubestrap/kubestrap/internal/fsutil"
-
 	"github.com/kubestrap/kubestrap/internal/pki"
 )
 

@@ -26,12 +26,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kubestrap/kubestrap/internal/fsutil"
-
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 

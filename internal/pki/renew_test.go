@@ -14,13 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubestrap/kubestrap/internal/fsutil"
-
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/kubestrap/kubestrap/internal/fsutil"
-
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 

@@ -9,10 +9,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kubestrap/kubestrap/internal/fsutil"
-
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 )
