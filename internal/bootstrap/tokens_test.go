@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+	"k8s.io/cluster-bootstrap/token/jws"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 )
 
@@ -224,5 +227,33 @@ func TestTokenAPI(t *testing.T) {
 	list, _ := c.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
 	if len(list.Items) != 0 {
 		t.Errorf("%d secrets left", len(list.Items))
+	}
+}
+
+func TestSignClusterInfo(t *testing.T) {
+	t.Parallel()
+	const content = "apiVersion: v1\nkind: Config\n"
+	c := fake.NewSimpleClientset(&corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: bootstrapapi.ConfigMapClusterInfo, Namespace: metav1.NamespacePublic},
+		Data:       map[string]string{bootstrapapi.KubeConfigKey: content},
+	})
+	signing := Token{ID: "abcdef", Secret: "0123456789abcdef", Usages: []string{"authentication", "signing"}}
+	authOnly := Token{ID: "ghijkl", Secret: "0123456789abcdef", Usages: []string{"authentication"}}
+	if err := SignClusterInfo(context.Background(), c, signing, authOnly); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := c.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(context.Background(), bootstrapapi.ConfigMapClusterInfo, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := cm.Data[bootstrapapi.JWSSignatureKeyPrefix+"abcdef"]
+	if !jws.DetachedTokenIsValid(sig, content, "abcdef", "0123456789abcdef") {
+		t.Errorf("signature %q does not verify for the signing token", sig)
+	}
+	if _, ok := cm.Data[bootstrapapi.JWSSignatureKeyPrefix+"ghijkl"]; ok {
+		t.Errorf("a token without the signing usage got a signature")
+	}
+	if err := SignClusterInfo(context.Background(), fake.NewSimpleClientset(), signing); err == nil {
+		t.Errorf("no error without a cluster-info ConfigMap")
 	}
 }

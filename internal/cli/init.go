@@ -378,9 +378,25 @@ func runWaitControlPlane(ctx context.Context, d *initData) error {
 	}
 	var targets []controlplane.Target
 	for _, c := range components.ControlPlane(d.cfg, d.p) {
-		targets = append(targets, controlplane.Target{Name: c.Name, URL: c.HealthURL(), LogFile: d.p.ComponentLog(c.Name)})
+		t := controlplane.Target{Name: c.Name, URL: c.HealthURL()}
+		switch d.mode {
+		case config.ModeLocal:
+			t.LogFile = d.p.ComponentLog(c.Name)
+		case config.ModeSystemd:
+			t.LogHint = "journalctl -u " + c.Name + ".service"
+		default:
+			t.LogHint = "crictl logs $(crictl ps -a --name " + c.Name + " -q | head -1)"
+		}
+		targets = append(targets, t)
 	}
-	return controlplane.Wait(ctx, targets, d.cfg.ControlPlaneHealthTimeout(), 100*time.Millisecond, supervisor.CheckHealth, d.log)
+	if err := controlplane.Wait(ctx, targets, d.cfg.ControlPlaneHealthTimeout(), 100*time.Millisecond, supervisor.CheckHealth, d.log); err != nil {
+		return err
+	}
+	c, err := d.clientset(ctx)
+	if err != nil {
+		return err
+	}
+	return controlplane.WaitControllers(ctx, c, d.cfg.ControlPlaneHealthTimeout(), 100*time.Millisecond, d.log)
 }
 
 // clientset returns a client authenticated with admin.conf, creating the admin binding through
@@ -502,7 +518,10 @@ func runBootstrapToken(ctx context.Context, d *initData) error {
 		if err := bootstrap.EnsureNodeBootstrapRBAC(ctx, c); err != nil {
 			return err
 		}
-		return bootstrap.EnsureClusterInfo(ctx, c, clusterInfo)
+		if err := bootstrap.EnsureClusterInfo(ctx, c, clusterInfo); err != nil {
+			return err
+		}
+		return bootstrap.SignClusterInfo(ctx, c, tokens...)
 	})
 }
 

@@ -149,6 +149,9 @@ func newTokenCreateCommand(g *globalOptions, opts *tokenOptions) *cobra.Command 
 				if err := bootstrap.CreateToken(ctx, c, t); err != nil {
 					return err
 				}
+				if err := bootstrap.SignClusterInfo(ctx, c, t); err != nil {
+					return err
+				}
 			}
 			if printJoinCommand {
 				fmt.Fprintln(g.Out, line)

@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
@@ -108,5 +112,25 @@ func TestWaitTimeout(t *testing.T) {
 	}
 	if strings.Contains(msg, "line 10\n") || strings.Contains(msg, "etcd is not healthy") {
 		t.Errorf("error shows more than the last 20 lines or blames a healthy component:\n%s", msg)
+	}
+}
+
+func TestWaitControllers(t *testing.T) {
+	t.Parallel()
+	c := fake.NewSimpleClientset()
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		c.CoreV1().ServiceAccounts("default").Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	}()
+	var log bytes.Buffer
+	if err := WaitControllers(context.Background(), c, 5*time.Second, 5*time.Millisecond, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "controllers are running") {
+		t.Errorf("no progress line: %q", log.String())
+	}
+	err := WaitControllers(context.Background(), fake.NewSimpleClientset(), 30*time.Millisecond, 5*time.Millisecond, &log)
+	if err == nil || !strings.Contains(err.Error(), "did not start its controllers") {
+		t.Errorf("err = %v", err)
 	}
 }

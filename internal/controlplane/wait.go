@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // Target is one component to wait for.
@@ -16,6 +19,9 @@ type Target struct {
 	Name    string
 	URL     string
 	LogFile string // its output, shown when it does not become healthy
+	// LogHint says where the output is when kubestrap has no file of it (systemd's journal, the
+	// container runtime).
+	LogHint string
 }
 
 // CheckFunc returns nil when url answers healthy.
@@ -59,6 +65,10 @@ func Wait(ctx context.Context, targets []Target, timeout, interval time.Duration
 	var failed []string
 	for _, t := range targets {
 		if err := lastErr[t.Name]; err != nil {
+			if t.LogFile == "" {
+				failed = append(failed, fmt.Sprintf("%s is not healthy at %s: %v\nsee its output with: %s", t.Name, t.URL, err, t.LogHint))
+				continue
+			}
 			failed = append(failed, fmt.Sprintf("%s is not healthy at %s: %v\nlast lines of %s:\n%s", t.Name, t.URL, err, t.LogFile, Tail(t.LogFile, 20)))
 		}
 	}
@@ -91,4 +101,26 @@ func Tail(path string, n int) string {
 		return "  (empty)"
 	}
 	return strings.Join(lines, "\n")
+}
+
+// WaitControllers waits until the controller-manager runs its controllers, seen by the ServiceAccount
+// "default" that its serviceaccount controller creates in namespace "default". /healthz answers
+// seconds before that (the controller-manager initialises every controller first), and until then
+// Pods cannot be created and joining nodes' certificate requests are not approved.
+func WaitControllers(ctx context.Context, c kubernetes.Interface, timeout, interval time.Duration, log io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	var err error
+	for {
+		if _, err = c.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			fmt.Fprintf(log, "[wait-control-plane] The controller-manager's controllers are running after %s\n", time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the controller-manager did not start its controllers within %s (no ServiceAccount default/default: %v); see its log", timeout, err)
+		case <-time.After(interval):
+		}
+	}
 }
