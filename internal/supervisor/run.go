@@ -19,7 +19,7 @@ import (
 
 const (
 	// healthPollInterval is how often a gating component's health is polled during start-up.
-	healthPollInterval = 100 * time.Millisecond
+	healthPollInterval = 25 * time.Millisecond
 	// outputWaitDelay bounds how long a component's exit waits for its output pipe to drain; a
 	// grandchild holding the pipe open must not stall the restart.
 	outputWaitDelay = 2 * time.Second
