@@ -56,6 +56,9 @@ type initData struct {
 	notStartedNoted            bool
 	// fullRun is set for "kubestrap init"; a single "init phase X" always does its work.
 	fullRun bool
+	// ownControlPlaneRunning is set when this root's supervisor runs healthy components: an
+	// interrupted init being completed.
+	ownControlPlaneRunning bool
 }
 
 // notSkipped returns the members of group that --skip-phases does not name as "group/member".
@@ -162,7 +165,7 @@ and kube-scheduler on this host, then make the cluster ready for nodes to join.
 			if err != nil {
 				return err
 			}
-			if up, msg := controlPlaneAlreadyUp(d); up {
+			if up, msg := controlPlaneAlreadyUp(cmd.Context(), d); up {
 				fmt.Fprintln(g.Err, msg)
 				return nil
 			}
@@ -228,12 +231,20 @@ func needsRunningControlPlane(run func(context.Context, *initData) error) func(c
 }
 
 // controlPlaneAlreadyUp makes a repeated init a no-op on a node whose control plane runs.
-func controlPlaneAlreadyUp(d *initData) (bool, string) {
-	if d.dryRun {
+func controlPlaneAlreadyUp(ctx context.Context, d *initData) (bool, string) {
+	if d.dryRun || d.mode != config.ModeLocal {
 		return false, ""
 	}
 	rep, err := supervisor.Status(d.p, supervisor.CheckHealth)
 	if err != nil || !rep.Running() || !rep.Healthy() {
+		return false, ""
+	}
+	d.ownControlPlaneRunning = true
+	// Healthy processes alone do not make a finished init: an init interrupted during
+	// wait-control-plane leaves them running without the cluster objects, and then the remaining
+	// phases must still run.
+	if !bootstrap.InitComplete(ctx, d.p.Kubeconfig("admin.conf")) {
+		fmt.Fprintln(d.log, "[init] The control plane of this root is running but init did not finish; completing the remaining phases")
 		return false, ""
 	}
 	return true, fmt.Sprintf("[init] The control plane of %s is already running and healthy (supervisor pid %d); nothing to do.\n[init] Use 'kubestrap status' to inspect it or 'kubestrap reset' to remove it.", d.p.Root(), rep.SupervisorPID)
@@ -242,13 +253,18 @@ func controlPlaneAlreadyUp(d *initData) (bool, string) {
 func runPreflight(ctx context.Context, d *initData) error {
 	fmt.Fprintln(d.log, "[preflight] Running pre-flight checks")
 	cfg, sys := d.cfg, preflight.Host{}
-	checks := []preflight.Check{
-		preflight.AddressOnHost(sys, cfg.AdvertiseAddress()),
-		preflight.PortFree(sys, "kube-apiserver", preflight.HostPort("", cfg.BindPort())),
-		preflight.PortFree(sys, "kube-controller-manager", preflight.HostPort("127.0.0.1", cfg.ControllerManagerPort())),
-		preflight.PortFree(sys, "kube-scheduler", preflight.HostPort("127.0.0.1", cfg.SchedulerPort())),
+	checks := []preflight.Check{preflight.AddressOnHost(sys, cfg.AdvertiseAddress())}
+	if d.ownControlPlaneRunning {
+		// The ports are held by this root's own components, which init continues with.
+		fmt.Fprintln(d.log, "[preflight] Skipping the port checks: this root's control plane holds them")
+	} else {
+		checks = append(checks,
+			preflight.PortFree(sys, "kube-apiserver", preflight.HostPort("", cfg.BindPort())),
+			preflight.PortFree(sys, "kube-controller-manager", preflight.HostPort("127.0.0.1", cfg.ControllerManagerPort())),
+			preflight.PortFree(sys, "kube-scheduler", preflight.HostPort("127.0.0.1", cfg.SchedulerPort())),
+		)
 	}
-	if cfg.LocalEtcd() {
+	if cfg.LocalEtcd() && !d.ownControlPlaneRunning {
 		checks = append(checks,
 			preflight.PortFree(sys, "etcd client", preflight.HostPort(cfg.AdvertiseAddress(), cfg.EtcdClientPort())),
 			preflight.PortFree(sys, "etcd client", preflight.HostPort(cfg.LoopbackHost(), cfg.EtcdClientPort())),

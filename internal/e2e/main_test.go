@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
@@ -12,7 +13,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // binary is the kubestrap executable under test.
@@ -133,4 +136,47 @@ type netListen struct{}
 
 func (netListen) listen(addr string) (interface{ Close() error }, error) {
 	return net.Listen("tcp", addr)
+}
+
+// killInitDuringWait starts init and kills it with SIGKILL as soon as it reports the
+// wait-control-plane phase: an init that stopped halfway, with its supervisor already detached.
+func killInitDuringWait(t *testing.T, root, cfgFile string) {
+	t.Helper()
+	cmd := exec.Command(binary, "init", "--root-dir", root, "--config", cfgFile)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		found := false
+		for sc.Scan() {
+			if !found && strings.Contains(sc.Text(), "[wait-control-plane]") {
+				found = true
+				seen <- true
+			}
+		}
+		if !found {
+			seen <- false
+		}
+	}()
+	select {
+	case ok := <-seen:
+		if !ok {
+			cmd.Wait()
+			t.Fatal("init ended without a [wait-control-plane] line")
+		}
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("no [wait-control-plane] line within 2 minutes")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
 }

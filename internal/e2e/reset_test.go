@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -140,43 +138,7 @@ func TestResetAfterKilledInit(t *testing.T) {
 	cfgFile := writeConfig(t, t.TempDir(), resetOffset)
 	t.Cleanup(func() { cleanupRoot(t, root) })
 
-	cmd := exec.Command(binary, "init", "--root-dir", root, "--config", cfgFile)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	seen := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		found := false
-		for sc.Scan() {
-			if !found && strings.Contains(sc.Text(), "[wait-control-plane]") {
-				found = true
-				seen <- true
-			}
-		}
-		if !found {
-			seen <- false
-		}
-	}()
-	select {
-	case ok := <-seen:
-		if !ok {
-			cmd.Wait()
-			t.Fatal("init ended without a [wait-control-plane] line")
-		}
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatal("no [wait-control-plane] line within 2 minutes")
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	killInitDuringWait(t, root, cfgFile)
 	if left := processesUnder(root); len(left) == 0 {
 		t.Log("no process of the root survived the killed init")
 	} else {

@@ -70,9 +70,11 @@ type Spec struct {
 	LogMaxFiles int   `json:"logMaxFiles,omitempty"`
 }
 
-// gatesNext names the components the next one cannot do without: the apiserver needs etcd, the
-// controller-manager and scheduler need the apiserver, and neither of those needs the other.
-var gatesNext = map[string]bool{"etcd": true, "kube-apiserver": true}
+// gatesNext names the components the next one cannot start without: the controller-manager and
+// scheduler exit when the apiserver does not answer, so they wait for it. The apiserver does not
+// wait for etcd: it retries its storage connection by itself, and its own start-up work (about a
+// second) then overlaps etcd's.
+var gatesNext = map[string]bool{"kube-apiserver": true}
 
 // withDefaults fills the zero tunables and component paths.
 func (s Spec) withDefaults(p paths.Paths) Spec {
