@@ -1,4 +1,4 @@
-package cli
+package initflow
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 )
 
 // writeStaticPodManifest writes c's static Pod manifest (static-pod mode).
-func writeStaticPodManifest(d *initData, c components.Component) error {
+func writeStaticPodManifest(d *Data, c components.Component) error {
 	pod, err := staticpod.Pod(d.cfg, d.p, c)
 	if err != nil {
 		return err
@@ -21,13 +21,13 @@ func writeStaticPodManifest(d *initData, c components.Component) error {
 }
 
 // writeSystemdUnit writes c's unit and component symlink (systemd mode).
-func writeSystemdUnit(d *initData, c components.Component) error {
+func writeSystemdUnit(d *Data, c components.Component) error {
 	return systemd.WriteUnit(d.cfg, d.p, c, systemd.Options{DryRun: d.dryRun, Log: d.log})
 }
 
 // startSystemd starts the control-plane units over D-Bus, or says how to when kubestrap cannot
 // drive this host's systemd (then init does not wait: see shouldWaitForControlPlane).
-func startSystemd(ctx context.Context, d *initData) error {
+func startSystemd(ctx context.Context, d *Data) error {
 	units := systemd.UnitNames(components.ControlPlane(d.cfg, d.p))
 	if d.dryRun {
 		fmt.Fprintf(d.log, "[dryrun] Would run: %s\n", systemd.ManualStartCommand(d.p, units))
@@ -46,7 +46,7 @@ func startSystemd(ctx context.Context, d *initData) error {
 }
 
 // runKubeletStart writes the kubelet's files and restarts it; only static-pod mode has a kubelet.
-func runKubeletStart(ctx context.Context, d *initData) error {
+func runKubeletStart(ctx context.Context, d *Data) error {
 	if d.mode != config.ModeStaticPod {
 		fmt.Fprintf(d.log, "[kubelet-start] Skipped: mode %q runs the control plane without a kubelet\n", d.mode)
 		return nil
@@ -92,7 +92,7 @@ func runKubeletStart(ctx context.Context, d *initData) error {
 
 // shouldWaitForControlPlane reports whether wait-control-plane can expect the components to come
 // up: not when static-pod or systemd mode only wrote files for an operator to start.
-func shouldWaitForControlPlane(d *initData) bool {
+func shouldWaitForControlPlane(d *Data) bool {
 	if d.mode == config.ModeLocal {
 		return true
 	}
@@ -100,8 +100,8 @@ func shouldWaitForControlPlane(d *initData) bool {
 	return ok
 }
 
-// checkModeAvailable fails before anything is written when mode is not one this build runs.
-func checkModeAvailable(mode string) error {
+// CheckModeAvailable fails before anything is written when mode is not one this build runs.
+func CheckModeAvailable(mode string) error {
 	switch mode {
 	case config.ModeLocal, config.ModeStaticPod, config.ModeSystemd:
 		return nil

@@ -1,0 +1,94 @@
+package initflow
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/paths"
+)
+
+func testConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg := config.DefaultInit()
+	cfg.Init.LocalAPIEndpoint.AdvertiseAddress = "127.0.0.1"
+	cfg.Init.NodeRegistration.Name = "n1"
+	if err := config.Validate(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestPhaseNames pins the phase names to kubeadm's where they mean the same, since scripts pass
+// them to --skip-phases and "init phase".
+func TestPhaseNames(t *testing.T) {
+	t.Parallel()
+	var top []string
+	for _, name := range NewRunner().Names() {
+		if !strings.Contains(name, "/") {
+			top = append(top, name)
+		}
+	}
+	want := "preflight certs kubeconfig etcd control-plane kubelet-start wait-control-plane upload-config bootstrap-token show-join-command"
+	if got := strings.Join(top, " "); got != want {
+		t.Errorf("phases %q, want %q", got, want)
+	}
+	names := strings.Join(NewRunner().Names(), " ")
+	for _, sub := range []string{"certs/apiserver-etcd-client", "certs/sa", "kubeconfig/super-admin", "etcd/local", "control-plane/controller-manager", "upload-config/kubelet"} {
+		if !strings.Contains(names, sub) {
+			t.Errorf("no phase %s in %s", sub, names)
+		}
+	}
+}
+
+func TestNewRejectsUnknownMode(t *testing.T) {
+	t.Parallel()
+	_, err := New(testConfig(t), paths.MustUnder(t.TempDir()), "kubernetes-the-hard-way", Options{Out: &bytes.Buffer{}, Log: &bytes.Buffer{}})
+	if err == nil || !strings.Contains(err.Error(), "unknown run mode") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestConfigTokensExpiry(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	cfg := testConfig(t)
+	fixed := metav1.NewTime(now.Add(time.Hour))
+	cfg.Init.BootstrapTokens = []config.BootstrapToken{
+		{Token: "abcdef.0123456789abcdef", TTL: &metav1.Duration{Duration: 24 * time.Hour}, Usages: []string{"signing"}},
+		{Token: "ghijkl.0123456789abcdef", Expires: &fixed},
+		{Token: "mnopqr.0123456789abcdef", TTL: &metav1.Duration{}},
+	}
+	tokens, err := configTokens(cfg, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tokens[0].Expires.Equal(now.Add(24*time.Hour)) || !tokens[1].Expires.Equal(fixed.Time) || !tokens[2].Expires.IsZero() {
+		t.Errorf("expiries %v %v %v", tokens[0].Expires, tokens[1].Expires, tokens[2].Expires)
+	}
+	cfg.Init.BootstrapTokens = []config.BootstrapToken{{Token: "nope"}}
+	if _, err := configTokens(cfg, now); err == nil {
+		t.Errorf("a malformed token was accepted")
+	}
+}
+
+func TestJoinCommandInDryRun(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.Init.BootstrapTokens = []config.BootstrapToken{{Token: "abcdef.0123456789abcdef"}}
+	d, err := New(cfg, paths.MustUnder(t.TempDir()), config.ModeLocal, Options{DryRun: true, Out: &bytes.Buffer{}, Log: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := joinCommand(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "kubestrap join 127.0.0.1:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:"; !strings.HasPrefix(line, want) {
+		t.Errorf("join command %q, want prefix %q", line, want)
+	}
+}
