@@ -1,9 +1,7 @@
 package config
 
 import (
-	"bytes"
 	"errors"
-	"flag"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,9 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 	"sigs.k8s.io/yaml"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/config")
+	"github.com/kubestrap/kubestrap/internal/golden"
+)
 
 const goldenDir = "../../testdata/config"
 
@@ -41,25 +39,10 @@ func (h fakeHost) DefaultIPv4() (net.IP, error) {
 
 var testHost = fakeHost{name: "CP-1.Example.COM", ip: "192.168.0.10"}
 
-func golden(t *testing.T, name string, got []byte) {
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	p := filepath.Join(goldenDir, name)
-	if *update {
-		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/config -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the output (run go test ./internal/config -update if the change is intended):\n--- got\n%s\n--- want\n%s", p, got, want)
-	}
+	golden.Check(t, p, got)
 }
 
 func TestPrintDefaultsGolden(t *testing.T) {
@@ -78,7 +61,7 @@ func TestPrintDefaultsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.file, b)
+			checkGolden(t, tc.file, b)
 		})
 	}
 }

@@ -2,15 +2,14 @@ package inspect
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/inspect")
+	"github.com/kubestrap/kubestrap/internal/golden"
+)
 
 // testdataDir is the repository's testdata/inspect.
 var testdataDir = filepath.Join("..", "..", "testdata", "inspect")
@@ -101,22 +100,10 @@ func copyTree(t testing.TB, src, dst string) {
 }
 
 // golden compares got with testdata/inspect/<name>, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join(testdataDir, name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run go test -update after checking):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	golden.Check(t, path, got)
 }
 
 func argsOf(flags []Flag) string {

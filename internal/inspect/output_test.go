@@ -38,7 +38,7 @@ func TestRenderGolden(t *testing.T) {
 		if err := Render(&out, inv, tt.format, tt.all); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, tt.file, out.Bytes())
+		checkGolden(t, tt.file, out.Bytes())
 	}
 }
 
@@ -112,7 +112,7 @@ func TestExplain(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--no-such-flag") {
 		t.Errorf("err = %v, want one naming --no-such-flag", err)
 	}
-	golden(t, "explain.golden", out.Bytes())
+	checkGolden(t, "explain.golden", out.Bytes())
 
 	out.Reset()
 	if err := Explain(&out, []string{"secure-port"}, nil, nil, "no kube-apiserver found"); err != nil {

@@ -192,7 +192,7 @@ func TestRunDiff(t *testing.T) {
 	if !errors.As(err, &de) || de.ExitCode() != 1 {
 		t.Fatalf("err = %v, want DiffError", err)
 	}
-	golden(t, "diff.golden", []byte(out))
+	checkGolden(t, "diff.golden", []byte(out))
 	if want := "secure-port (process 99: 6443, manifest: 7443, unit: 6443)"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q lacks %q", err, want)
 	}

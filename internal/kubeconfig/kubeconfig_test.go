@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,11 +18,10 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var t0 = time.Date(2030, time.March, 1, 12, 0, 0, 0, time.UTC)
 
@@ -347,20 +345,7 @@ func TestTokenConfigGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("..", "..", "testdata", "kubeconfig", "token.golden")
-	if *update {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if !bytes.Equal(data, want) {
-		t.Errorf("token kubeconfig:\n%s\nwant:\n%s", data, want)
-	}
+	golden.Check(t, filepath.Join("..", "..", "testdata", "kubeconfig", "token.golden"), data)
 }
 
 func mustContain(t *testing.T, s string, subs ...string) {

@@ -689,7 +689,7 @@ func TestCertSpecsGolden(t *testing.T) {
 			s.Name, s.CertFile(), s.KeyFile(), s.CommonName, s.Organization, signer, usages, s.AltNames.DNSNames, ipStrings(s.AltNames.IPs))
 	}
 	fmt.Fprintf(&b, "%s\n  files: %s %s\n", ServiceAccount, SAKeyFile, SAPubFile)
-	golden(t, "certspecs.golden", []byte(b.String()))
+	checkGolden(t, "certspecs.golden", []byte(b.String()))
 }
 
 func TestPublicKeyPin(t *testing.T) {

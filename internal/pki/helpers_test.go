@@ -2,7 +2,6 @@ package pki
 
 import (
 	"bytes"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,10 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // t0 is the fixed clock of the tests: certificates issued "now" are then byte-for-byte
 // predictable in their dates, which the golden files rely on.
@@ -124,25 +122,10 @@ func assertUnchanged(t *testing.T, before, after map[string]fileState) {
 }
 
 // golden compares got with testdata/pki/<name>, rewriting it with -update.
-func golden(t *testing.T, name string, got []byte) {
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("..", "..", "testdata", "pki", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("%s differs from the golden file (run with -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	golden.Check(t, path, got)
 }
 
 func mustContain(t *testing.T, s string, subs ...string) {

@@ -104,18 +104,18 @@ func TestCheckExpiration(t *testing.T) {
 	if err := WriteExpirationTable(&table, certs, cas); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "check-expiration.golden", table.Bytes())
+	checkGolden(t, "check-expiration.golden", table.Bytes())
 
 	js, err := json.MarshalIndent(ExpirationInfo(certs, cas), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "check-expiration.json.golden", append(js, '\n'))
+	checkGolden(t, "check-expiration.json.golden", append(js, '\n'))
 	ym, err := yaml.Marshal(ExpirationInfo(certs, cas))
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "check-expiration.yaml.golden", ym)
+	checkGolden(t, "check-expiration.yaml.golden", ym)
 }
 
 func TestCheckExpirationEmpty(t *testing.T) {

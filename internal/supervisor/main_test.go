@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // The test binary doubles as every program the tests need, chosen before the testing package
 // sees the command line:

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -22,24 +23,10 @@ func (c fixedClock) Now() time.Time                         { return c.now }
 func (c fixedClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // golden compares got with testdata/supervisor/name, rewriting it under -update.
-func golden(t *testing.T, name, got string) {
+func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("..", "..", "testdata", "supervisor", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	golden.Check(t, path, []byte(got))
 }
 
 func TestStatus(t *testing.T) {
@@ -109,9 +96,9 @@ func TestStatus(t *testing.T) {
 	if err := r.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "status-table.golden", strings.ReplaceAll(table.String(), p.Root(), "<root>"))
+	checkGolden(t, "status-table.golden", strings.ReplaceAll(table.String(), p.Root(), "<root>"))
 	js, _ := json.MarshalIndent(r, "", "  ")
-	golden(t, "status.json.golden", strings.ReplaceAll(string(js), p.Root(), "<root>")+"\n")
+	checkGolden(t, "status.json.golden", strings.ReplaceAll(string(js), p.Root(), "<root>")+"\n")
 }
 
 func TestStatusAfterSupervisorDied(t *testing.T) {
