@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/controlplane"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/kubelet"
 	"github.com/kubestrap/kubestrap/internal/paths"
@@ -258,7 +261,11 @@ func runEtcdLocal(ctx context.Context, d *Data) error {
 		fmt.Fprintf(d.log, "[dryrun] Would create directory %s (0700)\n", dir)
 	} else {
 		fmt.Fprintf(d.log, "[etcd] Using data directory %s\n", dir)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		// Parents get the usual 0755; only the data dir itself is private.
+		if err := os.MkdirAll(filepath.Dir(dir), fsutil.DirMode); err != nil {
+			return fmt.Errorf("create etcd data dir: %w", err)
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("create etcd data dir: %w", err)
 		}
 		if err := os.Chmod(dir, 0o700); err != nil {
