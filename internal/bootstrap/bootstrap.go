@@ -8,14 +8,12 @@ package bootstrap
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 )
 
@@ -254,22 +252,12 @@ func wrap(what, ns, name string, err error) error {
 	return fmt.Errorf("%s %s: %w", what, name, err)
 }
 
-// InitComplete reports whether init's last phases have run against the cluster that kubeconfig
-// reaches: the uploaded ClusterConfiguration and the published cluster-info both exist. Any error
-// counts as "no".
-func InitComplete(ctx context.Context, kubeconfig string) bool {
-	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return false
-	}
-	rc.Timeout = 5 * time.Second
-	c, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return false
-	}
+// InitComplete reports whether init's last phases have run against the cluster c reaches: the
+// uploaded ClusterConfiguration and the published cluster-info both exist. Any error counts as "no".
+func InitComplete(ctx context.Context, c kubernetes.Interface) bool {
 	if _, err := c.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, KubeadmConfigConfigMap, metav1.GetOptions{}); err != nil {
 		return false
 	}
-	_, err = c.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, bootstrapapi.ConfigMapClusterInfo, metav1.GetOptions{})
+	_, err := c.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, bootstrapapi.ConfigMapClusterInfo, metav1.GetOptions{})
 	return err == nil
 }

@@ -202,7 +202,7 @@ func AlreadyUp(ctx context.Context, d *Data) (bool, string) {
 	// Healthy processes alone do not make a finished init: an init interrupted during
 	// wait-control-plane leaves them running without the cluster objects, and then the remaining
 	// phases must still run.
-	if !bootstrap.InitComplete(ctx, d.p.Kubeconfig("admin.conf")) {
+	if !initComplete(ctx, d) {
 		fmt.Fprintln(d.log, "[init] The control plane of this root is running but init did not finish; completing the remaining phases")
 		return false, ""
 	}
@@ -397,6 +397,17 @@ func (d *Data) clientset(ctx context.Context) (kubernetes.Interface, error) {
 	}
 	d.client = admin
 	return admin, nil
+}
+
+// initComplete asks the running cluster, with admin.conf and within 5 s, whether init finished.
+func initComplete(ctx context.Context, d *Data) bool {
+	c, err := clientFromKubeconfig(d.p.Kubeconfig("admin.conf"))
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return bootstrap.InitComplete(ctx, c)
 }
 
 func clientFromKubeconfig(path string) (kubernetes.Interface, error) {
