@@ -77,7 +77,7 @@ func validateBootstrapTokens(tokens []BootstrapToken, p *field.Path) field.Error
 		tp := p.Index(i)
 		if t.Token != "" {
 			errs = append(errs, validateToken(t.Token, tp.Child("token"))...)
-			if id, _, ok := strings.Cut(t.Token, "."); ok {
+			if id, _, ok := strings.Cut(t.Token, "."); ok && bootstraputil.IsValidBootstrapToken(t.Token) {
 				if j, dup := ids[id]; dup {
 					errs = append(errs, field.Duplicate(tp.Child("token"), fmt.Sprintf("token ID %s (also bootstrapTokens[%d])", id, j)))
 				}
@@ -115,8 +115,9 @@ func validateToken(tok string, p *field.Path) field.ErrorList {
 	return nil
 }
 
+// redactToken shows only a well-formed id: before a misplaced dot there may be a secret.
 func redactToken(tok string) string {
-	if id, _, ok := strings.Cut(tok, "."); ok {
+	if id, _, ok := strings.Cut(tok, "."); ok && bootstraputil.IsValidBootstrapTokenID(id) {
 		return id + ".<redacted>"
 	}
 	return "<redacted>"

@@ -192,6 +192,9 @@ func newClient(server string, caData []byte, bearer string) (kubernetes.Interfac
 	if len(caData) == 0 {
 		// Only until the signature over the content and the pinned CA have been checked: nothing
 		// read through this client is trusted before that, and no credentials are sent over it.
+		if bearer != "" {
+			return nil, errors.New("refusing to send a token over a connection that is not verified against the cluster CA")
+		}
 		rc.TLSClientConfig.Insecure = true
 	} else {
 		rc.TLSClientConfig.CAData = caData
@@ -244,8 +247,8 @@ func parseClusterKubeconfig(data []byte) (server string, caData []byte, cas []*x
 	if cl.Server == "" {
 		return "", nil, nil, errors.New("the kubeconfig in cluster-info has no server URL")
 	}
-	if _, err := url.Parse(cl.Server); err != nil {
-		return "", nil, nil, fmt.Errorf("the kubeconfig in cluster-info has a malformed server URL %q: %w", cl.Server, err)
+	if err := checkServerURL(cl.Server); err != nil {
+		return "", nil, nil, fmt.Errorf("the kubeconfig in cluster-info: %w", err)
 	}
 	if len(cl.CertificateAuthorityData) == 0 {
 		return "", nil, nil, errors.New("the kubeconfig in cluster-info carries no certificate-authority-data")
@@ -255,4 +258,17 @@ func parseClusterKubeconfig(data []byte) (server string, caData []byte, cas []*x
 		return "", nil, nil, fmt.Errorf("the CA in cluster-info cannot be parsed: %w", err)
 	}
 	return cl.Server, cl.CertificateAuthorityData, cas, nil
+}
+
+// checkServerURL accepts only an https URL with a host: the node's bootstrap token and later its
+// client certificate go to this server, and over plain http a token would travel in clear text.
+func checkServerURL(server string) error {
+	u, err := url.Parse(server)
+	if err != nil {
+		return fmt.Errorf("the server URL %q is malformed: %w", server, err)
+	}
+	if u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("the server URL %q is not an https URL with a host (such as https://192.168.0.10:6443): credentials are only ever sent over TLS", server)
+	}
+	return nil
 }

@@ -56,6 +56,15 @@ type fakeCluster struct {
 	validBearer   map[string]bool
 
 	requests atomic.Int32
+	// authorization lists every Authorization header received, on any path.
+	authorization []string
+}
+
+// authHeaders returns the Authorization headers the server has received.
+func (f *fakeCluster) authHeaders() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.authorization...)
 }
 
 func newCA(t *testing.T, cn string) (*x509.Certificate, crypto.Signer) {
@@ -131,6 +140,11 @@ func (f *fakeCluster) endpoint() string { return strings.TrimPrefix(f.server, "h
 func (f *fakeCluster) hash() string { return CAHash(f.ca) }
 
 func (f *fakeCluster) serve(w http.ResponseWriter, r *http.Request) {
+	if a := r.Header.Get("Authorization"); a != "" {
+		f.mu.Lock()
+		f.authorization = append(f.authorization, a)
+		f.mu.Unlock()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	switch r.URL.Path {
 	case "/api/v1/namespaces/kube-public/configmaps/cluster-info":
@@ -374,7 +388,7 @@ func TestTokenOptionsValidate(t *testing.T) {
 	}{
 		{"ok", func(*TokenOptions) {}, ""},
 		{"malformed token", func(o *TokenOptions) { o.Token = "abcdef.short" }, "abcdef.<redacted> is malformed"},
-		{"token never echoed", func(o *TokenOptions) { o.Token = "ABCDEF0123456789abcdef" }, "<redacted> is malformed"},
+		{"token never echoed", func(o *TokenOptions) { o.Token = "ABCDEF0123456789abcdef" }, "<redacted, 22 characters> is malformed"},
 		{"hash without prefix", func(o *TokenOptions) { o.CACertHashes = []string{strings.Repeat("0a", 32)} }, "no format prefix"},
 		{"hash other algorithm", func(o *TokenOptions) { o.CACertHashes = []string{"md5:0a"} }, "unsupported format"},
 		{"hash too short", func(o *TokenOptions) { o.CACertHashes = []string{"sha256:0a0a"} }, "64 hex digits"},

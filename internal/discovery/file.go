@@ -67,6 +67,9 @@ func File(ctx context.Context, o FileOptions) (*Result, error) {
 	if cl.Server == "" {
 		return nil, fmt.Errorf("discovery file %s: its cluster has no server URL", o.Location)
 	}
+	if err := checkServerURL(cl.Server); err != nil {
+		return nil, fmt.Errorf("discovery file %s: %w", o.Location, err)
+	}
 	if len(cl.CertificateAuthorityData) == 0 {
 		return nil, fmt.Errorf("discovery file %s must embed the cluster CA (certificate-authority-data): a CA referenced by path (%q) is not available on the joining node", o.Location, cl.CertificateAuthority)
 	}
@@ -135,6 +138,11 @@ func File(ctx context.Context, o FileOptions) (*Result, error) {
 }
 
 func readLocation(ctx context.Context, o FileOptions) ([]byte, error) {
+	if u, err := url.Parse(o.Location); err == nil && u.Scheme == "http" {
+		// The file may carry credentials and always carries the CA every later check trusts:
+		// over plain http anyone on the path could replace it.
+		return nil, fmt.Errorf("discovery URL %s is plain http: serve the discovery file over https, or copy it to this node and pass its path", o.Location)
+	}
 	if !IsURL(o.Location) {
 		data, err := os.ReadFile(o.Location)
 		if err != nil {

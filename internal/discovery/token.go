@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/cluster-bootstrap/token/jws"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
+
+	"github.com/kubestrap/kubestrap/internal/bootstrap"
 )
 
 // DefaultUnknownTokenAfter is how long the API server must keep rejecting a token that
@@ -56,12 +59,7 @@ func (o TokenOptions) Validate() error {
 		errs = append(errs, fmt.Errorf("API server endpoint %q must be host:port, such as 192.168.0.10:6443", o.Endpoint))
 	}
 	if !bootstraputil.IsValidBootstrapToken(o.Token) {
-		id, _, _ := strings.Cut(o.Token, ".")
-		shown := "<redacted>"
-		if bootstraputil.IsValidBootstrapTokenID(id) {
-			shown = id + ".<redacted>"
-		}
-		errs = append(errs, fmt.Errorf("the discovery token %s is malformed: it must have the form [a-z0-9]{6}.[a-z0-9]{16} (generate one with 'kubestrap token create' on a control-plane node)", shown))
+		errs = append(errs, fmt.Errorf("the discovery token %s is malformed: it must have the form [a-z0-9]{6}.[a-z0-9]{16} (generate one with 'kubestrap token create' on a control-plane node)", bootstrap.RedactToken(o.Token)))
 	}
 	for _, h := range o.CACertHashes {
 		if err := ValidateHash(h); err != nil {
@@ -115,7 +113,8 @@ func Token(ctx context.Context, o TokenOptions) (*Result, error) {
 		}
 		// The pin needs no signature: a CA whose key hashes to what the user brought out of band
 		// is the cluster's, whoever served it. Checking it first turns a wrong hash into an
-		// immediate, precise error even while the signature is missing.
+		// immediate, precise error even while the signature is missing. Only the pinned
+		// certificates are vouched for, though: the rest of the unsigned bundle may be anyone's.
 		var pinned *x509.Certificate
 		if len(o.CACertHashes) > 0 {
 			if pinned, err = CheckPins(cas, o.CACertHashes); err != nil {
@@ -130,7 +129,11 @@ func Token(ctx context.Context, o TokenOptions) (*Result, error) {
 				// sent to it: wait for the signature until the timeout.
 				return nil, missing
 			}
-			if tokenRejected(ctx, endpointURL, caData, o.Token) {
+			// Asking the API server about the token sends it, so the connection must end at the
+			// cluster itself: verified against the pinned CA certificates alone. Trusting the
+			// whole unsigned bundle would let a man in the middle who adds his own CA to it
+			// receive the token.
+			if tokenRejected(ctx, endpointURL, pinnedPEM(cas, o.CACertHashes), o.Token) {
 				if rejectedSince.IsZero() {
 					rejectedSince = time.Now()
 				}
@@ -183,10 +186,31 @@ func Token(ctx context.Context, o TokenOptions) (*Result, error) {
 	return res, nil
 }
 
-// tokenRejected reports whether the API server, verified against the pinned CA, answers 401 to
-// the token. Any other outcome (including network errors) is not a verdict.
-func tokenRejected(ctx context.Context, server string, caData []byte, token string) bool {
-	c, err := newClient(server, caData, token)
+// pinnedPEM returns, PEM-encoded, the certificates of cas whose public key matches one of hashes.
+func pinnedPEM(cas []*x509.Certificate, hashes []string) []byte {
+	var out []byte
+	for _, ca := range cas {
+		got := CAHash(ca)
+		for _, h := range hashes {
+			if strings.EqualFold(h, got) {
+				out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})...)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// tokenRejected reports whether the API server, verified against pinnedCAs (the certificates of
+// cluster-info that match a --discovery-token-ca-cert-hash, never the rest of its unverified
+// bundle), answers 401 to the token. Any other outcome (including network errors) is not a
+// verdict.
+func tokenRejected(ctx context.Context, server string, pinnedCAs []byte, token string) bool {
+	if len(pinnedCAs) == 0 {
+		// newClient would fall back to an unverified connection; never send a token over one.
+		return false
+	}
+	c, err := newClient(server, pinnedCAs, token)
 	if err != nil {
 		return false
 	}
