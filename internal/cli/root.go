@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -94,6 +95,12 @@ bundles the upstream kube-apiserver, kube-controller-manager, kube-scheduler and
 			if !cmd.Flags().Changed("config") && v.GetString("config") != "" {
 				g.ConfigFile = v.GetString("config")
 			}
+			if g.Verbosity < 0 {
+				return UsageError{fmt.Errorf("-v/--verbosity %d is negative: use 0 (progress only), 1 (also files written and waits) or 2 (also API requests)", g.Verbosity)}
+			}
+			// Every command hands g.Err to its domain functions as their progress writer; as a
+			// logx.Logger it carries the verbosity to each of them (see package logx).
+			g.Err = logx.New(g.Err, g.Verbosity)
 			return nil
 		},
 	}
@@ -104,7 +111,7 @@ bundles the upstream kube-apiserver, kube-controller-manager, kube-scheduler and
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.RootDir, "root-dir", "/", "directory that stands for / for every host path kubestrap reads or writes (env KUBESTRAP_ROOT_DIR)")
 	pf.StringVar(&g.ConfigFile, "config", "", "kubeadm.k8s.io/v1beta4 configuration file, optionally with a kubestrap.io/v1alpha1 KubestrapConfiguration document (env KUBESTRAP_CONFIG)")
-	pf.IntVarP(&g.Verbosity, "verbosity", "v", 0, "log verbosity (0 = progress only)")
+	pf.IntVarP(&g.Verbosity, "verbosity", "v", 0, "detail on stderr: 0 progress only; 1 also each file written (path, mode, size; in a dry run too) and each wait (what for, how long); 2 also each API request (method, URL, status, duration)")
 
 	root.AddCommand(
 		newVersionCommand(g),

@@ -17,6 +17,7 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/pki"
 )
 
@@ -91,6 +92,7 @@ func (o *tokenOptions) client(g *globalOptions) (kubernetes.Interface, *clientcm
 		return nil, nil, fmt.Errorf("kubeconfig %s: %w", path, err)
 	}
 	rc.Timeout = 30 * time.Second
+	logx.ConfigureClient(rc, g.Err)
 	c, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client from %s: %w", path, err)

@@ -97,7 +97,7 @@ func ensureEncryptionConfig(path string, dryRun bool, log io.Writer) error {
 		if err != nil {
 			return err
 		}
-		created, err := writeFileOnce(path, data)
+		created, err := writeFileOnce(path, data, fsutil.Log(log))
 		if err != nil {
 			return fmt.Errorf("writing encryption-at-rest configuration %s: %w", path, err)
 		}
@@ -129,9 +129,10 @@ func ensureAuditPolicy(path string, dryRun bool, log io.Writer) error {
 		fmt.Fprintf(log, "[control-plane] Writing audit policy to %s\n", path)
 		if dryRun {
 			fmt.Fprintf(log, "[dryrun] Would write file %s\n%s", path, data)
+			fsutil.ReportDryRun(log, path, data, 0o600)
 			return nil
 		}
-		created, err := writeFileOnce(path, data)
+		created, err := writeFileOnce(path, data, fsutil.Log(log))
 		if err != nil {
 			return fmt.Errorf("writing audit policy %s: %w", path, err)
 		}
@@ -296,11 +297,11 @@ func readExisting(path string) ([]byte, error) {
 // writeFileOnce creates path (mode 0600, in a 0700 directory) with data unless it already exists,
 // and reports whether it did; a concurrent writer's file, possibly a key already in use, is never
 // replaced.
-func writeFileOnce(path string, data []byte) (created bool, err error) {
+func writeFileOnce(path string, data []byte, opts ...fsutil.Option) (created bool, err error) {
 	if err := ensurePrivateDir(filepath.Dir(path)); err != nil {
 		return false, err
 	}
-	return fsutil.CreateFileExclusive(path, data, 0o600)
+	return fsutil.CreateFileExclusive(path, data, 0o600, opts...)
 }
 
 // ensurePrivateDir creates dir with mode 0700 (its parents 0755, as kubeadm's /etc/kubernetes).

@@ -12,6 +12,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
 // Target is one component to wait for.
@@ -34,6 +36,11 @@ func Wait(ctx context.Context, targets []Target, timeout, interval time.Duration
 	defer cancel()
 	start := time.Now()
 	fmt.Fprintf(log, "[wait-control-plane] Waiting for the control plane to become healthy (timeout %s)\n", timeout)
+	var names []string
+	for _, t := range targets {
+		names = append(names, t.Name)
+	}
+	done := logx.Wait(log, "health of %s (up to %s)", strings.Join(names, ", "), timeout)
 
 	var mu sync.Mutex
 	lastErr := map[string]error{}
@@ -73,8 +80,11 @@ func Wait(ctx context.Context, targets []Target, timeout, interval time.Duration
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("the control plane did not become healthy within %s:\n%s", timeout, strings.Join(failed, "\n"))
+		err := fmt.Errorf("the control plane did not become healthy within %s:\n%s", timeout, strings.Join(failed, "\n"))
+		done(fmt.Errorf("%d of %d components unhealthy", len(failed), len(targets)))
+		return err
 	}
+	done(nil)
 	return nil
 }
 
@@ -111,14 +121,17 @@ func WaitControllers(ctx context.Context, c kubernetes.Interface, timeout, inter
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
+	done := logx.Wait(log, "the controller-manager's controllers: ServiceAccount default/default (up to %s)", timeout)
 	var err error
 	for {
 		if _, err = c.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			done(nil)
 			fmt.Fprintf(log, "[wait-control-plane] The controller-manager's controllers are running after %s\n", time.Since(start).Round(time.Millisecond))
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+			done(err)
 			return fmt.Errorf("the controller-manager did not start its controllers within %s (no ServiceAccount default/default: %v); see its log", timeout, err)
 		case <-time.After(interval):
 		}

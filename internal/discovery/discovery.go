@@ -27,6 +27,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	certutil "k8s.io/client-go/util/cert"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+
+	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
 // DefaultInterval is the pause between discovery attempts. kubeadm waits 5 s; a shorter pause is
@@ -142,6 +144,13 @@ func (p poller) run(ctx context.Context, try func(ctx context.Context) (*Result,
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
+	done := logx.Wait(p.log, "%s (up to %s)", p.what, p.timeout)
+	res, err := p.poll(ctx, interval, try)
+	done(err)
+	return res, err
+}
+
+func (p poller) poll(ctx context.Context, interval time.Duration, try func(ctx context.Context) (*Result, error)) (*Result, error) {
 	var last error
 	lastLogged := ""
 	attempt := 0
@@ -180,7 +189,8 @@ func (p poller) run(ctx context.Context, try func(ctx context.Context) (*Result,
 
 // newClient returns a client for fetching cluster-info and probing the token, one per trust
 // level (insecure, pinned CA, pinned CA with the token).
-func newClient(server string, caData []byte, bearer string) (kubernetes.Interface, error) {
+// log is the discovery log: at -v 2 each request is logged there (never its token).
+func newClient(server string, caData []byte, bearer string, log io.Writer) (kubernetes.Interface, error) {
 	rc := &rest.Config{
 		Host:      server,
 		Timeout:   requestTimeout,
@@ -200,6 +210,7 @@ func newClient(server string, caData []byte, bearer string) (kubernetes.Interfac
 		rc.TLSClientConfig.CAData = caData
 	}
 	rc.BearerToken = bearer
+	logx.ConfigureClient(rc, log)
 	return kubernetes.NewForConfig(rc)
 }
 

@@ -17,6 +17,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	certutil "k8s.io/client-go/util/cert"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+
+	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
 // maxDiscoveryFileSize bounds what is read from a discovery URL; a kubeconfig is a few KiB.
@@ -52,30 +54,31 @@ func File(ctx context.Context, o FileOptions) (*Result, error) {
 	if o.Timeout <= 0 {
 		return nil, fmt.Errorf("discovery timeout %s must be positive", o.Timeout)
 	}
+	shown := displayLocation(o.Location)
 	data, err := readLocation(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	kc, err := clientcmd.Load(data)
 	if err != nil {
-		return nil, fmt.Errorf("discovery file %s is not a kubeconfig: %w", o.Location, err)
+		return nil, fmt.Errorf("discovery file %s is not a kubeconfig: %w", shown, err)
 	}
 	_, cl, err := clusterOf(kc)
 	if err != nil {
-		return nil, fmt.Errorf("discovery file %s: %w", o.Location, err)
+		return nil, fmt.Errorf("discovery file %s: %w", shown, err)
 	}
 	if cl.Server == "" {
-		return nil, fmt.Errorf("discovery file %s: its cluster has no server URL", o.Location)
+		return nil, fmt.Errorf("discovery file %s: its cluster has no server URL", shown)
 	}
 	if err := checkServerURL(cl.Server); err != nil {
-		return nil, fmt.Errorf("discovery file %s: %w", o.Location, err)
+		return nil, fmt.Errorf("discovery file %s: %w", shown, err)
 	}
 	if len(cl.CertificateAuthorityData) == 0 {
-		return nil, fmt.Errorf("discovery file %s must embed the cluster CA (certificate-authority-data): a CA referenced by path (%q) is not available on the joining node", o.Location, cl.CertificateAuthority)
+		return nil, fmt.Errorf("discovery file %s must embed the cluster CA (certificate-authority-data): a CA referenced by path (%q) is not available on the joining node", shown, cl.CertificateAuthority)
 	}
 	cas, err := certutil.ParseCertsPEM(cl.CertificateAuthorityData)
 	if err != nil {
-		return nil, fmt.Errorf("discovery file %s: its CA cannot be parsed: %w", o.Location, err)
+		return nil, fmt.Errorf("discovery file %s: its CA cannot be parsed: %w", shown, err)
 	}
 	var auth *clientcmdapi.AuthInfo
 	if ctx, ok := kc.Contexts[kc.CurrentContext]; ok {
@@ -85,7 +88,7 @@ func File(ctx context.Context, o FileOptions) (*Result, error) {
 		auth = nil
 	}
 	if auth != nil && (auth.ClientCertificate != "" || auth.ClientKey != "" || auth.TokenFile != "") {
-		return nil, fmt.Errorf("discovery file %s must embed its credentials (client-certificate-data, client-key-data or token), not reference files", o.Location)
+		return nil, fmt.Errorf("discovery file %s must embed its credentials (client-certificate-data, client-key-data or token), not reference files", shown)
 	}
 
 	rc := &rest.Config{Host: cl.Server, Timeout: requestTimeout, UserAgent: userAgent, QPS: -1}
@@ -95,14 +98,15 @@ func File(ctx context.Context, o FileOptions) (*Result, error) {
 		rc.TLSClientConfig.CertData = auth.ClientCertificateData
 		rc.TLSClientConfig.KeyData = auth.ClientKeyData
 	}
+	logx.ConfigureClient(rc, o.Log)
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", cl.Server, err)
 	}
 	if o.Log != nil {
-		fmt.Fprintf(o.Log, "[discovery] Using the cluster %s from the discovery file %s\n", cl.Server, o.Location)
+		fmt.Fprintf(o.Log, "[discovery] Using the cluster %s from the discovery file %s\n", cl.Server, shown)
 	}
-	res := &Result{Server: cl.Server, CAData: cl.CertificateAuthorityData, CA: cas[0], AuthInfo: auth, Source: o.Location}
+	res := &Result{Server: cl.Server, CAData: cl.CertificateAuthorityData, CA: cas[0], AuthInfo: auth, Source: shown}
 	refreshed, err := poller{timeout: o.Timeout, interval: o.Interval, log: o.Log, what: "the cluster at " + cl.Server}.run(ctx, func(ctx context.Context) (*Result, error) {
 		cm, err := getClusterInfo(ctx, client)
 		switch {
@@ -115,7 +119,7 @@ func File(ctx context.Context, o FileOptions) (*Result, error) {
 			}
 			return res, nil
 		case isCertificateError(err):
-			return nil, final(fmt.Errorf("the API server at %s does not present a certificate that the CA of %s verifies: %w", cl.Server, o.Location, err))
+			return nil, final(fmt.Errorf("the API server at %s does not present a certificate that the CA of %s verifies: %w", cl.Server, shown, err))
 		default:
 			return nil, err
 		}
@@ -138,10 +142,11 @@ func File(ctx context.Context, o FileOptions) (*Result, error) {
 }
 
 func readLocation(ctx context.Context, o FileOptions) ([]byte, error) {
+	shown := displayLocation(o.Location)
 	if u, err := url.Parse(o.Location); err == nil && u.Scheme == "http" {
 		// The file may carry credentials and always carries the CA every later check trusts:
 		// over plain http anyone on the path could replace it.
-		return nil, fmt.Errorf("discovery URL %s is plain http: serve the discovery file over https, or copy it to this node and pass its path", o.Location)
+		return nil, fmt.Errorf("discovery URL %s is plain http: serve the discovery file over https, or copy it to this node and pass its path", shown)
 	}
 	if !IsURL(o.Location) {
 		data, err := os.ReadFile(o.Location)
@@ -156,19 +161,28 @@ func readLocation(ctx context.Context, o FileOptions) ([]byte, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.Location, nil)
 	if err != nil {
-		return nil, fmt.Errorf("discovery URL %s: %w", o.Location, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("discovery URL %s: %w", shown, err)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetching the discovery kubeconfig: %w", err)
+		// A *url.Error repeats the URL with its query; say what failed without it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("fetching the discovery kubeconfig from %s: %w", shown, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching the discovery kubeconfig from %s: HTTP status %d", o.Location, resp.StatusCode)
+		return nil, fmt.Errorf("fetching the discovery kubeconfig from %s: HTTP status %d", shown, resp.StatusCode)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxDiscoveryFileSize))
 	if err != nil {
-		return nil, fmt.Errorf("fetching the discovery kubeconfig from %s: %w", o.Location, err)
+		return nil, fmt.Errorf("fetching the discovery kubeconfig from %s: %w", shown, err)
 	}
 	return data, nil
 }
@@ -177,4 +191,21 @@ func readLocation(ctx context.Context, o FileOptions) ([]byte, error) {
 func hasCredentials(a *clientcmdapi.AuthInfo) bool {
 	return a.Token != "" || a.TokenFile != "" ||
 		(len(a.ClientCertificateData) > 0 || a.ClientCertificate != "") && (len(a.ClientKeyData) > 0 || a.ClientKey != "")
+}
+
+// displayLocation is a discovery location as errors and progress lines show it: an https URL
+// without user info and query, which may hold credentials (a password, a pre-signed URL's
+// signature); a path as it is.
+func displayLocation(location string) string {
+	u, err := url.Parse(location)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return location
+	}
+	c := *u
+	c.User = nil
+	if c.RawQuery != "" {
+		c.RawQuery = "<redacted>"
+	}
+	c.Fragment = ""
+	return c.String()
 }

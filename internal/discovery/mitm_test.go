@@ -2,6 +2,8 @@ package discovery
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,10 +127,35 @@ func TestPlainHTTPServerRefused(t *testing.T) {
 // TestNoTokenOverUnverifiedConnection: the one client built without a CA refuses credentials.
 func TestNoTokenOverUnverifiedConnection(t *testing.T) {
 	t.Parallel()
-	if _, err := newClient("https://192.0.2.1:6443", nil, testToken); err == nil {
+	if _, err := newClient("https://192.0.2.1:6443", nil, testToken, nil); err == nil {
 		t.Fatal("newClient built an unverified client carrying a token")
 	}
-	if tokenRejected(context.Background(), "https://192.0.2.1:6443", nil, testToken) {
+	if tokenRejected(context.Background(), "https://192.0.2.1:6443", nil, testToken, nil) {
 		t.Fatal("tokenRejected gave a verdict without a pinned CA")
+	}
+}
+
+// TestDiscoveryURLCredentialsNotShown: a discovery URL may carry credentials (user info, a
+// pre-signed query); errors and progress lines show it without them.
+func TestDiscoveryURLCredentialsNotShown(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusForbidden) }))
+	defer srv.Close()
+	var log strings.Builder
+	loc := strings.Replace(srv.URL, "https://", "https://admin:hunter2@", 1) + "/cluster.conf?X-Signature=s3cr3tsig"
+	_, err := File(context.Background(), FileOptions{Location: loc, Timeout: time.Second, HTTPClient: srv.Client(), Log: &log})
+	if err == nil || !strings.Contains(err.Error(), "HTTP status 403") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, s := range []string{"hunter2", "s3cr3tsig", "admin"} {
+		if strings.Contains(err.Error()+log.String(), s) {
+			t.Errorf("%q shown: %v\n%s", s, err, log.String())
+		}
+	}
+	if got, want := displayLocation(loc), srv.URL+"/cluster.conf?<redacted>"; got != want {
+		t.Errorf("displayLocation = %q, want %q", got, want)
+	}
+	if got := displayLocation("/etc/kubernetes/discovery.conf"); got != "/etc/kubernetes/discovery.conf" {
+		t.Errorf("a path changed: %q", got)
 	}
 }

@@ -88,7 +88,7 @@ func Token(ctx context.Context, o TokenOptions) (*Result, error) {
 	}
 	id, secret, _ := strings.Cut(o.Token, ".")
 	endpointURL := "https://" + o.Endpoint
-	insecure, err := newClient(endpointURL, nil, "")
+	insecure, err := newClient(endpointURL, nil, "", o.Log)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", endpointURL, err)
 	}
@@ -133,7 +133,7 @@ func Token(ctx context.Context, o TokenOptions) (*Result, error) {
 			// cluster itself: verified against the pinned CA certificates alone. Trusting the
 			// whole unsigned bundle would let a man in the middle who adds his own CA to it
 			// receive the token.
-			if tokenRejected(ctx, endpointURL, pinnedPEM(cas, o.CACertHashes), o.Token) {
+			if tokenRejected(ctx, endpointURL, pinnedPEM(cas, o.CACertHashes), o.Token, o.Log) {
 				if rejectedSince.IsZero() {
 					rejectedSince = time.Now()
 				}
@@ -148,7 +148,7 @@ func Token(ctx context.Context, o TokenOptions) (*Result, error) {
 		if !jws.DetachedTokenIsValid(sig, content, id, secret) {
 			return nil, final(fmt.Errorf("the JWS signature of cluster-info for token id %q does not match the token's secret: the token is wrong, or %s is not the cluster it was created for; refusing to trust this API server", id, endpointURL))
 		}
-		secure, err := newClient(endpointURL, caData, "")
+		secure, err := newClient(endpointURL, caData, "", o.Log)
 		if err != nil {
 			return nil, final(fmt.Errorf("client for %s with the cluster CA: %w", endpointURL, err))
 		}
@@ -205,12 +205,12 @@ func pinnedPEM(cas []*x509.Certificate, hashes []string) []byte {
 // cluster-info that match a --discovery-token-ca-cert-hash, never the rest of its unverified
 // bundle), answers 401 to the token. Any other outcome (including network errors) is not a
 // verdict.
-func tokenRejected(ctx context.Context, server string, pinnedCAs []byte, token string) bool {
+func tokenRejected(ctx context.Context, server string, pinnedCAs []byte, token string, log io.Writer) bool {
 	if len(pinnedCAs) == 0 {
 		// newClient would fall back to an unverified connection; never send a token over one.
 		return false
 	}
-	c, err := newClient(server, pinnedCAs, token)
+	c, err := newClient(server, pinnedCAs, token, log)
 	if err != nil {
 		return false
 	}

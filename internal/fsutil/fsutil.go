@@ -1,15 +1,42 @@
 // Package fsutil owns how kubestrap puts a file on disk: atomically (a reader or a crash sees the
 // old content or the new, never half a file) and with exactly the mode asked for, whatever the
-// umask. Every package that writes node files goes through it.
+// umask. Every package that writes node files goes through it, which makes it the one place
+// that reports each write at -v 1 (see Log and ReportDryRun).
 package fsutil
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/kubestrap/kubestrap/internal/logx"
 )
+
+// Option adjusts one write.
+type Option func(*options)
+
+type options struct{ log io.Writer }
+
+// Log reports the write on w at verbosity 1 ("[v1] wrote <path> (mode 0600, 227 bytes)"); at
+// level 0, or when w is not a logx.Logger, nothing is printed. The content is never shown.
+func Log(w io.Writer) Option { return func(o *options) { o.log = w } }
+
+func apply(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// ReportDryRun reports at verbosity 1 a write that a dry run skips, in the same form as a real
+// one, so that -v shows the same list of files with and without --dry-run.
+func ReportDryRun(w io.Writer, path string, data []byte, perm os.FileMode) {
+	logx.FileWritten(w, path, perm, len(data), true)
+}
 
 // DirMode is the mode of parent directories created on the way (kubeadm's).
 const DirMode = 0o755
@@ -17,7 +44,7 @@ const DirMode = 0o755
 // WriteFileAtomic replaces path with data: a temporary file in the same directory (rename is atomic
 // only within one filesystem) is written, fsynced and renamed over path, and the directory is
 // fsynced so the rename itself survives a crash. Missing parent directories are created 0755.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+func WriteFileAtomic(path string, data []byte, perm os.FileMode, opts ...Option) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, DirMode); err != nil {
 		return fmt.Errorf("creating directory %s: %w", dir, err)
@@ -31,14 +58,15 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	syncDir(dir)
+	logx.FileWritten(apply(opts).log, path, perm, len(data), false)
 	return nil
 }
 
 // CreateFileExclusive creates path with data unless it already exists, and reports whether it did.
 // The content is published with a hard link, which fails when path exists, so a file another
 // writer created meanwhile (possibly a key already in use) is never replaced. The parent directory
-// must exist.
-func CreateFileExclusive(path string, data []byte, perm os.FileMode) (created bool, err error) {
+// must exist. Only a file it created is reported (Log).
+func CreateFileExclusive(path string, data []byte, perm os.FileMode, opts ...Option) (created bool, err error) {
 	dir := filepath.Dir(path)
 	tmp, err := writeTemp(dir, filepath.Base(path), data, perm)
 	if err != nil {
@@ -60,6 +88,7 @@ func CreateFileExclusive(path string, data []byte, perm os.FileMode) (created bo
 		}
 	}
 	syncDir(dir)
+	logx.FileWritten(apply(opts).log, path, perm, len(data), false)
 	return true, nil
 }
 

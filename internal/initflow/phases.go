@@ -28,6 +28,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/kubelet"
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
 	"github.com/kubestrap/kubestrap/internal/preflight"
@@ -384,14 +385,14 @@ func (d *Data) clientset(ctx context.Context) (kubernetes.Interface, error) {
 	if d.client != nil {
 		return d.client, nil
 	}
-	super, err := clientFromKubeconfig(d.p.Kubeconfig("super-admin.conf"))
+	super, err := clientFromKubeconfig(d.p.Kubeconfig("super-admin.conf"), d.log)
 	if err != nil {
 		return nil, err
 	}
 	if err := bootstrap.EnsureAdminBinding(ctx, super); err != nil {
 		return nil, err
 	}
-	admin, err := clientFromKubeconfig(d.p.Kubeconfig("admin.conf"))
+	admin, err := clientFromKubeconfig(d.p.Kubeconfig("admin.conf"), d.log)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +402,7 @@ func (d *Data) clientset(ctx context.Context) (kubernetes.Interface, error) {
 
 // initComplete asks the running cluster, with admin.conf and within 5 s, whether init finished.
 func initComplete(ctx context.Context, d *Data) bool {
-	c, err := clientFromKubeconfig(d.p.Kubeconfig("admin.conf"))
+	c, err := clientFromKubeconfig(d.p.Kubeconfig("admin.conf"), d.log)
 	if err != nil {
 		return false
 	}
@@ -410,12 +411,13 @@ func initComplete(ctx context.Context, d *Data) bool {
 	return bootstrap.InitComplete(ctx, c)
 }
 
-func clientFromKubeconfig(path string) (kubernetes.Interface, error) {
+func clientFromKubeconfig(path string, log io.Writer) (kubernetes.Interface, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
 	}
 	rc.Timeout = 30 * time.Second
+	logx.ConfigureClient(rc, log) // -v 2 logs each request
 	c, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("client from %s: %w", path, err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -270,6 +271,7 @@ func (o *Options) loadOne(ctx context.Context, kind SourceKind) (*Invocation, er
 		if err != nil {
 			return nil, err
 		}
+		logx.ConfigureClient(cfg, o.Err) // -v 2 logs the /flagz request
 		return LoadFlagz(ctx, cfg, o.Catalog)
 	}
 	return nil, fmt.Errorf("unknown source %q", kind)

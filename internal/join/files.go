@@ -3,6 +3,7 @@ package join
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,6 +28,8 @@ type fileTx struct {
 	// watched are directories whose new entries (written by someone else, e.g. the kubelet) are
 	// removed on rollback; the value lists the entries present when watching started.
 	watched map[string]map[string]bool
+	// log reports each write at -v 1 (fsutil.Log); nil reports nothing.
+	log io.Writer
 }
 
 // txEntry is the original state of one path.
@@ -124,7 +127,7 @@ func (tx *fileTx) writeFile(path string, data []byte, perm fs.FileMode) error {
 	if err := tx.track(path); err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(path, data, perm)
+	return fsutil.WriteFileAtomic(path, data, perm, fsutil.Log(tx.log))
 }
 
 // symlink points path at target, replacing what was there (the kubelet's way of switching
@@ -165,7 +168,7 @@ func (tx *fileTx) remove(path string) error {
 func (tx *fileTx) rollback() error {
 	var errs []error
 	for i := len(tx.entries) - 1; i >= 0; i-- {
-		if err := tx.entries[i].restore(); err != nil {
+		if err := tx.entries[i].restore(tx.log); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -202,7 +205,7 @@ func (tx *fileTx) forget() {
 	tx.watched = map[string]map[string]bool{}
 }
 
-func (e *txEntry) restore() error {
+func (e *txEntry) restore(log io.Writer) error {
 	if !e.existed {
 		if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove %s: %w", e.path, err)
@@ -213,5 +216,5 @@ func (e *txEntry) restore() error {
 		os.Remove(e.path)
 		return os.Symlink(e.link, e.path)
 	}
-	return fsutil.WriteFileAtomic(e.path, e.data, e.mode)
+	return fsutil.WriteFileAtomic(e.path, e.data, e.mode, fsutil.Log(log))
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/discovery"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/kubelet"
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
 	"github.com/kubestrap/kubestrap/internal/preflight"
@@ -118,7 +119,9 @@ func New(o Options) (*Join, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	return &Join{o: o, log: log, tx: newFileTx(o.Paths.Root()), alg: config.DefaultEncryptionAlgorithm}, nil
+	tx := newFileTx(o.Paths.Root())
+	tx.log = log
+	return &Join{o: o, log: log, tx: tx, alg: config.DefaultEncryptionAlgorithm}, nil
 }
 
 // SkipPhases are the phases the JoinConfiguration's skipPhases names.
@@ -276,6 +279,7 @@ func (j *Join) newClient(kc *clientcmdapi.Config) (kubernetes.Interface, error) 
 	}
 	rc.Timeout = 30 * time.Second
 	rc.UserAgent = "kubestrap-join"
+	logx.ConfigureClient(rc, j.log) // -v 2: each request, never the bootstrap token
 	return kubernetes.NewForConfig(rc)
 }
 

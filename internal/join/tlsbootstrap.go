@@ -21,6 +21,7 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/certificate/csr"
 
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
 	"github.com/kubestrap/kubestrap/internal/systemd"
@@ -124,6 +125,7 @@ func (j *Join) waitForKubelet(ctx context.Context) error {
 	timeout := j.timeouts().TLSBootstrap.Duration
 	j.logf("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap (up to %s)", timeout)
 	var last error
+	done := logx.Wait(j.log, "the kubelet to write a working %s (up to %s)", path, timeout)
 	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
 		kc, err := clientcmd.LoadFromFile(path)
 		if err != nil {
@@ -141,6 +143,7 @@ func (j *Join) waitForKubelet(ctx context.Context) error {
 		}
 		return true, nil
 	})
+	done(err)
 	if err != nil {
 		return fmt.Errorf("the kubelet did not write a working %s within %s (last error: %v): see 'journalctl -u kubelet'", path, timeout, last)
 	}
@@ -192,7 +195,9 @@ func (j *Join) bootstrapClientCert(ctx context.Context) error {
 		return fmt.Errorf("submitting the certificate signing request for %s with the bootstrap token: %w", user, err)
 	}
 	j.logf("[tls-bootstrap] Submitted certificate signing request %s for %s; waiting for its approval and signature (up to %s)", name, user, timeout)
+	done := logx.Wait(j.log, "approval and signature of certificate signing request %s (up to %s)", name, timeout)
 	certPEM, err := csr.WaitForCertificate(ctx, c, name, uid)
+	done(err)
 	if err != nil {
 		if parent.Err() != nil {
 			return fmt.Errorf("waiting for certificate signing request %s: %w", name, parent.Err())

@@ -316,12 +316,13 @@ func WriteFiles(files []File, o Options) error {
 	if o.DryRun {
 		for _, f := range files {
 			o.logf("[dryrun] Would write file %s", f.Path)
+			fsutil.ReportDryRun(o.Log, f.Path, f.Data, f.Perm)
 		}
 		return nil
 	}
 	if o.Serial || len(files) < 2 {
 		for _, f := range files {
-			if err := fsutil.WriteFileAtomic(f.Path, f.Data, f.Perm); err != nil {
+			if err := fsutil.WriteFileAtomic(f.Path, f.Data, f.Perm, fsutil.Log(o.Log)); err != nil {
 				return err
 			}
 		}
@@ -331,7 +332,7 @@ func WriteFiles(files []File, o Options) error {
 	done := make(chan struct{})
 	for i, f := range files {
 		go func() {
-			errs[i] = fsutil.WriteFileAtomic(f.Path, f.Data, f.Perm)
+			errs[i] = fsutil.WriteFileAtomic(f.Path, f.Data, f.Perm, fsutil.Log(o.Log))
 			done <- struct{}{}
 		}()
 	}

@@ -74,12 +74,13 @@ func Write(p paths.Paths, pod *corev1.Pod, o Options) error {
 	fmt.Fprintf(log, "%s %s static Pod manifest for %q in %q\n", prefix, verb, pod.Name, filepath.Dir(path))
 	if o.DryRun {
 		fmt.Fprintf(log, "[dryrun] Would write file %s (mode %04o) with content:\n%s", path, FileMode, data)
+		fsutil.ReportDryRun(log, path, data, FileMode)
 		return nil
 	}
 	if err := ensureDir(filepath.Dir(path)); err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(path, data, FileMode)
+	return fsutil.WriteFileAtomic(path, data, FileMode, fsutil.Log(log))
 }
 
 // ensureDir creates the manifests directory 0700 (its parents 0755); an existing one keeps its

@@ -81,10 +81,11 @@ func WriteFile(path string, data []byte, perm fs.FileMode, what, prefix string, 
 	fmt.Fprintf(log, "%s Writing %s to %s\n", prefix, what, path)
 	if dryRun {
 		fmt.Fprintf(log, "[dryrun] Would write file %s (mode %04o) with content:\n%s", path, perm, data)
+		fsutil.ReportDryRun(log, path, data, perm)
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
-	return fsutil.WriteFileAtomic(path, data, perm)
+	return fsutil.WriteFileAtomic(path, data, perm, fsutil.Log(log))
 }
