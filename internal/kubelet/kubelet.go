@@ -6,9 +6,11 @@
 package kubelet
 
 import (
+	"encoding/json"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
@@ -50,7 +52,33 @@ func Configuration(cfg *config.Config) (*kubeletv1beta1.KubeletConfiguration, er
 		RotateCertificates: true,
 		StaticPodPath:      paths.KubernetesDir + "/manifests",
 	}
-	return kc, nil
+	if len(cfg.KubeletConfiguration) == 0 {
+		return kc, nil
+	}
+	return mergeUser(kc, cfg.KubeletConfiguration)
+}
+
+// mergeUser applies the KubeletConfiguration document of the config file over kubestrap's
+// defaults, as kubeadm applies it over its own: every field the document sets wins, every field
+// it leaves out keeps kubestrap's value, and nested objects (authentication.x509, ...) merge the
+// same way field by field. The document is a merge patch over the defaults, which is exactly
+// that; lists replace the default list, as they do in kubeadm.
+func mergeUser(defaults *kubeletv1beta1.KubeletConfiguration, user []byte) (*kubeletv1beta1.KubeletConfiguration, error) {
+	base, err := json.Marshal(defaults)
+	if err != nil {
+		return nil, fmt.Errorf("render the default KubeletConfiguration: %w", err)
+	}
+	merged, err := strategicpatch.StrategicMergePatch(base, user, kubeletv1beta1.KubeletConfiguration{})
+	if err != nil {
+		return nil, fmt.Errorf("merge the KubeletConfiguration of the config file over the defaults: %w", err)
+	}
+	out := &kubeletv1beta1.KubeletConfiguration{}
+	if err := json.Unmarshal(merged, out); err != nil {
+		return nil, fmt.Errorf("merge the KubeletConfiguration of the config file over the defaults: %w", err)
+	}
+	// The document may leave out apiVersion and kind only in tests; the result is always typed.
+	out.TypeMeta = defaults.TypeMeta
+	return out, nil
 }
 
 // ForRoot returns a copy of kc whose file paths point under the root dir of p. Paths already
