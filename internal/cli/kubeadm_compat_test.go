@@ -215,3 +215,24 @@ func TestControlPlaneJoinAndCertificateUploadRefused(t *testing.T) {
 		assertEmpty(t, root, strings.Join(tc.args, " "))
 	}
 }
+
+// In static-pod mode the control-plane node's own kubelet starts from the same merged
+// KubeletConfiguration: the file's fields over kubestrap's defaults.
+func TestStaticPodKubeletConfigHasUserFields(t *testing.T) {
+	t.Parallel()
+	cfg := kubeadmFile(t, "init-defaults.yaml", append(fillInit, "cgroupDriver: systemd", "cgroupDriver: cgroupfs\nmaxPods: 42")...)
+	root := t.TempDir()
+	_, stderr, code := runCLI(t, 0, "init", "phase", "kubelet-start", "--mode", "static-pod", "--config", cfg, "--root-dir", root)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "var/lib/kubelet/config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"maxPods: 42\n", "cgroupDriver: cgroupfs\n", "healthzBindAddress: 127.0.0.1\n", "staticPodPath: " + filepath.Join(root, "etc/kubernetes/manifests") + "\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("config.yaml lacks %q:\n%s", want, b)
+		}
+	}
+}

@@ -26,15 +26,6 @@ func Marshal(c *Config) ([]byte, error) {
 	return marshalDocuments(docs...)
 }
 
-// MarshalKubeProxy renders the KubeProxyConfiguration document init was given (nil when there
-// was none).
-func MarshalKubeProxy(c *Config) ([]byte, error) {
-	if len(c.KubeProxyConfiguration) == 0 {
-		return nil, nil
-	}
-	return marshalDocuments(c.KubeProxyConfiguration)
-}
-
 // MarshalCluster renders only the ClusterConfiguration document: what kubeadm stores in the
 // kube-system/kubeadm-config ConfigMap (key ClusterConfiguration) for later joins and upgrades.
 func MarshalCluster(c *Config) ([]byte, error) {

@@ -305,7 +305,8 @@ type Config struct {
 	// strictly against their types when loaded. Keeping what the user wrote, rather than a
 	// decoded struct, is what lets kubelet.Configuration merge it field by field over kubestrap's
 	// defaults, as kubeadm does: a decoded struct cannot tell "not set" from a zero value. The
-	// kube-proxy document is kept for the kube-proxy addon, which kubestrap does not deploy yet.
+	// kube-proxy document is kept (Marshal writes it back out) for the kube-proxy addon, which
+	// kubestrap does not deploy yet.
 	KubeletConfiguration   json.RawMessage
 	KubeProxyConfiguration json.RawMessage
 }

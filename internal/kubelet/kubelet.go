@@ -1,8 +1,9 @@
 // Package kubelet owns what kubestrap writes for a node's kubelet: the KubeletConfiguration that init
-// uploads to kube-system/kubelet-config and writes to /var/lib/kubelet/config.yaml, with kubeadm's
-// defaults (reference §8); the per-node flags in kubeadm-flags.env; and, through package systemd,
-// the kubelet's unit and 10-kubeadm.conf drop-in, which kubeadm leaves to distribution packages.
-// init (static-pod mode) and join both write a node's files with WriteNodeFiles.
+// uploads to kube-system/kubelet-config and writes to /var/lib/kubelet/config.yaml (kubeadm's
+// defaults, reference §8, with the config file's KubeletConfiguration merged over them); the
+// per-node flags in kubeadm-flags.env; and, through package systemd, the kubelet's unit and
+// 10-kubeadm.conf drop-in, which kubeadm leaves to distribution packages. init (static-pod mode)
+// and join both write a node's files with WriteNodeFiles.
 package kubelet
 
 import (
@@ -61,8 +62,8 @@ func Configuration(cfg *config.Config) (*kubeletv1beta1.KubeletConfiguration, er
 // mergeUser applies the KubeletConfiguration document of the config file over kubestrap's
 // defaults, as kubeadm applies it over its own: every field the document sets wins, every field
 // it leaves out keeps kubestrap's value, and nested objects (authentication.x509, ...) merge the
-// same way field by field. The document is a merge patch over the defaults, which is exactly
-// that; lists replace the default list, as they do in kubeadm.
+// same way field by field; a list replaces the default list, as in kubeadm. Applying the document
+// as a (strategic) merge patch over the defaults does exactly that.
 func mergeUser(defaults *kubeletv1beta1.KubeletConfiguration, user []byte) (*kubeletv1beta1.KubeletConfiguration, error) {
 	base, err := json.Marshal(defaults)
 	if err != nil {
