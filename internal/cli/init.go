@@ -60,6 +60,11 @@ and kube-scheduler on this host, then make the cluster ready for nodes to join.
 			if err != nil {
 				return err
 			}
+			// Checked here too, so that a mistyped phase is refused even when the control plane
+			// is already up and init would otherwise do nothing.
+			if err := runner.ValidateSkip(d.Skip(opts.skipPhases)); err != nil {
+				return err
+			}
 			if up, msg := initflow.AlreadyUp(cmd.Context(), d); up {
 				fmt.Fprintln(g.Err, msg)
 				return nil

@@ -86,8 +86,13 @@ func New(cfg *config.Config, p paths.Paths, mode string, o Options) (*Data, erro
 // "kubestrap init" does.
 func RunAll(ctx context.Context, r *workflow.Runner[*Data], d *Data, skip []string) error {
 	d.fullRun = true
-	d.skip = append(append([]string{}, d.cfg.Init.SkipPhases...), skip...)
+	d.skip = d.Skip(skip)
 	return r.Run(ctx, d, d.skip)
+}
+
+// Skip is what a full run skips: the configuration's skipPhases, then the --skip-phases given.
+func (d *Data) Skip(flag []string) []string {
+	return append(append([]string{}, d.cfg.Init.SkipPhases...), flag...)
 }
 
 // notSkipped returns the members of group that --skip-phases does not name as "group/member".
