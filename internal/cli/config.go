@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/initflow"
 )
 
 // newConfigCommand is `kubestrap config`: print default configuration files and check one.
@@ -94,10 +95,20 @@ func runConfigValidate(path string, host config.Host, out io.Writer) error {
 	if path == "" {
 		return UsageError{errors.New("config validate needs the file to check: pass --config FILE")}
 	}
-	kinds, err := config.ValidateFile(path, host)
+	kinds, err := config.ValidateFile(path, host, phaseNames())
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(out, "ok: %s is valid (%s)\n", path, strings.Join(kinds, ", "))
 	return err
+}
+
+// phaseNames are the phase names each command's skipPhases accepts, taken from the same runners
+// the commands run, so that config validate and the commands accept and refuse the same names.
+func phaseNames() config.PhaseNames {
+	return config.PhaseNames{
+		Init:  initflow.NewRunner().ValidNames(),
+		Join:  newJoinRunner().ValidNames(),
+		Reset: newResetRunner().ValidNames(),
+	}
 }

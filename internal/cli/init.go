@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -19,17 +20,30 @@ type initOptions struct {
 	ignorePreflight []string
 	skipTokenPrint  bool
 	token           string
+	// uploadCerts and certificateKey are kubeadm's flags for sharing the control-plane
+	// certificates with control-plane nodes that join later; kubestrap refuses them (see
+	// errNoCertificateUpload) rather than failing with "unknown flag".
+	uploadCerts    bool
+	certificateKey string
 }
+
+// errNoCertificateUpload is init's answer to --upload-certs and --certificate-key.
+var errNoCertificateUpload = errors.New(`certificate upload (--upload-certs, --certificate-key) is not available yet in kubestrap: ` +
+	`it exists to let control-plane nodes join, which kubestrap cannot do yet. ` +
+	`Run init without these flags; join further nodes as workers with the "kubestrap join" command init prints`)
 
 func newInitCommand(g *globalOptions) *cobra.Command {
 	opts := &initOptions{}
 	runner := initflow.NewRunner()
+	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
 		addInitConfigFlags(fs, &opts.overrides)
 		fs.StringVar(&opts.overrides.Mode, "mode", "", "how to run the control plane: auto, local, static-pod or systemd (default auto)")
 		fs.BoolVar(&opts.dryRun, "dry-run", false, "write nothing under the root dir; print what would be written and done")
 		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. Port-6443; 'all' for every check")
+		fs.BoolVar(&opts.uploadCerts, "upload-certs", false, "kubeadm's certificate upload for control-plane joins: not available yet in kubestrap (an error)")
+		fs.StringVar(&opts.certificateKey, "certificate-key", "", "kubeadm's key for --upload-certs: not available yet in kubestrap (an error)")
 	}
 	data := func(cmd *cobra.Command, args []string) (*initflow.Data, error) { return newInitData(g, opts) }
 
@@ -46,6 +60,11 @@ and kube-scheduler on this host, then make the cluster ready for nodes to join.
 			if err != nil {
 				return err
 			}
+			// Checked here too, so that a mistyped phase is refused even when the control plane
+			// is already up and init would otherwise do nothing.
+			if err := runner.ValidateSkip(d.Skip(opts.skipPhases)); err != nil {
+				return err
+			}
 			if up, msg := initflow.AlreadyUp(cmd.Context(), d); up {
 				fmt.Fprintln(g.Err, msg)
 				return nil
@@ -54,7 +73,7 @@ and kube-scheduler on this host, then make the cluster ready for nodes to join.
 		},
 	}
 	addFlags(cmd)
-	cmd.Flags().StringSliceVar(&opts.skipPhases, "skip-phases", nil, "phases to skip: "+strings.Join(runner.Names(), ", "))
+	cmd.Flags().StringSliceVar(&opts.skipPhases, "skip-phases", nil, "phases to skip (kubeadm's phase names are accepted too): "+strings.Join(runner.ValidNames(), ", "))
 	cmd.Flags().BoolVar(&opts.skipTokenPrint, "skip-token-print", false, "do not print the bootstrap token and join command")
 	cmd.Flags().StringVar(&opts.token, "token", "", "the bootstrap token to create ([a-z0-9]{6}.[a-z0-9]{16}); generated when empty")
 	cmd.AddCommand(runner.PhaseCommands(data, addFlags))
@@ -62,6 +81,9 @@ and kube-scheduler on this host, then make the cluster ready for nodes to join.
 }
 
 func newInitData(g *globalOptions, opts *initOptions) (*initflow.Data, error) {
+	if opts.uploadCerts || opts.certificateKey != "" {
+		return nil, errNoCertificateUpload
+	}
 	p, err := g.paths()
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,21 +23,38 @@ type joinOptions struct {
 	dryRun          bool
 	ignorePreflight []string
 	skipPhases      []string
+	// controlPlane and certificateKey are kubeadm's flags for a control-plane join, which
+	// kubestrap refuses with config.ControlPlaneJoinUnavailable rather than "unknown flag".
+	controlPlane   bool
+	certificateKey string
+}
+
+// joinKubeadmOnlyPhases are the phases of kubeadm v1.37.2's join that kubestrap has no
+// counterpart for: all of them serve a control-plane join, which kubestrap does not do yet.
+// check-etcd is hidden in kubeadm's help but accepted by its --skip-phases.
+var joinKubeadmOnlyPhases = []string{
+	"control-plane-prepare", "control-plane-prepare/download-certs", "control-plane-prepare/certs",
+	"control-plane-prepare/kubeconfig", "control-plane-prepare/control-plane",
+	"check-etcd", "etcd-join",
+	"control-plane-join", "control-plane-join/mark-control-plane",
+	"wait-control-plane",
 }
 
 func newJoinRunner() *workflow.Runner[*join.Join] {
 	const endpointArg = "[api-server-endpoint]"
-	return &workflow.Runner[*join.Join]{Phases: []workflow.Phase[*join.Join]{
+	return &workflow.Runner[*join.Join]{Command: "join", KubeadmOnly: joinKubeadmOnlyPhases, Phases: []workflow.Phase[*join.Join]{
 		{Name: "preflight", Short: "Run join pre-flight checks", ArgsUsage: endpointArg, Run: phase((*join.Join).Preflight)},
 		{Name: "discovery", Short: "Discover the cluster and verify its identity (bootstrap token and CA pin, or discovery file)", ArgsUsage: endpointArg, Run: phase((*join.Join).Discover)},
 		{Name: "kubelet-start", Short: "Write the cluster CA, bootstrap-kubelet.conf and the kubelet's configuration, flags and unit; restart a systemd-managed kubelet", ArgsUsage: endpointArg, Run: phase((*join.Join).KubeletStart)},
-		{Name: "tls-bootstrap", Short: "Obtain the node's client certificate through a CSR and write kubelet.conf", ArgsUsage: endpointArg, Run: phase((*join.Join).TLSBootstrap)},
+		// kubeadm's kubelet-wait-bootstrap is the step that ends with the node's kubelet.conf.
+		{Name: "tls-bootstrap", Aliases: []string{"kubelet-wait-bootstrap"}, Short: "Obtain the node's client certificate through a CSR and write kubelet.conf", ArgsUsage: endpointArg, Run: phase((*join.Join).TLSBootstrap)},
 	}}
 }
 
 func newJoinCommand(g *globalOptions) *cobra.Command {
 	opts := &joinOptions{}
 	runner := newJoinRunner()
+	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
 		o := &opts.overrides
@@ -49,6 +67,8 @@ func newJoinCommand(g *globalOptions) *cobra.Command {
 		fs.StringVar(&o.NodeName, "node-name", "", "Specify the node name. (default: the lower-cased hostname)")
 		fs.BoolVar(&opts.dryRun, "dry-run", false, "write nothing under the root dir and create nothing in the cluster; print what would be done")
 		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. FileAvailable--etc-kubernetes-kubelet.conf; 'all' for every check")
+		fs.BoolVar(&opts.controlPlane, "control-plane", false, "kubeadm's control-plane join: not available yet in kubestrap (an error)")
+		fs.StringVar(&opts.certificateKey, "certificate-key", "", "kubeadm's key for downloading the control-plane certificates: not available yet in kubestrap (an error)")
 	}
 	data := func(cmd *cobra.Command, args []string) (*join.Join, error) {
 		return newJoin(g, opts, args)
@@ -90,7 +110,7 @@ nothing more. If any step fails, the files this join wrote are removed again.
 		},
 	}
 	addFlags(cmd)
-	cmd.Flags().StringSliceVar(&opts.skipPhases, "skip-phases", nil, "phases to skip: "+strings.Join(runner.Names(), ", "))
+	cmd.Flags().StringSliceVar(&opts.skipPhases, "skip-phases", nil, "phases to skip (kubeadm's phase names are accepted too): "+strings.Join(runner.ValidNames(), ", "))
 	cmd.AddCommand(runner.PhaseCommands(data, addFlags))
 	return cmd
 }
@@ -103,6 +123,9 @@ func phase(m func(*join.Join, context.Context) error) func(context.Context, *joi
 // newJoin loads the JoinConfiguration (file, then flags, then the endpoint argument) and builds
 // the join. Malformed values (token, hash, endpoint) fail here, before any network access.
 func newJoin(g *globalOptions, opts *joinOptions, args []string) (*join.Join, error) {
+	if opts.controlPlane || opts.certificateKey != "" {
+		return nil, errors.New(config.ControlPlaneJoinUnavailable)
+	}
 	p, err := g.paths()
 	if err != nil {
 		return nil, err

@@ -25,7 +25,9 @@ type resetOptions struct {
 
 func newResetRunner() *workflow.Runner[*reset.Reset] {
 	// kubeadm's order: the etcd member is removed while the local etcd still answers.
-	return &workflow.Runner[*reset.Reset]{Phases: []workflow.Phase[*reset.Reset]{
+	// Every phase of kubeadm's reset (preflight, remove-etcd-member, cleanup-node) has its
+	// counterpart here, under its name or as an alias.
+	return &workflow.Runner[*reset.Reset]{Command: "reset", Phases: []workflow.Phase[*reset.Reset]{
 		{Name: "preflight", Aliases: []string{"pre-flight"}, Short: "Ask for confirmation and run pre-flight checks",
 			Run: func(ctx context.Context, r *reset.Reset) error { return r.Preflight(ctx) }},
 		{Name: "remove-etcd-member", Short: "Remove this node's etcd member from a multi-member etcd cluster",
@@ -40,6 +42,7 @@ func newResetRunner() *workflow.Runner[*reset.Reset] {
 func newResetCommand(g *globalOptions) *cobra.Command {
 	opts := &resetOptions{}
 	runner := newResetRunner()
+	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
 		fs.BoolVarP(&opts.force, "force", "f", false, "reset without asking for confirmation")
@@ -79,7 +82,7 @@ the root dir. Running it again, or on a clean node, does nothing and exits 0.
 		},
 	}
 	addFlags(cmd)
-	cmd.Flags().StringSliceVar(&opts.skipPhases, "skip-phases", nil, "phases to skip: "+strings.Join(runner.Names(), ", "))
+	cmd.Flags().StringSliceVar(&opts.skipPhases, "skip-phases", nil, "phases to skip (kubeadm's phase names are accepted too): "+strings.Join(runner.ValidNames(), ", "))
 	cmd.AddCommand(runner.PhaseCommands(data, addFlags))
 	return cmd
 }

@@ -175,7 +175,7 @@ func TestPrintedDefaultsValidate(t *testing.T) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ValidateFile(p, testHost); err != nil {
+		if _, err := ValidateFile(p, testHost, PhaseNames{}); err != nil {
 			t.Errorf("%s: printed defaults do not validate: %v", name, err)
 		}
 	}
@@ -739,18 +739,18 @@ func TestValidateFile(t *testing.T) {
 	}
 	ks := "apiVersion: kubestrap.io/v1alpha1\nkind: KubestrapConfiguration\nmode: local\n"
 	join := "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    token: abcdef.0123456789abcdef\n    apiServerEndpoint: 10.0.0.1:6443\n    caCertHashes: [sha256:" + strings.Repeat("0a", 32) + "]\n"
-	kinds, err := ValidateFile(write("ks.yaml", ks), testHost)
+	kinds, err := ValidateFile(write("ks.yaml", ks), testHost, PhaseNames{})
 	if err != nil || !reflect.DeepEqual(kinds, []string{KindKubestrap}) {
 		t.Errorf("kubestrap-only file: %v %v", kinds, err)
 	}
-	if _, err := ValidateFile(write("join.yaml", join+"---\n"+ks), testHost); err != nil {
+	if _, err := ValidateFile(write("join.yaml", join+"---\n"+ks), testHost, PhaseNames{}); err != nil {
 		t.Errorf("join file: %v", err)
 	}
-	_, err = ValidateFile(write("bad-join.yaml", join+"---\n"+strings.Replace(ks, "local", "nope", 1)), testHost)
+	_, err = ValidateFile(write("bad-join.yaml", join+"---\n"+strings.Replace(ks, "local", "nope", 1)), testHost, PhaseNames{})
 	if err == nil || strings.Count(err.Error(), "KubestrapConfiguration.mode") != 1 {
 		t.Errorf("a problem in a document both commands read is reported once: %v", err)
 	}
-	_, err = ValidateFile(write("empty.yaml", "# nothing\n"), testHost)
+	_, err = ValidateFile(write("empty.yaml", "# nothing\n"), testHost, PhaseNames{})
 	if err == nil || !strings.Contains(err.Error(), "no InitConfiguration") {
 		t.Errorf("empty file: %v", err)
 	}

@@ -15,9 +15,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Component configuration documents kubeadm accepts next to its own. kubestrap keeps them as raw
-// YAML (Document.Raw) rather than decoding them: their Go types pull the kubelet's and
-// kube-proxy's dependency trees into every package that reads a config file.
+// Component configuration documents kubeadm accepts next to its own. Init decodes them strictly
+// into their versioned Go types to find unknown fields, and keeps what the file says as JSON
+// (Config.KubeletConfiguration, Config.KubeProxyConfiguration).
 const (
 	KubeletConfigAPIVersion = "kubelet.config.k8s.io/v1beta1"
 	KindKubeletConfig       = "KubeletConfiguration"

@@ -12,6 +12,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
+// ControlPlaneJoinUnavailable says why a control-plane join is refused and what to do instead.
+// The JoinConfiguration's controlPlane section is still decoded and defaulted, so that a kubeadm
+// file with one gets this message rather than an unknown-field error.
+const ControlPlaneJoinUnavailable = `joining a control-plane node is not available yet in kubestrap: ` +
+	`to join this host as a worker, remove the controlPlane section (and --control-plane, --certificate-key); ` +
+	`for a control plane, run "kubestrap init" on it (each one is then a cluster of its own)`
+
 // JoinConfig is everything kubestrap join reads: the JoinConfiguration and the kubestrap settings.
 type JoinConfig struct {
 	Join      JoinConfiguration
@@ -107,6 +114,11 @@ func LoadJoinWith(path string, o JoinOverrides, host Host) (*JoinConfig, error) 
 }
 
 func loadJoin(source string, data []byte, haveFile bool, o JoinOverrides, host Host) (*JoinConfig, error) {
+	return loadJoinChecked(source, data, haveFile, o, host, nil)
+}
+
+// loadJoinChecked is loadJoin that also checks skipPhases against phases (see PhaseNames).
+func loadJoinChecked(source string, data []byte, haveFile bool, o JoinOverrides, host Host, phases []string) (*JoinConfig, error) {
 	j := &JoinConfig{}
 	var problems []error
 	if haveFile {
@@ -147,6 +159,7 @@ func loadJoin(source string, data []byte, haveFile bool, o JoinOverrides, host H
 	SetJoinDefaults(j)
 	dyn := ApplyJoinDynamicDefaults(j, host)
 	problems = append(problems, mergeFieldErrors(dyn, validateJoinConfig(j))...)
+	problems = append(problems, toErrors(validateSkipPhases(j.Join.SkipPhases, phases))...)
 	if len(problems) > 0 {
 		return nil, newError(source, problems)
 	}
@@ -232,6 +245,7 @@ func validateJoinConfig(j *JoinConfig) field.ErrorList {
 	}
 	if cp := jc.ControlPlane; cp != nil {
 		p := field.NewPath("controlPlane")
+		errs = append(errs, field.Forbidden(p, ControlPlaneJoinUnavailable))
 		errs = append(errs, validateAPIEndpoint(&cp.LocalAPIEndpoint, p.Child("localAPIEndpoint"))...)
 		errs = append(errs, validateCertificateKey(cp.CertificateKey, p.Child("certificateKey"))...)
 	}

@@ -168,9 +168,17 @@ discovery:
 	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	j, err := LoadJoin(p, testHost)
-	if err != nil {
-		t.Fatal(err)
+	// kubestrap cannot join a control plane yet: the file is refused, saying so...
+	_, err := LoadJoin(p, testHost)
+	if err == nil || !strings.Contains(err.Error(), "controlPlane: Forbidden: "+ControlPlaneJoinUnavailable) {
+		t.Errorf("a control-plane join was not refused clearly: %v", err)
+	}
+	// ...but the section is defaulted as kubeadm defaults it, ready for when it can.
+	j := &JoinConfig{}
+	j.Join.ControlPlane = &JoinControlPlane{}
+	SetJoinDefaults(j)
+	if errs := ApplyJoinDynamicDefaults(j, testHost); len(errs) > 0 {
+		t.Fatal(errs)
 	}
 	cp := j.Join.ControlPlane
 	if cp.LocalAPIEndpoint.AdvertiseAddress != "192.168.0.10" || cp.LocalAPIEndpoint.BindPort != 6443 {

@@ -1,11 +1,15 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	kubeproxyv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"sigs.k8s.io/yaml"
 )
 
 // Overrides are the values init's command-line flags set. They win over the config file; the zero
@@ -73,6 +77,12 @@ func LoadInitData(source string, data []byte, o Overrides, host Host) (*Config, 
 }
 
 func loadInit(source string, data []byte, haveFile bool, o Overrides, host Host) (*Config, error) {
+	return loadInitChecked(source, data, haveFile, o, host, nil)
+}
+
+// loadInitChecked is loadInit that also checks skipPhases against phases, the names init's
+// workflow accepts (not checked when nil: the command checks them itself, in its runner).
+func loadInitChecked(source string, data []byte, haveFile bool, o Overrides, host Host, phases []string) (*Config, error) {
 	c := &Config{}
 	var problems []error
 	if haveFile {
@@ -94,20 +104,48 @@ func loadInit(source string, data []byte, haveFile bool, o Overrides, host Host)
 	SetDefaults(c)
 	dyn := ApplyDynamicDefaults(c, host)
 	problems = append(problems, mergeFieldErrors(dyn, validateConfig(c))...)
+	problems = append(problems, toErrors(validateSkipPhases(c.Init.SkipPhases, phases))...)
 	if len(problems) > 0 {
 		return nil, newError(source, problems)
 	}
 	return c, nil
 }
 
+// PhaseNames are, per command, the phase names skipPhases may hold. The command layer fills them
+// from the commands' workflow runners, which check --skip-phases and skipPhases against the same
+// lists when the commands run.
+type PhaseNames struct {
+	Init, Join, Reset []string
+}
+
+// validateSkipPhases checks skip against valid; a nil valid list means "not checked here".
+func validateSkipPhases(skip, valid []string) field.ErrorList {
+	if valid == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	for i, s := range skip {
+		if !contains(valid, s) {
+			errs = append(errs, field.NotSupported(field.NewPath("skipPhases").Index(i), s, valid))
+		}
+	}
+	return errs
+}
+
 // decodeInitDocuments decodes the documents init reads into c. Join, reset and upgrade documents
 // are checked too, because kubeadm lets one file serve several commands and a typo there is still a
-// typo; component configs are passed over. hard reports that some document could not be decoded at
-// all, after which validating c would only produce noise.
+// typo. The component configs are decoded strictly into their types, and kept as the JSON the
+// file holds. hard reports that some document could not be decoded at all, after which
+// validating c would only produce noise.
 func decodeInitDocuments(docs Documents, c *Config) (problems []error, hard bool) {
 	for _, d := range docs {
 		var target any
+		var keep *json.RawMessage
 		switch {
+		case d.APIVersion == KubeletConfigAPIVersion && d.Kind == KindKubeletConfig:
+			target, keep = &kubeletv1beta1.KubeletConfiguration{}, &c.KubeletConfiguration
+		case d.APIVersion == KubeProxyConfigAPIVer && d.Kind == KindKubeProxyConfig:
+			target, keep = &kubeproxyv1alpha1.KubeProxyConfiguration{}, &c.KubeProxyConfiguration
 		case d.APIVersion == KubeadmAPIVersion && d.Kind == KindInit:
 			target = &c.Init
 		case d.APIVersion == KubeadmAPIVersion && d.Kind == KindCluster:
@@ -128,6 +166,11 @@ func decodeInitDocuments(docs Documents, c *Config) (problems []error, hard bool
 			continue
 		}
 		problems = append(problems, strict...)
+		if keep != nil {
+			// decodeStrict has just converted the same text without error.
+			js, _ := yaml.YAMLToJSONStrict(d.Raw)
+			*keep = js
+		}
 	}
 	return problems, hard
 }
@@ -164,8 +207,9 @@ func withSource(source string, err error) error {
 
 // ValidateFile checks a configuration file the way the commands that read it would: the init
 // documents as LoadInit does, a JoinConfiguration as LoadJoin does, a ResetConfiguration as
-// LoadReset does. It returns the kinds found, and an *Error listing every problem otherwise.
-func ValidateFile(path string, host Host) ([]string, error) {
+// LoadReset does, plus each document's skipPhases against phases. It returns the kinds found,
+// and an *Error listing every problem otherwise.
+func ValidateFile(path string, host Host, phases PhaseNames) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the config file: %w", err)
@@ -206,15 +250,15 @@ func ValidateFile(path string, host Host) ([]string, error) {
 		}
 	}
 	if asInit {
-		_, err := loadInit(path, data, true, Overrides{}, host)
+		_, err := loadInitChecked(path, data, true, Overrides{}, host, phases.Init)
 		collect(err)
 	}
 	if asJoin {
-		_, err := loadJoin(path, data, true, JoinOverrides{}, host)
+		_, err := loadJoinChecked(path, data, true, JoinOverrides{}, host, phases.Join)
 		collect(err)
 	}
 	if asReset {
-		_, err := loadReset(path, data, true)
+		_, err := loadResetChecked(path, data, true, phases.Reset)
 		collect(err)
 	}
 	if len(problems) > 0 {

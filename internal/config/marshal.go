@@ -2,20 +2,28 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 
 	"sigs.k8s.io/yaml"
 )
 
-// Marshal renders c as the three documents of a config file: InitConfiguration,
-// ClusterConfiguration and KubestrapConfiguration, each with its apiVersion and kind, separated
-// by "---". Keys come out sorted, as kubeadm prints them.
+// Marshal renders c as the documents of a config file: InitConfiguration, ClusterConfiguration
+// and KubestrapConfiguration, each with its apiVersion and kind, then the component configuration
+// documents the configuration was loaded with, separated by "---". Keys come out sorted, as
+// kubeadm prints them.
 func Marshal(c *Config) ([]byte, error) {
 	init, cluster, ks := c.Init, c.Cluster, c.Kubestrap
 	init.APIVersion, init.Kind = KubeadmAPIVersion, KindInit
 	cluster.APIVersion, cluster.Kind = KubeadmAPIVersion, KindCluster
 	ks.APIVersion, ks.Kind = KubestrapAPIVersion, KindKubestrap
-	return marshalDocuments(&init, &cluster, &ks)
+	docs := []any{&init, &cluster, &ks}
+	for _, cc := range []json.RawMessage{c.KubeletConfiguration, c.KubeProxyConfiguration} {
+		if len(cc) > 0 {
+			docs = append(docs, cc)
+		}
+	}
+	return marshalDocuments(docs...)
 }
 
 // MarshalCluster renders only the ClusterConfiguration document: what kubeadm stores in the

@@ -26,6 +26,11 @@ func LoadReset(path string) (*ResetConfiguration, error) {
 }
 
 func loadReset(source string, data []byte, haveFile bool) (*ResetConfiguration, error) {
+	return loadResetChecked(source, data, haveFile, nil)
+}
+
+// loadResetChecked is loadReset that also checks skipPhases against phases (see PhaseNames).
+func loadResetChecked(source string, data []byte, haveFile bool, phases []string) (*ResetConfiguration, error) {
 	r := &ResetConfiguration{}
 	var problems []error
 	if haveFile {
@@ -46,6 +51,7 @@ func loadReset(source string, data []byte, haveFile bool) (*ResetConfiguration, 
 	}
 	SetResetDefaults(r)
 	problems = append(problems, toErrors(validateReset(r))...)
+	problems = append(problems, toErrors(validateSkipPhases(r.SkipPhases, phases))...)
 	if len(problems) > 0 {
 		return nil, newError(source, problems)
 	}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding/json"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -297,4 +299,14 @@ type Config struct {
 	Init      InitConfiguration
 	Cluster   ClusterConfiguration
 	Kubestrap KubestrapConfiguration
+
+	// KubeletConfiguration and KubeProxyConfiguration are the file's component configuration
+	// documents as JSON, holding only what the file sets (nil without such a document), checked
+	// strictly against their types when loaded. Keeping what the user wrote, rather than a
+	// decoded struct, is what lets kubelet.Configuration merge it field by field over kubestrap's
+	// defaults, as kubeadm does: a decoded struct cannot tell "not set" from a zero value. The
+	// kube-proxy document is kept (Marshal writes it back out) for the kube-proxy addon, which
+	// kubestrap does not deploy yet.
+	KubeletConfiguration   json.RawMessage
+	KubeProxyConfiguration json.RawMessage
 }

@@ -1,14 +1,17 @@
 // Package kubelet owns what kubestrap writes for a node's kubelet: the KubeletConfiguration that init
-// uploads to kube-system/kubelet-config and writes to /var/lib/kubelet/config.yaml, with kubeadm's
-// defaults (reference §8); the per-node flags in kubeadm-flags.env; and, through package systemd,
-// the kubelet's unit and 10-kubeadm.conf drop-in, which kubeadm leaves to distribution packages.
-// init (static-pod mode) and join both write a node's files with WriteNodeFiles.
+// uploads to kube-system/kubelet-config and writes to /var/lib/kubelet/config.yaml (kubeadm's
+// defaults, reference §8, with the config file's KubeletConfiguration merged over them); the
+// per-node flags in kubeadm-flags.env; and, through package systemd, the kubelet's unit and
+// 10-kubeadm.conf drop-in, which kubeadm leaves to distribution packages. init (static-pod mode)
+// and join both write a node's files with WriteNodeFiles.
 package kubelet
 
 import (
+	"encoding/json"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
@@ -50,7 +53,33 @@ func Configuration(cfg *config.Config) (*kubeletv1beta1.KubeletConfiguration, er
 		RotateCertificates: true,
 		StaticPodPath:      paths.KubernetesDir + "/manifests",
 	}
-	return kc, nil
+	if len(cfg.KubeletConfiguration) == 0 {
+		return kc, nil
+	}
+	return mergeUser(kc, cfg.KubeletConfiguration)
+}
+
+// mergeUser applies the KubeletConfiguration document of the config file over kubestrap's
+// defaults, as kubeadm applies it over its own: every field the document sets wins, every field
+// it leaves out keeps kubestrap's value, and nested objects (authentication.x509, ...) merge the
+// same way field by field; a list replaces the default list, as in kubeadm. Applying the document
+// as a (strategic) merge patch over the defaults does exactly that.
+func mergeUser(defaults *kubeletv1beta1.KubeletConfiguration, user []byte) (*kubeletv1beta1.KubeletConfiguration, error) {
+	base, err := json.Marshal(defaults)
+	if err != nil {
+		return nil, fmt.Errorf("render the default KubeletConfiguration: %w", err)
+	}
+	merged, err := strategicpatch.StrategicMergePatch(base, user, kubeletv1beta1.KubeletConfiguration{})
+	if err != nil {
+		return nil, fmt.Errorf("merge the KubeletConfiguration of the config file over the defaults: %w", err)
+	}
+	out := &kubeletv1beta1.KubeletConfiguration{}
+	if err := json.Unmarshal(merged, out); err != nil {
+		return nil, fmt.Errorf("merge the KubeletConfiguration of the config file over the defaults: %w", err)
+	}
+	// The document may leave out apiVersion and kind only in tests; the result is always typed.
+	out.TypeMeta = defaults.TypeMeta
+	return out, nil
 }
 
 // ForRoot returns a copy of kc whose file paths point under the root dir of p. Paths already

@@ -7,6 +7,8 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -31,7 +33,16 @@ type Phase[D any] struct {
 
 // Runner runs an ordered list of phases over data of type D.
 type Runner[D any] struct {
-	Phases []Phase[D]
+	// Command names the workflow ("init") in messages.
+	Command string
+	Phases  []Phase[D]
+	// KubeadmOnly are phase paths of kubeadm's workflow for the same command that kubestrap has
+	// no counterpart for yet ("addon/coredns"). Skipping one is accepted, so that a kubeadm
+	// configuration or command line works unchanged, and only prints a note: there is nothing
+	// to skip.
+	KubeadmOnly []string
+	// Log receives those notes; nil discards them.
+	Log io.Writer
 }
 
 // Names lists every phase path ("certs", "certs/ca", ...) in run order.
@@ -49,22 +60,42 @@ func (r *Runner[D]) Names() []string {
 	return out
 }
 
-// ValidateSkip checks that every name in skip is a known phase path (or alias).
-func (r *Runner[D]) ValidateSkip(skip []string) error {
-	known := map[string]bool{}
-	var walk func(prefix string, ps []Phase[D])
-	walk = func(prefix string, ps []Phase[D]) {
+// ValidNames lists every name a skip list may hold: the phase paths in run order, then the
+// aliases, then the kubeadm-only names. It is the one list behind both the runner's own check
+// and config validation of skipPhases.
+func (r *Runner[D]) ValidNames() []string {
+	out := r.Names()
+	var walk func(prefix string, ps []Phase[D], aliased bool)
+	walk = func(prefix string, ps []Phase[D], aliased bool) {
 		for _, p := range ps {
-			for _, n := range append([]string{p.Name}, p.Aliases...) {
-				known[prefix+n] = true
-				walk(prefix+n+"/", p.Phases)
+			for i, n := range p.names() {
+				if aliased || i > 0 {
+					out = append(out, prefix+n)
+				}
+				walk(prefix+n+"/", p.Phases, aliased || i > 0)
 			}
 		}
 	}
-	walk("", r.Phases)
+	walk("", r.Phases, false)
+	for _, n := range r.KubeadmOnly {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ValidateSkip checks that every name in skip is a known phase path, alias or kubeadm-only
+// phase, and says which names are valid when one is not.
+func (r *Runner[D]) ValidateSkip(skip []string) error {
+	valid := r.ValidNames()
 	for _, s := range skip {
-		if !known[s] {
-			return fmt.Errorf("unknown phase %q in --skip-phases; known phases: %s", s, strings.Join(r.Names(), ", "))
+		if !slices.Contains(valid, s) {
+			cmd := r.Command
+			if cmd == "" {
+				cmd = "this command"
+			}
+			return fmt.Errorf("unknown phase %q to skip; valid phases for %s are: %s", s, cmd, strings.Join(valid, ", "))
 		}
 	}
 	return nil
@@ -77,6 +108,9 @@ func (r *Runner[D]) Run(ctx context.Context, data D, skip []string) error {
 	}
 	skipped := map[string]bool{}
 	for _, s := range skip {
+		if slices.Contains(r.KubeadmOnly, s) && !skipped[s] && r.Log != nil {
+			fmt.Fprintf(r.Log, "[%s] Skipping phase %s: kubestrap has no such phase yet, so there is nothing to skip\n", r.Command, s)
+		}
 		skipped[s] = true
 	}
 	return runPhases(ctx, data, "", r.Phases, skipped)

@@ -121,3 +121,29 @@ func TestNamesAndHelp(t *testing.T) {
 		}
 	}
 }
+
+// A kubeadm phase kubestrap has no counterpart for is accepted with a note and changes nothing;
+// an unknown name is refused with the list of valid ones, kubeadm-only names included.
+func TestKubeadmOnlySkip(t *testing.T) {
+	t.Parallel()
+	r := testRunner()
+	r.Command = "init"
+	r.KubeadmOnly = []string{"addon", "addon/coredns"}
+	var log bytes.Buffer
+	r.Log = &log
+	tr := &trace{}
+	if err := r.Run(context.Background(), tr, []string{"addon/coredns", "certs/ca", "addon/coredns"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(tr.ran, " "), "preflight certs certs/apiserver certs-finish show"; got != want {
+		t.Errorf("ran %q, want %q", got, want)
+	}
+	if got, want := log.String(), "[init] Skipping phase addon/coredns: kubestrap has no such phase yet, so there is nothing to skip\n"; got != want {
+		t.Errorf("log %q, want %q (once)", got, want)
+	}
+	err := r.Run(context.Background(), &trace{}, []string{"addon/dns"})
+	if err == nil || !strings.Contains(err.Error(), `unknown phase "addon/dns"`) ||
+		!strings.Contains(err.Error(), "valid phases for init are: preflight, certs, certs/ca, certs/apiserver, show, certificates, certificates/ca, certificates/apiserver, addon, addon/coredns") {
+		t.Errorf("err = %v", err)
+	}
+}
