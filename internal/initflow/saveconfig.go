@@ -24,7 +24,10 @@ func withSavedConfig(r *workflow.Runner[*Data]) *workflow.Runner[*Data] {
 			if run := ps[i].Run; run != nil {
 				ps[i].Run = func(ctx context.Context, d *Data) error {
 					if d.fullRun && saved != d {
-						if _, err := clusterconfig.Save(d.cfg, d.p, d.dryRun, d.log); err != nil {
+						// The mode init resolved "auto" to is what this node runs.
+						cfg := *d.cfg
+						cfg.Kubestrap.Mode = d.mode
+						if _, err := clusterconfig.Save(&cfg, d.p, d.dryRun, d.log); err != nil {
 							return err
 						}
 						saved = d

@@ -37,6 +37,7 @@ func TestInitSavesConfigAfterPreflight(t *testing.T) {
 	p := paths.MustUnder(t.TempDir())
 	cfg := testConfig(t)
 	cfg.Cluster.ClusterName = "saved-by-init"
+	cfg.Kubestrap.Mode = config.ModeAuto // resolved to local by the caller
 	var log bytes.Buffer
 	d, err := New(cfg, p, config.ModeLocal, Options{Out: &bytes.Buffer{}, Log: &log})
 	if err != nil {
@@ -49,7 +50,7 @@ func TestInitSavesConfigAfterPreflight(t *testing.T) {
 		t.Errorf("saved file present per phase: %v; want absent during preflight only", seen)
 	}
 	data, err := os.ReadFile(p.SavedConfig())
-	if err != nil || !strings.Contains(string(data), "clusterName: saved-by-init") {
+	if err != nil || !strings.Contains(string(data), "clusterName: saved-by-init") || !strings.Contains(string(data), "mode: local") {
 		t.Fatalf("saved file: %v\n%s", err, data)
 	}
 	if strings.Count(log.String(), "Saved the effective configuration") != 1 {
