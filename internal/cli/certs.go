@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,18 +38,13 @@ func (o *certsOptions) addFlags(cmd *cobra.Command) {
 		"The path where the certificates are stored (default: certificatesDir of the configuration, \""+paths.DefaultCertificatesDir+"\")")
 }
 
-// load returns the paths and the configuration: --config when given, else the defaults (with
-// the host's dynamic ones, as init would compute them).
-func (o *certsOptions) load(g *globalOptions) (paths.Paths, *config.Config, error) {
-	p, err := g.paths()
+// load returns the paths and the cluster's configuration (see loadClusterConfig).
+func (o *certsOptions) load(ctx context.Context, g *globalOptions) (paths.Paths, *config.Config, error) {
+	p, l, err := loadClusterConfig(ctx, g, config.Overrides{CertDir: o.certDir}, "", "[certs]", false)
 	if err != nil {
 		return paths.Paths{}, nil, err
 	}
-	cfg, err := config.LoadInit(g.ConfigFile, config.Overrides{CertDir: o.certDir}, config.SystemHost{})
-	if err != nil {
-		return paths.Paths{}, nil, err
-	}
-	return p, cfg, nil
+	return p, l.Config, nil
 }
 
 func newCertsCheckExpirationCommand(g *globalOptions) *cobra.Command {
@@ -66,7 +62,7 @@ kubestrap cannot renew it.`,
 			if err := checkOutputFormat(output); err != nil {
 				return err
 			}
-			p, cfg, err := o.load(g)
+			p, cfg, err := o.load(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
@@ -155,7 +151,7 @@ func newCertsRenewNameCommand(g *globalOptions, name string) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, cfg, err := o.load(g)
+			p, cfg, err := o.load(cmd.Context(), g)
 			if err != nil {
 				return err
 			}

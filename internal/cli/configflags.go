@@ -1,11 +1,41 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/pflag"
 
+	"github.com/kubestrap/kubestrap/internal/clusterconfig"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
+
+// loadClusterConfig returns the configuration of the cluster under --root-dir, for the commands
+// that run after init: --config when given, else the kubeadm-config ConfigMap read through
+// kubeconfig ("" = admin.conf under the root) with this node's part from the configuration init
+// saved, else that saved file, else the defaults (or, with noDefaults, no configuration). Which
+// one was used is said on stderr after prefix.
+func loadClusterConfig(ctx context.Context, g *globalOptions, o config.Overrides, kubeconfig, prefix string, noDefaults bool) (paths.Paths, *clusterconfig.Loaded, error) {
+	p, err := g.paths()
+	if err != nil {
+		return paths.Paths{}, nil, err
+	}
+	l, err := clusterconfig.Load(ctx, clusterconfig.Options{
+		ConfigFile: g.ConfigFile,
+		Overrides:  o,
+		Host:       config.SystemHost{},
+		Paths:      p,
+		Kubeconfig: kubeconfig,
+		NewClient:  g.newClusterClient,
+		NoDefaults: noDefaults,
+		Log:        g.Err,
+		Prefix:     prefix,
+	})
+	if err != nil {
+		return paths.Paths{}, nil, err
+	}
+	return p, l, nil
+}
 
 // addInitConfigFlags registers init's kubeadm-compatible configuration flags. Every flag defaults
 // to its zero value, which config.Overrides reads as "not given", so a flag only overrides the

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -53,7 +54,7 @@ with a client certificate signed by the cluster CA (ca.crt/ca.key must be on thi
 			if o.validity < 0 {
 				return UsageError{fmt.Errorf("--validity-period %s must be positive", o.validity)}
 			}
-			c, err := runKubeconfigUser(g, o)
+			c, err := runKubeconfigUser(cmd.Context(), g, o)
 			if err != nil {
 				return err
 			}
@@ -75,15 +76,12 @@ with a client certificate signed by the cluster CA (ca.crt/ca.key must be on thi
 }
 
 // runKubeconfigUser builds the kubeconfig; it writes nothing.
-func runKubeconfigUser(g *globalOptions, o kubeconfigUserOptions) (*clientcmdapi.Config, error) {
-	p, err := g.paths()
+func runKubeconfigUser(ctx context.Context, g *globalOptions, o kubeconfigUserOptions) (*clientcmdapi.Config, error) {
+	p, l, err := loadClusterConfig(ctx, g, config.Overrides{CertDir: o.certDir}, "", "[kubeconfig]", false)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.LoadInit(g.ConfigFile, config.Overrides{CertDir: o.certDir}, config.SystemHost{})
-	if err != nil {
-		return nil, err
-	}
+	cfg := l.Config
 	server, clusterName := cfg.ControlPlaneURL(), cfg.Cluster.ClusterName
 	if o.token != "" {
 		caPath := filepath.Join(p.CertDir(cfg.Cluster.CertificatesDir), "ca.crt")

@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
@@ -28,6 +30,9 @@ type globalOptions struct {
 	In  io.Reader
 	// UID is the effective user id, injected so tests can exercise the root-dir rules.
 	UID int
+	// newClusterClient builds the client that reads the cluster's configuration; nil is a real
+	// client. Tests inject a fake clientset.
+	newClusterClient func(kubeconfig string, timeout time.Duration) (kubernetes.Interface, error)
 }
 
 // paths validates --root-dir and returns the host paths under it.

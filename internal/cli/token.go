@@ -17,6 +17,7 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
+	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/pki"
 )
@@ -133,11 +134,15 @@ func newTokenCreateCommand(g *globalOptions, opts *tokenOptions) *cobra.Command 
 			if printJoinCommand {
 				// Built before the token is stored, so that a kubeconfig without a usable CA or
 				// server does not leave an unused token behind.
-				_, kc, err := opts.loadKubeconfig(g)
+				path, kc, err := opts.loadKubeconfig(g)
 				if err != nil {
 					return err
 				}
-				if line, err = joinCommandLine(kc, t.String()); err != nil {
+				endpoint, err := clusterEndpoint(ctx, g, path)
+				if err != nil {
+					return err
+				}
+				if line, err = joinCommandLine(kc, t.String(), endpoint); err != nil {
 					return err
 				}
 			}
@@ -172,9 +177,31 @@ func newTokenCreateCommand(g *globalOptions, opts *tokenOptions) *cobra.Command 
 	return cmd
 }
 
-// joinCommandLine is the one-line join command for token: the endpoint and CA come from the
-// kubeconfig's current cluster, the CA pinned by the hash of its public key.
-func joinCommandLine(kc *clientcmdapi.Config, token string) (string, error) {
+// clusterEndpoint is the control-plane endpoint ("host:port") of the cluster's configuration,
+// read through the kubeconfig at path, as init's own join command prints it; "" when no
+// configuration of the cluster is found, or when the only one there is leaves the endpoint to this
+// host's detected address (a kubeadm-config ConfigMap without controlPlaneEndpoint and nothing
+// saved by init): the kubeconfig's server is the better guess then.
+func clusterEndpoint(ctx context.Context, g *globalOptions, kubeconfig string) (string, error) {
+	_, l, err := loadClusterConfig(ctx, g, config.Overrides{}, kubeconfig, "[token]", true)
+	if err != nil {
+		return "", err
+	}
+	if l.Config == nil || (l.NodeDetected && l.Config.Cluster.ControlPlaneEndpoint == "") {
+		fmt.Fprintf(g.Err, "[token] Using the server of %s as the join endpoint\n", kubeconfig)
+		return "", nil
+	}
+	u, err := url.Parse(l.Config.ControlPlaneURL())
+	if err != nil {
+		return "", err
+	}
+	return u.Host, nil
+}
+
+// joinCommandLine is the one-line join command for token: the CA comes from the kubeconfig's
+// current cluster, pinned by the hash of its public key, and so does the endpoint unless one is
+// given.
+func joinCommandLine(kc *clientcmdapi.Config, token, endpoint string) (string, error) {
 	ctx, ok := kc.Contexts[kc.CurrentContext]
 	if !ok {
 		return "", fmt.Errorf("the kubeconfig has no current context %q", kc.CurrentContext)
@@ -183,14 +210,17 @@ func joinCommandLine(kc *clientcmdapi.Config, token string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("the kubeconfig has no cluster %q", ctx.Cluster)
 	}
-	u, err := url.Parse(cl.Server)
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("the kubeconfig's server %q is not a URL", cl.Server)
+	if endpoint == "" {
+		u, err := url.Parse(cl.Server)
+		if err != nil || u.Host == "" {
+			return "", fmt.Errorf("the kubeconfig's server %q is not a URL", cl.Server)
+		}
+		endpoint = u.Host
+		if _, _, err := net.SplitHostPort(endpoint); err != nil {
+			endpoint = net.JoinHostPort(u.Hostname(), "443")
+		}
 	}
-	endpoint := u.Host
-	if _, _, err := net.SplitHostPort(endpoint); err != nil {
-		endpoint = net.JoinHostPort(u.Hostname(), "443")
-	}
+	var err error
 	caPEM := cl.CertificateAuthorityData
 	if len(caPEM) == 0 && cl.CertificateAuthority != "" {
 		if caPEM, err = os.ReadFile(cl.CertificateAuthority); err != nil {

@@ -146,7 +146,7 @@ func NewRunner() *workflow.Runner[*Data] {
 			},
 		})
 	}
-	return &workflow.Runner[*Data]{Command: "init", KubeadmOnly: kubeadmOnlyPhases, Phases: []workflow.Phase[*Data]{
+	return withSavedConfig(&workflow.Runner[*Data]{Command: "init", KubeadmOnly: kubeadmOnlyPhases, Phases: []workflow.Phase[*Data]{
 		{Name: "preflight", Short: "Run pre-flight checks", Run: runPreflight},
 		{Name: "certs", Short: "Certificate generation", Phases: certPhases, Run: func(ctx context.Context, d *Data) error {
 			// All certificates at once, so that independent keys are generated in parallel; the
@@ -182,7 +182,7 @@ func NewRunner() *workflow.Runner[*Data] {
 		}},
 		{Name: "bootstrap-token", Aliases: []string{"bootstraptoken"}, Short: "Create the bootstrap token, its RBAC rules and the cluster-info ConfigMap", Run: needsRunningControlPlane(runBootstrapToken)},
 		{Name: "show-join-command", Short: "Show the join command for worker nodes", Run: needsRunningControlPlane(runShowJoinCommand)},
-	}}
+	}})
 }
 
 // needsRunningControlPlane wraps a phase that talks to the new control plane. In static-pod or

@@ -26,6 +26,10 @@ const (
 	StateDir = "/var/lib/kubestrap"
 	// SSLCertsDir is the host's CA bundle directory, mounted into the control-plane pods.
 	SSLCertsDir = "/etc/ssl/certs"
+	// SavedConfigFile is the effective configuration init ran with (InitConfiguration,
+	// ClusterConfiguration, KubestrapConfiguration), which later commands fall back to when the
+	// API server does not answer.
+	SavedConfigFile = KubernetesDir + "/kubestrap/config.yaml"
 )
 
 // ErrNeedRoot is returned when the real root "/" is used by an unprivileged user.
@@ -117,6 +121,10 @@ func (p Paths) EncryptionConfig() string {
 func (p Paths) AuditPolicy() string {
 	return filepath.Join(p.KubestrapConfigDir(), "audit-policy.yaml")
 }
+
+// SavedConfig is SavedConfigFile under the root.
+func (p Paths) SavedConfig() string { return p.Host(SavedConfigFile) }
+
 func (p Paths) AuditLogDir() string { return filepath.Join(p.LogDir(), "audit") }
 func (p Paths) AuditLog() string    { return filepath.Join(p.AuditLogDir(), "kube-apiserver-audit.log") }
 

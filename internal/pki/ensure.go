@@ -410,7 +410,7 @@ func inspectLeaf(it *certItem, now time.Time) error {
 		return err
 	}
 	if !publicKeysEqual(cert.PublicKey, key.Public()) {
-		return fmt.Errorf("%s does not match %s: they are not one key pair", it.keyPath, it.certPath)
+		return mismatchError(it.certPath, it.keyPath, it.spec.Name)
 	}
 	if err := verifyChain(it.certPath, cert, ca.certPath, ca.cert, now); err != nil {
 		return err

@@ -85,6 +85,14 @@ func CheckExpirationAt(cfg *config.Config, p paths.Paths, now time.Time) ([]Cert
 			errs = append(errs, err)
 			continue
 		}
+		// The expiry of a certificate whose key is another one's (an interrupted renewal) is
+		// not the expiry of anything a component can use: refuse rather than report it.
+		if !info.Missing {
+			if err := checkLeafKeyFile(info.Path, filepath.Join(dir, s.KeyFile()), s.Name); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		certs = append(certs, info)
 	}
 	for _, k := range renewableKubeconfigs {
@@ -202,4 +210,12 @@ func WriteExpirationTable(w io.Writer, certs, cas []CertInfo) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, expires(c), residual(c), yesNo(c.ExternallyManaged))
 	}
 	return tw.Flush()
+}
+
+func checkLeafKeyFile(certPath, keyPath, renewName string) error {
+	cert, err := ReadCert(certPath)
+	if err != nil {
+		return err
+	}
+	return checkLeafKey(certPath, keyPath, cert, renewName)
 }

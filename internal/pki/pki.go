@@ -58,6 +58,8 @@ type Options struct {
 	// Serial generates keys one after another instead of concurrently: the benchmark baseline,
 	// and a way to keep CPU usage to one core.
 	Serial bool
+	// fs is the seam renewal writes key/certificate pairs through; nil is the real file system.
+	fs pairFS
 }
 
 func (o Options) now() time.Time {

@@ -66,7 +66,9 @@ type renewItem struct {
 	current           *x509.Certificate
 	caCert            *x509.Certificate
 	caKey             crypto.Signer
-	files             []File
+	// For a PKI leaf: the new pair, committed together by writePair. For a kubeconfig: the file.
+	certPEM, keyPEM []byte
+	files           []File
 }
 
 // Renew issues new certificates for the named leaf certificates and kubeconfig client
@@ -142,6 +144,16 @@ func Renew(cfg *config.Config, p paths.Paths, names []string, o Options) error {
 		if s, ok := specByName(static, n); ok {
 			caName = s.CAName
 			it.certPath, it.keyPath = filepath.Join(dir, s.CertFile()), filepath.Join(dir, s.KeyFile())
+			// A renewal a crash interrupted is finished (or discarded) first, so that what is
+			// read below is a whole pair.
+			msg, err := recoverPair(o.pairFS(), it.certPath, it.keyPath, o.DryRun)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if msg != "" {
+				o.logf("%s", msg)
+			}
 			cert, err := ReadCert(it.certPath)
 			if errors.Is(err, os.ErrNotExist) {
 				msgs = append(msgs, "MISSING! "+it.longName)
@@ -152,6 +164,11 @@ func Renew(cfg *config.Config, p paths.Paths, names []string, o Options) error {
 				continue
 			}
 			it.current = cert
+			if err := checkLeafKey(it.certPath, it.keyPath, cert, n); err != nil {
+				// Renewing replaces both files, which mends the pair; it is still said, never
+				// passed over.
+				o.logf("[certs] WARNING: %v; renewing %s replaces both files", err, n)
+			}
 		} else {
 			it.certPath = p.Kubeconfig(n)
 			ec, err := readEmbeddedClient(it.certPath)
@@ -211,6 +228,21 @@ func Renew(cfg *config.Config, p paths.Paths, names []string, o Options) error {
 	if err := WriteFiles(files, o); err != nil {
 		return err
 	}
+	// Pairs one at a time: each commit is ordered (key, then certificate), and a failure stops
+	// before the next pair is touched.
+	for _, it := range items {
+		if it.kubeconfig != nil {
+			continue
+		}
+		if o.DryRun {
+			o.logf("[dryrun] Would write file %s", it.keyPath)
+			o.logf("[dryrun] Would write file %s", it.certPath)
+			continue
+		}
+		if err := writePair(o.pairFS(), it.certPath, it.keyPath, it.certPEM, it.keyPEM); err != nil {
+			return err
+		}
+	}
 	for _, m := range msgs {
 		if o.DryRun && strings.HasSuffix(m, " renewed") {
 			m = "[dryrun] Would renew the " + strings.TrimSuffix(m, " renewed")
@@ -247,10 +279,7 @@ func (it *renewItem) renew(alg string, now time.Time, validity time.Duration) er
 		return err
 	}
 	if it.kubeconfig == nil {
-		it.files = []File{
-			{Path: it.keyPath, Data: keyPEM, Perm: KeyFileMode},
-			{Path: it.certPath, Data: EncodeCertPEM(cert), Perm: CertFileMode},
-		}
+		it.certPEM, it.keyPEM = EncodeCertPEM(cert), keyPEM
 		return nil
 	}
 	it.kubeconfig.authInfo.ClientCertificateData = EncodeCertPEM(cert)
@@ -260,5 +289,21 @@ func (it *renewItem) renew(alg string, now time.Time, validity time.Duration) er
 		return fmt.Errorf("encoding %s: %w", it.certPath, err)
 	}
 	it.files = []File{{Path: it.certPath, Data: data, Perm: KeyFileMode}}
+	return nil
+}
+
+// checkLeafKey reports a key file that does not belong to its certificate; a missing key is left
+// to the callers (an external CA's leaves may come without one).
+func checkLeafKey(certPath, keyPath string, cert *x509.Certificate, renewName string) error {
+	key, err := ReadKey(keyPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !publicKeysEqual(cert.PublicKey, key.Public()) {
+		return mismatchError(certPath, keyPath, renewName)
+	}
 	return nil
 }

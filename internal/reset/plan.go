@@ -115,8 +115,9 @@ var (
 	etcdPKIFiles  = withExt([]string{"ca", "server", "peer", "healthcheck-client"}, ".crt", ".key")
 	etcdPKICSRs   = withExt([]string{"server", "peer", "healthcheck-client"}, ".csr")
 	manifestFiles = withExt(controlPlane, ".yaml")
-	// kubestrapConfigFiles are the apiserver files kubestrap adds to kubeadm's layout.
-	kubestrapConfigFiles = []string{"encryption-config.yaml", "audit-policy.yaml"}
+	// kubestrapConfigFiles are the apiserver files kubestrap adds to kubeadm's layout, and the
+	// configuration init saves beside them.
+	kubestrapConfigFiles = []string{"encryption-config.yaml", "audit-policy.yaml", filepath.Base(paths.SavedConfigFile)}
 )
 
 // PKIFiles lists the 22 certificate and key files of a kubeadm control plane with local etcd,

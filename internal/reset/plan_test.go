@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
+	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
 )
 
@@ -22,6 +23,10 @@ func TestCleanupRemovesOnlyOurs(t *testing.T) {
 	// Leftovers of an atomic write interrupted by kill -9.
 	e.write("etc/kubernetes/pki/.ca.key.tmp-123456", "half a key")
 	e.write("var/lib/kubestrap/bin/etcd.tmp-77", "")
+	// The configuration init saves, and the staged files of a renewal interrupted by a crash.
+	e.write(strings.TrimPrefix(paths.SavedConfigFile, "/"), "apiVersion: kubeadm.k8s.io/v1beta4\n")
+	e.write("etc/kubernetes/pki/apiserver.crt.tmp-renew", "pem")
+	e.write("etc/kubernetes/pki/etcd/server.key.tmp-renew", "pem")
 	foreign := []string{
 		"etc/kubernetes/notes.txt",
 		"etc/kubernetes/pki/my-own.crt",

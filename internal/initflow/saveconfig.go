@@ -1,0 +1,43 @@
+package initflow
+
+import (
+	"context"
+
+	"github.com/kubestrap/kubestrap/internal/clusterconfig"
+	"github.com/kubestrap/kubestrap/internal/workflow"
+)
+
+// withSavedConfig makes a whole "kubestrap init" save its effective configuration (see
+// clusterconfig.Save) just before the first phase after preflight runs: once the configuration
+// has passed validation and the pre-flight checks, and before any file or cluster object is made
+// from it, so that a later "certs renew" or "kubeconfig user" finds the settings every file was
+// made with. Single "init phase" runs do not save: they are often run with only the flags that
+// phase needs, and would overwrite the file with a partial configuration.
+func withSavedConfig(r *workflow.Runner[*Data]) *workflow.Runner[*Data] {
+	var saved *Data // the run that has saved; a runner serves one run per command
+	var wrap func([]workflow.Phase[*Data])
+	wrap = func(ps []workflow.Phase[*Data]) {
+		for i := range ps {
+			if ps[i].Name == "preflight" {
+				continue
+			}
+			if run := ps[i].Run; run != nil {
+				ps[i].Run = func(ctx context.Context, d *Data) error {
+					if d.fullRun && saved != d {
+						// The mode init resolved "auto" to is what this node runs.
+						cfg := *d.cfg
+						cfg.Kubestrap.Mode = d.mode
+						if _, err := clusterconfig.Save(&cfg, d.p, d.dryRun, d.log); err != nil {
+							return err
+						}
+						saved = d
+					}
+					return run(ctx, d)
+				}
+			}
+			wrap(ps[i].Phases)
+		}
+	}
+	wrap(r.Phases)
+	return r
+}
