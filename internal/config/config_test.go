@@ -379,6 +379,8 @@ func TestValidationRules(t *testing.T) {
 		}, "bootstrapTokens[1].token: Duplicate value"},
 		{"token usage", func(c *Config) { c.Init.BootstrapTokens[0].Usages = []string{"signing", "flying"} }, "bootstrapTokens[0].usages"},
 		{"token group", func(c *Config) { c.Init.BootstrapTokens[0].Groups = []string{"admins"} }, "bootstrapTokens[0].groups[0]"},
+		{"token groups without authentication", func(c *Config) { c.Init.BootstrapTokens[0].Usages = []string{"signing"} }, `bootstrapTokens[0].groups: Invalid value: ["system:bootstrappers:kubeadm:default-node-token"]: groups need the "authentication" usage`},
+		{"token groups with authentication", func(c *Config) { c.Init.BootstrapTokens[0].Usages = []string{"authentication"} }, ""},
 		{"token negative ttl", func(c *Config) { c.Init.BootstrapTokens[0].TTL = &metav1.Duration{Duration: -time.Hour} }, "bootstrapTokens[0].ttl"},
 		{"token zero ttl never expires", func(c *Config) { c.Init.BootstrapTokens[0].TTL = &metav1.Duration{} }, ""},
 		{"token ttl and expires", func(c *Config) { c.Init.BootstrapTokens[0].Expires = &metav1.Time{Time: time.Now()} }, "mutually exclusive"},

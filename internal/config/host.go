@@ -123,6 +123,17 @@ type route struct {
 }
 
 // readDefaultRoutes returns the usable default routes of a /proc/net/route table, best first.
+//
+// This is the one piece of apimachinery's k8s.io/apimachinery/pkg/util/net (ChooseHostInterface,
+// ResolveBindAddress, ChooseBindAddressForInterface: kubeadm's choice of advertise address) that
+// kubestrap keeps by hand, for two reasons. It has no seam: the route files are constants, and the
+// interface lister and the route-based chooser are unexported, so every test of it would read the
+// real /proc/net/route and the real interfaces. And it chooses differently, where kubestrap's
+// choice is pinned by TestSystemHostDefaultIPv4: it takes default routes in file order, ignoring
+// their metric and RTF_UP flag; it falls back to IPv6 routes and returns an IPv6 address, which
+// DefaultIPv4 must not; and with no usable default route it fails (or, without a route file,
+// takes the first global address, IPv6 when there is no IPv4) where kubestrap takes the only IPv4
+// address or 127.0.0.1, and refuses to guess between several.
 func readDefaultRoutes(file string) ([]route, error) {
 	f, err := os.Open(file)
 	if err != nil {

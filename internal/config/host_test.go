@@ -37,12 +37,20 @@ func TestSystemHostDefaultIPv4(t *testing.T) {
 	withDefaults := write("route", routeTable)
 	noDefault := write("route-none", "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\neth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n")
 	missing := filepath.Join(dir, "does-not-exist")
+	// wlan0's default route comes first and has the lower metric but is not up (flags 0002, no RTF_UP).
+	notUp := write("route-not-up", "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"+
+		"wlan0\t00000000\t0101A8C0\t0002\t0\t0\t50\t00000000\t0\t0\t0\n"+
+		"eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n")
+	// One default route, through eth0.
+	viaEth0 := write("route-eth0", "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"+
+		"eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n")
 
 	lo := Interface{Name: "lo", Flags: net.FlagUp | net.FlagLoopback, Addrs: []net.Addr{cidr("127.0.0.1/8"), cidr("::1/128")}}
 	eth0 := Interface{Name: "eth0", Flags: net.FlagUp, Addrs: []net.Addr{cidr("fe80::1/64"), cidr("192.0.2.2/24")}}
 	wlan0 := Interface{Name: "wlan0", Flags: net.FlagUp, Addrs: []net.Addr{cidr("192.168.1.20/24")}}
 	wlan0Down := wlan0
 	wlan0Down.Flags = 0
+	eth0V6 := Interface{Name: "eth0", Flags: net.FlagUp, Addrs: []net.Addr{cidr("fe80::1/64"), cidr("2001:db8::2/64")}}
 	ifs := func(list ...Interface) func() ([]Interface, error) {
 		return func() ([]Interface, error) { return list, nil }
 	}
@@ -60,6 +68,9 @@ func TestSystemHostDefaultIPv4(t *testing.T) {
 		{"no route table, one address", missing, []Interface{lo, eth0}, "192.0.2.2", ""},
 		{"only loopback", noDefault, []Interface{lo}, "127.0.0.1", ""},
 		{"no default route, several addresses", noDefault, []Interface{lo, eth0, wlan0}, "", "several addresses"},
+		{"default route not up skipped", notUp, []Interface{lo, eth0, wlan0}, "192.0.2.2", ""},
+		{"default route interface without IPv4: never an IPv6 address", viaEth0, []Interface{lo, eth0V6, wlan0}, "192.168.1.20", ""},
+		{"no route table, several addresses", missing, []Interface{lo, eth0, wlan0}, "", "several addresses"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -84,7 +85,7 @@ func validateReset(r *ResetConfiguration) field.ErrorList {
 	errs = append(errs, validateAbsPath(r.CertificatesDir, field.NewPath("certificatesDir"))...)
 	errs = append(errs, validateCRISocket(r.CRISocket, field.NewPath("criSocket"))...)
 	for i, f := range r.UnmountFlags {
-		if !contains(unmountFlags, f) {
+		if !slices.Contains(unmountFlags, f) {
 			errs = append(errs, field.NotSupported(field.NewPath("unmountFlags").Index(i), f, unmountFlags))
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -91,7 +92,7 @@ func validateBootstrapTokens(tokens []BootstrapToken, p *field.Path) field.Error
 		if err := bootstraputil.ValidateUsages(t.Usages); err != nil {
 			errs = append(errs, field.Invalid(tp.Child("usages"), t.Usages, err.Error()))
 		}
-		if len(t.Groups) > 0 && !contains(t.Usages, "authentication") {
+		if len(t.Groups) > 0 && !slices.Contains(t.Usages, "authentication") {
 			errs = append(errs, field.Invalid(tp.Child("groups"), t.Groups, `groups need the "authentication" usage`))
 		}
 		for j, g := range t.Groups {
@@ -661,13 +662,4 @@ func validatePortConflicts(c *Config) field.ErrorList {
 		first[u.port] = u.path
 	}
 	return errs
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

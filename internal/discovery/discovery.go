@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ import (
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 
 	"github.com/kubestrap/kubestrap/internal/logx"
+	"github.com/kubestrap/kubestrap/internal/pki"
 )
 
 // DefaultInterval is the pause between discovery attempts. kubeadm waits 5 s; a shorter pause is
@@ -63,14 +65,6 @@ type Result struct {
 	Source string
 }
 
-// CAHash returns kubeadm's pin of a CA certificate: "sha256:" and the hex SHA-256 of its
-// SubjectPublicKeyInfo. Pinning the key rather than the certificate keeps a pin valid across a
-// CA re-issued with the same key.
-func CAHash(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
 // ValidateHash checks the format of one --discovery-token-ca-cert-hash value.
 func ValidateHash(h string) error {
 	algo, value, ok := strings.Cut(h, ":")
@@ -86,19 +80,17 @@ func ValidateHash(h string) error {
 	return nil
 }
 
-// CheckPins accepts the first of cas whose public key hash is one of hashes (compared
-// case-insensitively, as a hash pasted in upper case is still the same hash). The error names the
-// hash the cluster actually has, so a user with a stale hash sees the difference at once.
+// CheckPins accepts the first of cas whose public key hash (pki.PublicKeyPin, the one init
+// prints) is one of hashes. Pinning the key rather than the certificate keeps a pin valid across
+// a CA re-issued with the same key. The error names the hash the cluster actually has, so a user
+// with a stale hash sees the difference at once.
 func CheckPins(cas []*x509.Certificate, hashes []string) (*x509.Certificate, error) {
 	if len(cas) == 0 {
 		return nil, errors.New("cluster-info carries no CA certificate")
 	}
 	for _, ca := range cas {
-		got := CAHash(ca)
-		for _, h := range hashes {
-			if strings.EqualFold(h, got) {
-				return ca, nil
-			}
+		if pinned(ca, hashes) {
+			return ca, nil
 		}
 	}
 	want := strings.Join(hashes, ", ")
@@ -107,10 +99,17 @@ func CheckPins(cas []*x509.Certificate, hashes []string) (*x509.Certificate, err
 	}
 	var got []string
 	for _, ca := range cas {
-		got = append(got, CAHash(ca))
+		got = append(got, pki.PublicKeyPin(ca))
 	}
 	return nil, fmt.Errorf("the cluster CA's public key hash is %s, not %s: check --discovery-token-ca-cert-hash against the one 'kubestrap token create --print-join-command' prints on a control-plane node",
 		strings.Join(got, ", "), want)
+}
+
+// pinned reports whether ca's public key hash is one of hashes, compared case-insensitively: a
+// hash pasted in upper case is still the same hash.
+func pinned(ca *x509.Certificate, hashes []string) bool {
+	got := pki.PublicKeyPin(ca)
+	return slices.ContainsFunc(hashes, func(h string) bool { return strings.EqualFold(h, got) })
 }
 
 // finalError ends the retry loop: retrying cannot fix it (a wrong hash, a bad signature).

@@ -1,11 +1,13 @@
 package discovery
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log"
 	"net"
@@ -137,7 +139,7 @@ func (f *fakeCluster) kubeconfig(server string) string {
 
 func (f *fakeCluster) endpoint() string { return strings.TrimPrefix(f.server, "https://") }
 
-func (f *fakeCluster) hash() string { return CAHash(f.ca) }
+func (f *fakeCluster) hash() string { return pki.PublicKeyPin(f.ca) }
 
 func (f *fakeCluster) serve(w http.ResponseWriter, r *http.Request) {
 	if a := r.Header.Get("Authorization"); a != "" {
@@ -434,7 +436,7 @@ func TestCheckPinsSeveral(t *testing.T) {
 	t.Parallel()
 	a, _ := newCA(t, "a")
 	b, _ := newCA(t, "b")
-	got, err := CheckPins([]*x509.Certificate{a, b}, []string{"sha256:" + strings.Repeat("00", 32), CAHash(b)})
+	got, err := CheckPins([]*x509.Certificate{a, b}, []string{"sha256:" + strings.Repeat("00", 32), pki.PublicKeyPin(b)})
 	if err != nil || !got.Equal(b) {
 		t.Fatalf("CheckPins = %v, %v", got, err)
 	}
@@ -442,8 +444,22 @@ func TestCheckPinsSeveral(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not any of") {
 		t.Fatalf("err = %v", err)
 	}
-	if CAHash(a) != pki.PublicKeyPin(a) {
-		t.Error("CAHash and pki.PublicKeyPin disagree")
+}
+
+// pinnedPEM keeps exactly the pinned CAs, matching hashes as CheckPins does (case-insensitively):
+// it is what the token check trusts.
+func TestPinnedPEM(t *testing.T) {
+	t.Parallel()
+	a, _ := newCA(t, "a")
+	b, _ := newCA(t, "b")
+	upper := "sha256:" + strings.ToUpper(strings.TrimPrefix(pki.PublicKeyPin(b), "sha256:"))
+	got := pinnedPEM([]*x509.Certificate{a, b}, []string{upper})
+	want := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: b.Raw})
+	if !bytes.Equal(got, want) {
+		t.Errorf("pinnedPEM kept:\n%s\nwant only b:\n%s", got, want)
+	}
+	if got := pinnedPEM([]*x509.Certificate{a, b}, []string{"sha256:" + strings.Repeat("00", 32)}); got != nil {
+		t.Errorf("pinnedPEM without a matching hash = %s, want nothing", got)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
+	"github.com/kubestrap/kubestrap/internal/pki"
 )
 
 // DefaultUnknownTokenAfter is how long the API server must keep rejecting a token that
@@ -177,7 +178,7 @@ func Token(ctx context.Context, o TokenOptions) (*Result, error) {
 		return nil, err
 	}
 	if o.Log != nil {
-		how := "signature and pinned CA " + CAHash(res.CA)
+		how := "signature and pinned CA " + pki.PublicKeyPin(res.CA)
 		if len(o.CACertHashes) == 0 {
 			how = "signature (CA not pinned: --discovery-token-unsafe-skip-ca-verification)"
 		}
@@ -190,12 +191,8 @@ func Token(ctx context.Context, o TokenOptions) (*Result, error) {
 func pinnedPEM(cas []*x509.Certificate, hashes []string) []byte {
 	var out []byte
 	for _, ca := range cas {
-		got := CAHash(ca)
-		for _, h := range hashes {
-			if strings.EqualFold(h, got) {
-				out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})...)
-				break
-			}
+		if pinned(ca, hashes) {
+			out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})...)
 		}
 	}
 	return out

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/kubestrap/kubestrap/internal/fsutil"
-	"github.com/kubestrap/kubestrap/internal/pki"
 )
 
 // fileTx records the state of every path join is about to change — and of every directory it is
@@ -128,27 +127,6 @@ func (tx *fileTx) writeFile(path string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	return fsutil.WriteFileAtomic(path, data, perm, fsutil.Log(tx.log))
-}
-
-// symlink points path at target, replacing what was there (the kubelet's way of switching
-// certificates: a new dated file, then the -current link moved onto it).
-func (tx *fileTx) symlink(target, path string) error {
-	if err := tx.track(path); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), pki.DirMode); err != nil {
-		return err
-	}
-	tmp := path + ".tmp-link"
-	os.Remove(tmp)
-	if err := os.Symlink(target, tmp); err != nil {
-		return fmt.Errorf("link %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("link %s: %w", path, err)
-	}
-	return nil
 }
 
 // remove deletes path, recording it first so a rollback restores it.

@@ -76,8 +76,6 @@ type Options struct {
 	Kubelet KubeletService
 	// Hostname is the host's name for the kubelet's flags; empty means os.Hostname().
 	Hostname string
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 	// DiscoveryInterval overrides the discovery poll interval (tests).
 	DiscoveryInterval time.Duration
 }
@@ -111,9 +109,6 @@ func New(o Options) (*Join, error) {
 	}
 	if o.Config.Join.ControlPlane != nil {
 		return nil, errors.New("joining as a control-plane node (controlPlane in the JoinConfiguration, --control-plane) is not supported yet: join workers only")
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	log := o.Log
 	if log == nil {

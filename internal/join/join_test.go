@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -28,6 +29,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/util/certificate"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
@@ -252,6 +254,38 @@ func TestJoinWritesNodeFiles(t *testing.T) {
 	}
 	if _, err := checkIssued(pemData, key, "system:node:worker-1"); err != nil {
 		t.Errorf("key and certificate do not match: %v", err)
+	}
+
+	// The layout is the kubelet's own certificate store's, so a kubelet started later loads the
+	// certificate and rotates it: a dated kubelet-client-<date>.pem (0600) and
+	// kubelet-client-current.pem linking to it, the path kubelet.conf names.
+	dir := p.KubeletPKIDir()
+	store, err := certificate.NewFileStore("kubelet-client", dir, dir, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.CurrentPath() != p.KubeletClientCert() {
+		t.Errorf("the kubelet's store reads %s, kubelet.conf names %s", store.CurrentPath(), p.KubeletClientCert())
+	}
+	cur, err := store.Current()
+	if err != nil {
+		t.Fatalf("the kubelet's store cannot load the certificate: %v", err)
+	}
+	if cur.Leaf.Subject.CommonName != "system:node:worker-1" {
+		t.Errorf("the store's current certificate is for %q", cur.Leaf.Subject.CommonName)
+	}
+	target, err := os.Readlink(p.KubeletClientCert())
+	if err != nil {
+		t.Fatalf("%s is not a symlink: %v", p.KubeletClientCert(), err)
+	}
+	if filepath.Dir(target) != dir || !regexp.MustCompile(`^kubelet-client-\d{4}(-\d\d){5}\.pem$`).MatchString(filepath.Base(target)) {
+		t.Errorf("kubelet-client-current.pem -> %s, want %s/kubelet-client-<yyyy-mm-dd-hh-mm-ss>.pem", target, dir)
+	}
+	if fi, err := os.Lstat(target); err != nil || fi.Mode() != 0o600 {
+		t.Errorf("dated certificate file: %v %v, want a regular file with mode 0600", fi, err)
+	}
+	if target != j.certFile {
+		t.Errorf("join reports %s as its certificate file, the link points at %s", j.certFile, target)
 	}
 
 	// The CSR is the kubelet's: its signer, its usages, and a key in the cluster's algorithm.
@@ -541,9 +575,12 @@ func TestFileTxRestoresSymlinksAndRemovesCreatedDirs(t *testing.T) {
 	if err := tx.writeFile(filepath.Join(root, "a", "b", "c", "new"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.symlink("new-target", link); err != nil {
+	// The kubelet's certificate store switches the link itself once the path is tracked.
+	if err := tx.track(link); err != nil {
 		t.Fatal(err)
 	}
+	os.Remove(link)
+	os.Symlink("new-target", link)
 	if err := tx.rollback(); err != nil {
 		t.Fatal(err)
 	}
@@ -552,5 +589,41 @@ func TestFileTxRestoresSymlinksAndRemovesCreatedDirs(t *testing.T) {
 	}
 	if target, _ := os.Readlink(link); target != "old-target" {
 		t.Errorf("symlink points at %q", target)
+	}
+}
+
+// A join that fails after the certificate was stored removes it and puts back the link an earlier
+// kubelet left.
+func TestJoinRollsBackStoredClientCert(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	p := paths.MustUnder(root)
+	dir := p.KubeletPKIDir()
+	old := filepath.Join(dir, "kubelet-client-2020-01-01-00-00-00.pem")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(old, []byte("old pair"), 0o600)
+	os.Symlink(old, p.KubeletClientCert())
+	// kubelet.conf is a directory, so writing it, the step after the certificate, fails.
+	os.MkdirAll(p.Kubeconfig("kubelet.conf"), 0o755)
+	before := tree(t, root)
+
+	c := newTestCluster(t)
+	var log strings.Builder
+	j := newTestJoin(t, root, c, func(o *Options) {
+		o.IgnorePreflightErrors = []string{"FileAvailable--etc-kubernetes-kubelet.conf"}
+		o.Log = &log
+	})
+	err := runAll(context.Background(), j)
+	if err == nil || !strings.Contains(err.Error(), "kubelet.conf") {
+		t.Fatalf("err = %v, want the failure to write kubelet.conf", err)
+	}
+	if !strings.Contains(log.String(), "Wrote the node's client certificate and key") {
+		t.Fatalf("the join failed before it stored the certificate, so the test misses the rollback it is about:\n%s", log.String())
+	}
+	if after := tree(t, root); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("files after rollback:\n%s\nwant:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+	}
+	if target, _ := os.Readlink(p.KubeletClientCert()); target != old {
+		t.Errorf("kubelet-client-current.pem -> %q after rollback, want %s", target, old)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/certificate"
 	"k8s.io/client-go/util/certificate/csr"
 
 	"github.com/kubestrap/kubestrap/internal/logx"
@@ -35,9 +37,9 @@ const (
 	kubeletUserName    = "default-auth"
 )
 
-// certTimeLayout dates the kubelet's certificate files (kubelet-client-2006-01-02-15-04-05.pem),
-// as the kubelet's certificate store does.
-const certTimeLayout = "2006-01-02-15-04-05"
+// kubeletClientPair is the name prefix of the kubelet's client certificate files in its
+// certificate store (kubelet-client-<date>.pem, kubelet-client-current.pem).
+const kubeletClientPair = "kubelet-client"
 
 // KubeletService is the host's systemd-managed kubelet.
 type KubeletService interface {
@@ -217,12 +219,8 @@ func (j *Join) bootstrapClientCert(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dated := filepath.Join(p.KubeletPKIDir(), "kubelet-client-"+j.o.Now().Format(certTimeLayout)+".pem")
-	pemData := append(append([]byte{}, certPEM...), keyPEM...)
-	if err := j.tx.writeFile(dated, pemData, pki.KeyFileMode); err != nil {
-		return err
-	}
-	if err := j.tx.symlink(dated, p.KubeletClientCert()); err != nil {
+	dated, err := j.storeClientCert(certPEM, keyPEM)
+	if err != nil {
 		return err
 	}
 	j.logf("[tls-bootstrap] Wrote the node's client certificate and key to %s", p.KubeletClientCert())
@@ -248,6 +246,42 @@ func (j *Join) bootstrapClientCert(ctx context.Context) error {
 	j.logf("[tls-bootstrap] Removed %s", p.Kubeconfig(BootstrapKubeletConf))
 	j.certFile = dated
 	return nil
+}
+
+// storeClientCert puts the node's certificate and key where the kubelet keeps them, through the
+// kubelet's own certificate store (client-go's certificate.NewFileStore, which the kubelet opens
+// with the same prefix and directory): a dated kubelet-client-<date>.pem (mode 0600, fsynced)
+// and the kubelet-client-current.pem symlink switched onto it, so a kubelet started later reads
+// them and rotates them as its own. The store writes them itself rather than through fsutil; the
+// join's transaction records the link (and the store's transient kubelet-client-updated.pem)
+// and watches the directory for the dated file, whose name the store chooses, so that a failed
+// join removes them. It returns the dated file.
+func (j *Join) storeClientCert(certPEM, keyPEM []byte) (string, error) {
+	p := j.o.Paths
+	dir := p.KubeletPKIDir()
+	for _, path := range []string{p.KubeletClientCert(), filepath.Join(dir, kubeletClientPair+"-updated.pem")} {
+		if err := j.tx.track(path); err != nil {
+			return "", err
+		}
+	}
+	if err := j.tx.watch(dir); err != nil {
+		return "", err
+	}
+	store, err := certificate.NewFileStore(kubeletClientPair, dir, dir, "", "")
+	if err != nil {
+		return "", fmt.Errorf("opening the kubelet's certificate store in %s: %w", dir, err)
+	}
+	if _, err := store.Update(certPEM, keyPEM); err != nil {
+		return "", fmt.Errorf("writing the node's client certificate to %s: %w", dir, err)
+	}
+	dated, err := os.Readlink(store.CurrentPath())
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Stat(dated); err == nil {
+		logx.FileWritten(j.log, dated, fi.Mode(), int(fi.Size()), false)
+	}
+	return dated, nil
 }
 
 // checkIssued verifies that the signed certificate is for our key and identity: a signer that
