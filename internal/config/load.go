@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	kubeproxyv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
@@ -125,7 +126,7 @@ func validateSkipPhases(skip, valid []string) field.ErrorList {
 	}
 	var errs field.ErrorList
 	for i, s := range skip {
-		if !contains(valid, s) {
+		if !slices.Contains(valid, s) {
 			errs = append(errs, field.NotSupported(field.NewPath("skipPhases").Index(i), s, valid))
 		}
 	}
