@@ -100,7 +100,10 @@ while :; do sleep 3600; done`
 // run runs a command in the namespace (nsenter forks it into the PID namespace), in ns.dir.
 func (ns *systemdNamespace) run(name string, args ...string) result {
 	ns.t.Helper()
-	cmd := exec.Command("nsenter", append([]string{"--target", strconv.Itoa(ns.pid1), "--pid", "--mount", "--wd=" + ns.dir, "--", name}, args...)...)
+	// Entering the mount namespace resets the working directory to its root; a shell changes
+	// into ns.dir first (the README's commands use ./demo).
+	cmd := exec.Command("nsenter", append([]string{"--target", strconv.Itoa(ns.pid1), "--pid", "--mount", "--",
+		"sh", "-c", `cd "$1" && shift && exec "$@"`, "sh", ns.dir, name}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

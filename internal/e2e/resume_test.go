@@ -142,6 +142,20 @@ func TestExplicitModeNotStartedFails(t *testing.T) {
 			if left := processesUnder(root); len(left) > 0 {
 				t.Errorf("processes under %s: %v", root, left)
 			}
+			if mode == "systemd" {
+				// The units run a root-owned copy of the binary, which reset removes.
+				installed, _ := filepath.Glob(filepath.Join(root, "var/lib/kubestrap/libexec/*/kubestrap"))
+				if len(installed) != 1 {
+					t.Fatalf("installed binaries: %v, want one", installed)
+				}
+				if target, err := os.Readlink(filepath.Join(root, "var/lib/kubestrap/bin/etcd")); err != nil || target != installed[0] {
+					t.Errorf("the etcd link points at %q (%v), want %s", target, err, installed[0])
+				}
+				mustRun(t, "reset", "--root-dir", root, "--force")
+				if _, err := os.Lstat(filepath.Join(root, "var/lib/kubestrap")); err == nil {
+					t.Errorf("reset left var/lib/kubestrap (the installed binary)")
+				}
+			}
 
 			root = t.TempDir()
 			mustRun(t, "init", "--root-dir", root, "--config", cfgFile, "--mode", mode, "--skip-phases", "wait-control-plane")
