@@ -128,7 +128,7 @@ func TestCheckStarted(t *testing.T) {
 		if !errors.Is(err, ErrNotStarted) {
 			t.Fatalf("%s, skip %v: err = %v, want ErrNotStarted", tc.mode, tc.skip, err)
 		}
-		for _, want := range []string{"the control plane was not started", tc.mode + " mode", root, "systemd does not read units under the root dir"} {
+		for _, want := range []string{"the control plane was not started", tc.mode + " mode", "systemd does not read units under the root dir", "'kubestrap init phase wait-control-plane --mode " + tc.mode + " --root-dir " + root + "'"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("%s: error lacks %q: %v", tc.mode, want, err)
 			}

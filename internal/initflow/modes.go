@@ -126,8 +126,12 @@ func CheckStarted(d *Data) error {
 		return nil
 	}
 	_, why := systemd.Manageable(d.p)
-	return fmt.Errorf("%w: %s mode wrote its files under %s, but kubestrap cannot start them here (%s); run the commands printed above, then 'kubestrap init phase wait-control-plane' and the phases after it",
-		ErrNotStarted, d.mode, d.p.Root(), why)
+	next := "kubestrap init phase wait-control-plane --mode " + d.mode
+	if !d.p.IsRealRoot() {
+		next += " --root-dir " + d.p.Root()
+	}
+	return fmt.Errorf("%w: %s mode wrote its files under %s, but kubestrap cannot start them here (%s); start them with the commands printed above, then run '%s' and the phases after it with the same configuration",
+		ErrNotStarted, d.mode, d.p.Root(), why, next)
 }
 
 // CheckModeAvailable fails before anything is written when mode is not one this build runs.
