@@ -45,7 +45,8 @@ type systemdNamespace struct {
 	t       *testing.T
 	dir     string // working directory inside and outside
 	unshare *exec.Cmd
-	pid1    int // PID 1 of the namespace, as seen from outside
+	pid1    int    // PID 1 of the namespace, as seen from outside
+	pidNS   string // the namespace's /proc/PID/ns/pid link, e.g. "pid:[4026532301]"
 }
 
 func startSystemdNamespace(t *testing.T, dir string) *systemdNamespace {
@@ -94,6 +95,12 @@ while :; do sleep 3600; done`
 	if ns.pid1, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
 		t.Fatalf("children of unshare: %q", b)
 	}
+	if ns.pidNS, err = os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", ns.pid1)); err != nil {
+		t.Fatal(err)
+	}
+	if own, _ := os.Readlink("/proc/self/ns/pid"); own == ns.pidNS {
+		t.Fatalf("PID 1 of the namespace (pid %d) is in the test's own PID namespace", ns.pid1)
+	}
 	return ns
 }
 
@@ -126,11 +133,30 @@ func (ns *systemdNamespace) destroy() {
 	ns.unshare.Wait()
 	var left []string
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if left = processesUnder(ns.dir); len(left) == 0 {
+		if left = append(processesUnder(ns.dir), ns.members()...); len(left) == 0 {
 			return
 		}
 	}
-	ns.t.Errorf("processes of %s left after the namespace was destroyed: %v", ns.dir, left)
+	ns.t.Errorf("processes left after the namespace was destroyed: %v", left)
+}
+
+// members lists the processes (outside pids) that live in the namespace, whatever their command
+// line: the supervisor, the components, PID 1's sleep.
+func (ns *systemdNamespace) members() []string {
+	if ns.pidNS == "" {
+		return nil
+	}
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if link, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && link == ns.pidNS {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
 
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {
@@ -194,13 +220,15 @@ func TestQuickStartWhereSystemdIsPID1(t *testing.T) {
 		t.Error("init wrote systemd units in local mode")
 	}
 
-	// The supervisor lives in the namespace: its pid file holds its pid as seen there.
-	var inNamespace int
+	// The detached supervisor and its components live in the namespace, kept alive by its PID 1.
+	members := map[string]bool{}
+	for _, pid := range ns.members() {
+		members[pid] = true
+	}
+	inNamespace := 0
 	for _, pid := range processesUnder(demo) {
-		if link, err := os.Readlink("/proc/" + pid + "/ns/pid"); err == nil {
-			if own, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", ns.pid1)); link == own {
-				inNamespace++
-			}
+		if members[pid] {
+			inNamespace++
 		}
 	}
 	if inNamespace < 5 {
