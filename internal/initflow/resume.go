@@ -59,7 +59,11 @@ func AlreadyUp(ctx context.Context, d *Data) (bool, string) {
 		return true, fmt.Sprintf("[init] The control plane of %s is already running and healthy (supervisor pid %d); nothing to do.\n[init] Use 'kubestrap status' to inspect it or 'kubestrap reset' to remove it.", d.p.Root(), pid)
 	case runResume:
 		d.ownControlPlaneRunning = true
-		fmt.Fprintf(d.log, "[init] The control plane of this root is running (supervisor pid %d) but init did not finish; completing the remaining phases\n", pid)
+		sup := fmt.Sprintf("supervisor pid %d", pid)
+		if pid == 0 {
+			sup = "its supervisor is starting"
+		}
+		fmt.Fprintf(d.log, "[init] The control plane of this root is running (%s) but init did not finish; completing the remaining phases\n", sup)
 	}
 	return false, ""
 }
