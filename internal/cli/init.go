@@ -69,7 +69,11 @@ and kube-scheduler on this host, then make the cluster ready for nodes to join.
 				fmt.Fprintln(g.Err, msg)
 				return nil
 			}
-			return initflow.RunAll(cmd.Context(), runner, d, opts.skipPhases)
+			if err := initflow.RunAll(cmd.Context(), runner, d, opts.skipPhases); err != nil {
+				return err
+			}
+			// Exit 0 only when the control plane runs (or the caller skipped waiting for it).
+			return initflow.CheckStarted(d)
 		},
 	}
 	addFlags(cmd)
@@ -99,7 +103,7 @@ func newInitData(g *globalOptions, opts *initOptions) (*initflow.Data, error) {
 			return nil, err
 		}
 	}
-	mode, reason := controlplane.ResolveMode(cfg.Kubestrap.Mode, controlplane.RealHost{Paths: p}, p)
+	mode, reason := controlplane.ResolveMode(cfg.Kubestrap.Mode, controlplane.RealHost{}, p)
 	if cfg.Kubestrap.Mode == "" || cfg.Kubestrap.Mode == config.ModeAuto {
 		fmt.Fprintf(g.Err, "[init] Using mode %q: %s\n", mode, reason)
 	}

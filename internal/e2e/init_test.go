@@ -332,21 +332,3 @@ func truncate(b []byte) []byte {
 	}
 	return b
 }
-
-// TestInitCompletesAfterInterruption kills init during wait-control-plane (its supervisor keeps the
-// components running) and runs init again: it must finish the remaining phases rather than report
-// a running control plane as done, and a third init is then a no-op.
-func TestInitCompletesAfterInterruption(t *testing.T) {
-	root := t.TempDir()
-	cfgFile := writeConfig(t, t.TempDir(), 31000)
-	t.Cleanup(func() { stopAndCheck(t, root) })
-	killInitDuringWait(t, root, cfgFile)
-
-	r := mustRun(t, "init", "--root-dir", root, "--config", cfgFile)
-	if !strings.Contains(r.stdout, "kubestrap join ") || !strings.Contains(r.stderr, "[bootstrap-token]") {
-		t.Errorf("the second init did not complete the remaining phases:\n%s\n%s", r.stdout, r.stderr)
-	}
-	if r = mustRun(t, "init", "--root-dir", root, "--config", cfgFile); !strings.Contains(r.stderr, "nothing to do") {
-		t.Errorf("the third init is not a no-op:\n%s", r.stderr)
-	}
-}

@@ -2,6 +2,7 @@ package initflow
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +91,69 @@ func TestJoinCommandInDryRun(t *testing.T) {
 	}
 	if want := "kubestrap join 127.0.0.1:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:"; !strings.HasPrefix(line, want) {
 		t.Errorf("join command %q, want prefix %q", line, want)
+	}
+}
+
+// TestCheckStarted: a whole init whose static-pod or systemd files nobody can start (here: a
+// root dir, which systemd does not read) must fail with an error that says so, unless the caller
+// skipped wait-control-plane or it was a dry run; local mode always starts what it wrote.
+func TestCheckStarted(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		mode    string
+		dryRun  bool
+		skip    []string
+		wantErr bool
+	}{
+		{mode: config.ModeSystemd, wantErr: true},
+		{mode: config.ModeStaticPod, wantErr: true},
+		{mode: config.ModeSystemd, skip: []string{"upload-config"}, wantErr: true},
+		{mode: config.ModeSystemd, skip: []string{"wait-control-plane"}},
+		{mode: config.ModeStaticPod, dryRun: true},
+		{mode: config.ModeLocal},
+	} {
+		root := t.TempDir()
+		d, err := New(testConfig(t), paths.MustUnder(root), tc.mode, Options{DryRun: tc.dryRun, Out: &bytes.Buffer{}, Log: &bytes.Buffer{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.skip = tc.skip
+		err = CheckStarted(d)
+		if !tc.wantErr {
+			if err != nil {
+				t.Errorf("%s, dry run %v, skip %v: %v", tc.mode, tc.dryRun, tc.skip, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrNotStarted) {
+			t.Fatalf("%s, skip %v: err = %v, want ErrNotStarted", tc.mode, tc.skip, err)
+		}
+		for _, want := range []string{"the control plane was not started", tc.mode + " mode", "systemd does not read units under the root dir", "'kubestrap init phase wait-control-plane --mode " + tc.mode + " --root-dir " + root + "'"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error lacks %q: %v", tc.mode, want, err)
+			}
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: the error is printed as init's last line and must be one line: %q", tc.mode, err)
+		}
+	}
+}
+
+// TestDecideResume: a running supervisor of the root means its components are ours, healthy or
+// still starting; only a healthy control plane of a finished init leaves nothing to do.
+func TestDecideResume(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		running, healthy, finished bool
+		want                       resumeAction
+	}{
+		{false, false, false, runFresh},
+		{true, false, false, runResume}, // interrupted while the components were starting
+		{true, true, false, runResume},  // interrupted after they were healthy
+		{true, true, true, runNothing},
+	} {
+		if got := decideResume(tc.running, tc.healthy, tc.finished); got != tc.want {
+			t.Errorf("running %v, healthy %v, finished %v: %v, want %v", tc.running, tc.healthy, tc.finished, got, tc.want)
+		}
 	}
 }

@@ -2,7 +2,9 @@ package initflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
@@ -20,13 +22,22 @@ func writeStaticPodManifest(d *Data, c components.Component) error {
 	return staticpod.Write(d.p, pod, staticpod.Options{DryRun: d.dryRun, Log: d.log})
 }
 
-// writeSystemdUnit writes c's unit and component symlink (systemd mode).
+// writeSystemdUnit writes c's unit and component symlink (systemd mode). The kubestrap binary is
+// installed root-owned once per run, before the first unit: every unit then runs that copy.
 func writeSystemdUnit(d *Data, c components.Component) error {
-	return systemd.WriteUnit(d.cfg, d.p, c, systemd.Options{DryRun: d.dryRun, Log: d.log})
+	if d.installedExe == "" {
+		exe, err := systemd.InstallBinary(d.p, "", systemd.InstallFS{}, d.dryRun, d.log)
+		if err != nil {
+			return err
+		}
+		d.installedExe = exe
+	}
+	return systemd.WriteUnit(d.cfg, d.p, c, systemd.Options{DryRun: d.dryRun, Log: d.log, Installed: d.installedExe})
 }
 
 // startSystemd starts the control-plane units over D-Bus, or says how to when kubestrap cannot
-// drive this host's systemd (then init does not wait: see shouldWaitForControlPlane).
+// drive this host's systemd (then init does not wait, see shouldWaitForControlPlane, and a whole
+// init fails at the end, see CheckStarted).
 func startSystemd(ctx context.Context, d *Data) error {
 	units := systemd.UnitNames(components.ControlPlane(d.cfg, d.p))
 	if d.dryRun {
@@ -98,6 +109,29 @@ func shouldWaitForControlPlane(d *Data) bool {
 	}
 	ok, _ := systemd.Manageable(d.p)
 	return ok
+}
+
+// ErrNotStarted is returned by CheckStarted: init wrote the control plane's files but nothing
+// runs them.
+var ErrNotStarted = errors.New("the control plane was not started")
+
+// CheckStarted is the verdict of a whole "kubestrap init" after its phases ran: an error when the
+// run mode's files were written but kubestrap could not start them (static-pod or systemd mode
+// under a root dir, or on a host where systemd is not PID 1), so that an operator never reads
+// success while nothing runs. The commands that start the control plane were printed by the phase
+// that could not run them. Skipping wait-control-plane says the caller does not expect a running
+// control plane, so then this is not an error.
+func CheckStarted(d *Data) error {
+	if d.dryRun || shouldWaitForControlPlane(d) || slices.Contains(d.skip, "wait-control-plane") {
+		return nil
+	}
+	_, why := systemd.Manageable(d.p)
+	next := "kubestrap init phase wait-control-plane --mode " + d.mode
+	if !d.p.IsRealRoot() {
+		next += " --root-dir " + d.p.Root()
+	}
+	return fmt.Errorf("%w: %s mode wrote its files under %s, but kubestrap cannot start them here (%s); start them with the commands printed above, then run '%s' and the phases after it with the same configuration",
+		ErrNotStarted, d.mode, d.p.Root(), why, next)
 }
 
 // CheckModeAvailable fails before anything is written when mode is not one this build runs.

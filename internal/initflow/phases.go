@@ -64,9 +64,11 @@ type Data struct {
 	notStartedNoted            bool
 	// fullRun is set for a whole "kubestrap init"; a single "init phase X" always does its work.
 	fullRun bool
-	// ownControlPlaneRunning is set when this root's supervisor runs healthy components: an
-	// interrupted init being completed.
+	// ownControlPlaneRunning is set when this root's supervisor runs (see AlreadyUp): an
+	// interrupted init being completed, whose components hold the ports.
 	ownControlPlaneRunning bool
+	// installedExe is the root-owned copy of kubestrap that systemd mode's units run.
+	installedExe string
 }
 
 // New prepares a run of init for cfg under p in mode (already resolved from auto). It fails before
@@ -188,7 +190,7 @@ func NewRunner() *workflow.Runner[*Data] {
 // needsRunningControlPlane wraps a phase that talks to the new control plane. In static-pod or
 // systemd mode on a host whose systemd kubestrap cannot drive (not PID 1, or another root dir),
 // init has written the files and printed the commands that start them; these phases are then
-// skipped (once, with a note) and init ends successfully.
+// skipped (once, with a note), and CheckStarted makes init fail: nothing runs.
 func needsRunningControlPlane(run func(context.Context, *Data) error) func(context.Context, *Data) error {
 	return func(ctx context.Context, d *Data) error {
 		if d.dryRun || !d.fullRun || shouldWaitForControlPlane(d) {
@@ -201,26 +203,6 @@ func needsRunningControlPlane(run func(context.Context, *Data) error) func(conte
 		}
 		return nil
 	}
-}
-
-// AlreadyUp makes a repeated init a no-op on a node whose control plane runs.
-func AlreadyUp(ctx context.Context, d *Data) (bool, string) {
-	if d.dryRun || d.mode != config.ModeLocal {
-		return false, ""
-	}
-	rep, err := supervisor.Status(d.p, supervisor.CheckHealth)
-	if err != nil || !rep.Running() || !rep.Healthy() {
-		return false, ""
-	}
-	d.ownControlPlaneRunning = true
-	// Healthy processes alone do not make a finished init: an init interrupted during
-	// wait-control-plane leaves them running without the cluster objects, and then the remaining
-	// phases must still run.
-	if !initComplete(ctx, d) {
-		fmt.Fprintln(d.log, "[init] The control plane of this root is running but init did not finish; completing the remaining phases")
-		return false, ""
-	}
-	return true, fmt.Sprintf("[init] The control plane of %s is already running and healthy (supervisor pid %d); nothing to do.\n[init] Use 'kubestrap status' to inspect it or 'kubestrap reset' to remove it.", d.p.Root(), rep.SupervisorPID)
 }
 
 func runPreflight(ctx context.Context, d *Data) error {

@@ -166,3 +166,11 @@ func (p Paths) BinDir() string { return filepath.Join(p.StateDir(), "bin") }
 
 // ComponentBinary is the symlink through which a component is started.
 func (p Paths) ComponentBinary(component string) string { return filepath.Join(p.BinDir(), component) }
+
+// InstalledBinary is where systemd mode installs the kubestrap binary whose SHA-256 is sum (hex):
+// a root-owned copy that the units' component links point at, so that a unit run as root never
+// executes a file in a user's build directory. Content-addressed, so that installing a new build
+// never rewrites a binary a running unit executes.
+func (p Paths) InstalledBinary(sum string) string {
+	return filepath.Join(p.StateDir(), "libexec", sum, "kubestrap")
+}

@@ -1,6 +1,8 @@
-// Package preflight owns the checks init and join run before they change anything: free ports,
-// an advertise address that belongs to this host, an empty etcd data dir, the run mode the host
-// supports. Each check has kubeadm's name so --ignore-preflight-errors takes the same values.
+// Package preflight owns the checks init and join run before they change anything: free ports
+// (each address and port once), an advertise address that belongs to this host, an empty etcd
+// data dir. Each check has kubeadm's name so --ignore-preflight-errors takes the same values.
+// Whether the host can run the chosen mode is not checked here: controlplane.ResolveMode only
+// picks a runnable mode, and init fails at the end when it could not start an explicit one.
 package preflight
 
 import (
@@ -19,6 +21,10 @@ type Check struct {
 	Run  func() error
 	// Warn makes a failure a warning instead of an error.
 	Warn bool
+	// key identifies what the check looks at; Run runs a check whose key an earlier one had
+	// only once. The same port checked on two addresses that are one (an advertise address
+	// that is the loopback address) is then reported once, not twice.
+	key string
 }
 
 // System is the host as the checks see it; tests substitute it.
@@ -56,8 +62,11 @@ func (Host) InterfaceAddrs() ([]net.IP, error) {
 
 // PortFree fails when addr cannot be bound, naming the port and what to do.
 func PortFree(sys System, name, addr string) Check {
-	_, port, _ := net.SplitHostPort(addr)
-	return Check{Name: "Port-" + port, Run: func() error {
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+	}
+	return Check{Name: "Port-" + port, key: "port " + net.JoinHostPort(host, port), Run: func() error {
 		if err := sys.Listen(addr); err != nil {
 			return fmt.Errorf("port %s (%s) is in use or cannot be bound on %s: %v; stop what listens there or choose another port in the configuration", port, name, addr, err)
 		}
@@ -120,7 +129,14 @@ func Run(checks []Check, ignore []string) (Result, error) {
 	}
 	var res Result
 	var errs []string
+	seen := map[string]bool{}
 	for _, c := range checks {
+		if c.key != "" {
+			if seen[c.key] {
+				continue
+			}
+			seen[c.key] = true
+		}
 		err := c.Run()
 		if err == nil {
 			continue

@@ -76,3 +76,29 @@ func TestRunReportsAllAndIgnores(t *testing.T) {
 		t.Errorf("ignore all: %v %v", res.Warnings, err)
 	}
 }
+
+// TestSamePortOnceCheckedOnce: with the loopback address as advertise address, init checks etcd's
+// client port on "two" addresses that are one; a busy port must be reported once.
+func TestSamePortOnceCheckedOnce(t *testing.T) {
+	t.Parallel()
+	sys := fakeSystem{busy: map[string]bool{"127.0.0.1:2379": true, "[::1]:2379": true}}
+	checks := []Check{
+		PortFree(sys, "etcd client", "127.0.0.1:2379"),
+		PortFree(sys, "etcd client", "127.0.0.1:2379"),
+		PortFree(sys, "etcd client", "[::1]:2379"),
+		PortFree(sys, "etcd client", "[0:0:0:0:0:0:0:1]:2379"),
+	}
+	_, err := Run(checks, nil)
+	if err == nil {
+		t.Fatal("no error for a busy port")
+	}
+	if n := strings.Count(err.Error(), "[ERROR Port-2379]"); n != 2 {
+		t.Errorf("port 2379 reported %d times, want once per distinct address (127.0.0.1, ::1):\n%v", n, err)
+	}
+	// Different ports on the same address are still all checked.
+	sys = fakeSystem{busy: map[string]bool{"127.0.0.1:2379": true, "127.0.0.1:2380": true}}
+	_, err = Run([]Check{PortFree(sys, "etcd client", "127.0.0.1:2379"), PortFree(sys, "etcd peer", "127.0.0.1:2380")}, nil)
+	if err == nil || !strings.Contains(err.Error(), "Port-2379") || !strings.Contains(err.Error(), "Port-2380") {
+		t.Errorf("err = %v, want both ports", err)
+	}
+}

@@ -222,3 +222,33 @@ func (h Host) signal(pid int, sig syscall.Signal) error {
 	}
 	return nil
 }
+
+// Running reports whether a supervisor of p's root runs, with the real system; see Host.Running.
+func Running(p paths.Paths) (bool, int) { return Host{}.Running(p) }
+
+// Running reports whether a supervisor of p's root runs: its pid file names a live supervisor of
+// this root (pid returned), or its lock is held by a supervisor that has not written its pid file
+// yet (pid 0). Either way the root's ports are that supervisor's components'.
+func (h Host) Running(p paths.Paths) (running bool, pid int) {
+	h = h.withDefaults()
+	if pid := h.liveSupervisor(p); pid != 0 {
+		return true, pid
+	}
+	return lockHeld(p), 0
+}
+
+// lockHeld reports whether some process holds the root's supervisor lock. It tests with a shared,
+// non-blocking lock that it drops at once, and never creates the lock file.
+func lockHeld(p paths.Paths) bool {
+	f, err := os.Open(lockFile(p))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if err == nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return false
+	}
+	return errors.Is(err, syscall.EWOULDBLOCK)
+}

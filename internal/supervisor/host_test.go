@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
 func TestIsSupervisorOf(t *testing.T) {
@@ -165,5 +167,60 @@ func TestProcFSReal(t *testing.T) {
 	st, err := fs.stat(self)
 	if err != nil || st.ppid != os.Getppid() {
 		t.Errorf("stat(self) = %+v, %v; want ppid %d", st, err, os.Getppid())
+	}
+}
+
+// TestRunning: a root's supervisor is recognised by a pid file naming a live supervisor of that
+// root, or, before it has written one, by its held lock.
+func TestRunning(t *testing.T) {
+	t.Parallel()
+	f := newFakeProc(t)
+	p := paths.MustUnder(t.TempDir())
+	h := f.host()
+	if err := os.MkdirAll(p.RunDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ok, pid := h.Running(p); ok || pid != 0 {
+		t.Fatalf("nothing started: Running = %v, %d", ok, pid)
+	}
+	if _, err := os.Stat(lockFile(p)); err == nil {
+		t.Error("Running created the lock file")
+	}
+
+	// A pid file of a live supervisor of this root.
+	f.add(40, 'S', "/usr/bin/kubestrap", "supervise", "--root-dir", p.Root())
+	if err := writePidFile(p.PidFile(supervisorName), 40); err != nil {
+		t.Fatal(err)
+	}
+	if ok, pid := h.Running(p); !ok || pid != 40 {
+		t.Errorf("live supervisor: Running = %v, %d; want true, 40", ok, pid)
+	}
+	// A stale pid file whose pid now belongs to something else.
+	f.gone(40)
+	f.add(40, 'S', "/usr/bin/sleep", "60")
+	if ok, _ := h.Running(p); ok {
+		t.Error("a reused pid counts as the supervisor")
+	}
+
+	// The lock held (by another open file, as another process would) without a pid file yet.
+	os.Remove(p.PidFile(supervisorName))
+	lock, err := os.OpenFile(lockFile(p), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if ok, _ := h.Running(p); ok {
+		t.Error("an unlocked lock file counts as a running supervisor")
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	if ok, pid := h.Running(p); !ok || pid != 0 {
+		t.Errorf("lock held: Running = %v, %d; want true, 0", ok, pid)
+	}
+	// Running's probe must not keep or steal the lock.
+	syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if ok, _ := h.Running(p); ok {
+		t.Error("still running after the lock was released")
 	}
 }

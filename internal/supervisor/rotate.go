@@ -10,8 +10,8 @@ import (
 
 // RotatingWriter appends to a log file and keeps it under a size cap: when a write would take the
 // file past the cap, the file moves to <path>.1 (shifting .1 to .2 and so on, dropping the oldest
-// beyond the kept number) and a fresh one takes the rest. A component that runs for weeks must not fill the disk, and one log file per
-// component keeps `tail -f` simple.
+// beyond the kept number) and a fresh one takes the rest. A component that runs for weeks must not
+// fill the disk, and one log file per component keeps `tail -f` simple.
 type RotatingWriter struct {
 	mu       sync.Mutex
 	path     string
@@ -48,7 +48,8 @@ func (w *RotatingWriter) open() error {
 
 // Write writes b. What does not fit under the cap goes to a fresh file, and the cut is made after
 // the last whole line that fits, so lines stay whole and readable; only a line longer than the
-// cap itself is split. No file ever exceeds MaxBytes.
+// cap itself is split. No write takes a file past the cap (a file that was already larger when
+// opened, after the cap was lowered, is rotated at the next write).
 func (w *RotatingWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -39,7 +39,7 @@ type Deps struct {
 	Log io.Writer
 	// Clock times restart backoff and uptimes.
 	Clock Clock
-	// Health gates the start of the component after etcd and after the apiserver.
+	// Health gates the start of the components after the apiserver (see gatesNext).
 	Health HealthChecker
 	// Proc is used to find orphans of an earlier supervisor of the same root.
 	Proc Proc
@@ -267,9 +267,11 @@ func (s *supervisor) logf(format string, args ...any) {
 	fmt.Fprintf(s.deps.Log, "%s [supervisor] %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
 }
 
-// startAll starts the components in order. After etcd and after the apiserver it waits for the
-// component's health before starting the next, so the apiserver does not start into a missing
-// etcd and crash-loop; the components after the apiserver start together.
+// startAll starts the components in order. Only after a component in gatesNext (the apiserver)
+// does it wait for that component's health before starting the next, because the
+// controller-manager and scheduler exit when the apiserver does not answer; the apiserver itself
+// starts right after etcd and retries its storage until etcd serves. The components after the
+// apiserver start together.
 func (s *supervisor) startAll(ctx context.Context) {
 	for i, c := range s.children {
 		if ctx.Err() != nil {

@@ -1,9 +1,9 @@
 // Package supervisor owns kubestrap's "local" run mode: a detached kubestrap process that starts
 // etcd, kube-apiserver, kube-controller-manager and kube-scheduler as its children (each through a
-// symlink named after the component, so ps shows the component's own name and flags), gates each
-// start on the previous component's health, restarts crashed components with exponential backoff,
-// keeps their output in size-capped rotating logs, records pids and a status file under the run
-// directory, and stops everything in reverse order. It also holds the client side of that
+// symlink named after the component, so ps shows the component's own name and flags), holds the
+// controller-manager and scheduler until the apiserver is healthy, restarts crashed components
+// with exponential backoff, keeps their output in size-capped rotating logs, records pids and a
+// status file under the run directory, and stops everything in reverse order. It also holds the client side of that
 // contract: Start launches the detached supervisor, Stop ends it (and any orphan of the root),
 // Status reports on it.
 package supervisor

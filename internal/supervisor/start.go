@@ -26,8 +26,9 @@ func Start(p paths.Paths, spec Spec, exe string) (int, error) {
 	return Host{}.Start(p, spec, exe)
 }
 
-// Start persists spec, links every component to exe and launches `exe supervise --root-dir
-// <root>` detached from the caller: in its own session (no controlling terminal, no SIGHUP when
+// Start persists spec, links every component started through its default link
+// (p.ComponentBinary) to exe and launches `exe supervise --root-dir <root>` detached from the
+// caller: in its own session (no controlling terminal, no SIGHUP when
 // the terminal closes, no signal meant for the caller's process group), stdin /dev/null, output
 // appended to <LogDir>/supervisor.log. It returns the supervisor's pid once the supervisor has
 // written its pid file, an error with the log's tail if it exits first, and the running

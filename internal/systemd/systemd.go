@@ -1,7 +1,7 @@
 // Package systemd owns kubestrap's systemd integration: the unit files of the control-plane
 // components (systemd mode) and of the kubelet with its kubeadm drop-in (static-pod mode and
 // join), rendered from the embedded templates/ with exactly the components' argument lists; the
-// component symlinks the units execute; detecting whether systemd runs this host; and starting,
+// root-owned copy of the kubestrap binary and the component symlinks to it that the units execute; detecting whether systemd runs this host; and starting,
 // restarting and stopping units over D-Bus behind the small Manager interface.
 package systemd
 

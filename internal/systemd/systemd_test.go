@@ -3,6 +3,7 @@ package systemd
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -284,13 +285,18 @@ func testExecutable(t *testing.T) string {
 	return exe
 }
 
+// rootOwned plays a file system where everything is owned by root, so that the install checks
+// pass without running the tests as root.
+var rootOwned = InstallFS{Owner: func(fs.FileInfo) (uint32, bool) { return 0, true }}
+
 func TestWriteUnit(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	cfg, p := baseConfig(), paths.MustUnder(root)
-	exe := testExecutable(t)
+	src := testExecutable(t)
+	exe := p.InstalledBinary(sha256File(t, src))
 	var log bytes.Buffer
-	files := writeAll(t, cfg, p, Options{Log: &log, Executable: exe})
+	files := writeAll(t, cfg, p, Options{Log: &log, Executable: src, FS: rootOwned})
 	for i, c := range components.ControlPlane(cfg, p) {
 		fi, err := os.Stat(files[i])
 		if err != nil {
@@ -311,8 +317,8 @@ func TestWriteUnit(t *testing.T) {
 		t.Errorf("log:\n%s", log.String())
 	}
 	log.Reset()
-	writeAll(t, cfg, p, Options{Log: &log, Executable: exe})
-	if strings.Count(log.String(), "Using existing systemd unit") != 4 {
+	writeAll(t, cfg, p, Options{Log: &log, Executable: src, FS: rootOwned})
+	if strings.Count(log.String(), "Using existing systemd unit") != 4 || strings.Count(log.String(), "Using existing kubestrap binary "+exe) != 4 {
 		t.Errorf("second run log:\n%s", log.String())
 	}
 	if entries, _ := os.ReadDir(p.SystemdUnitDir()); len(entries) != 4 {
@@ -325,13 +331,18 @@ func TestWriteUnitDryRun(t *testing.T) {
 	root := t.TempDir()
 	cfg, p := baseConfig(), paths.MustUnder(root)
 	var log bytes.Buffer
-	writeAll(t, cfg, p, Options{DryRun: true, Log: &log, Executable: "/usr/local/bin/kubestrap"})
+	src := testExecutable(t)
+	exe := p.InstalledBinary(sha256File(t, src))
+	writeAll(t, cfg, p, Options{DryRun: true, Log: &log, Executable: src})
+	if !strings.Contains(log.String(), "[dryrun] Would install "+src+" to "+exe) {
+		t.Errorf("dry run does not mention installing the binary:\n%s", log.String())
+	}
 	for _, c := range components.ControlPlane(cfg, p) {
 		b, _ := Render(cfg, p, c)
 		if !strings.Contains(log.String(), string(b)) {
 			t.Errorf("dry run does not print the %s unit in full", c.Name)
 		}
-		if !strings.Contains(log.String(), "[dryrun] Would link "+p.ComponentBinary(c.Name)+" -> /usr/local/bin/kubestrap") {
+		if !strings.Contains(log.String(), "[dryrun] Would link "+p.ComponentBinary(c.Name)+" -> "+exe) {
 			t.Errorf("dry run does not mention the %s symlink", c.Name)
 		}
 	}
@@ -353,7 +364,7 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	for _, tc := range goldenCases {
 		root := t.TempDir()
 		cfg, p := tc.cfg(), paths.MustUnder(root)
-		files := writeAll(t, cfg, p, Options{Executable: exe})
+		files := writeAll(t, cfg, p, Options{Executable: exe, FS: rootOwned})
 		verify(t, tool, tc.name, files)
 	}
 

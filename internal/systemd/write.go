@@ -26,9 +26,14 @@ type Options struct {
 	DryRun bool
 	// Log receives kubeadm-style progress lines; nil discards them.
 	Log io.Writer
-	// Executable is what the component symlink points at; empty means the running kubestrap
-	// (os.Executable).
+	// Executable is the kubestrap binary to run; empty means the running one (os.Executable).
+	// It is never run from where it is: see InstallBinary.
 	Executable string
+	// Installed is the root-owned copy InstallBinary already made of Executable, to save
+	// copying and hashing it once per unit; empty means WriteUnit installs it.
+	Installed string
+	// FS reads file ownership; the zero value is the real file system.
+	FS InstallFS
 }
 
 func (o Options) log() io.Writer {
@@ -38,8 +43,11 @@ func (o Options) log() io.Writer {
 	return o.Log
 }
 
-// WriteUnit makes c runnable by systemd: the component symlink p.ComponentBinary(c.Name) to the
-// kubestrap executable, and the unit file <root>/etc/systemd/system/<name>.service. An identical
+// WriteUnit makes c runnable by systemd: the kubestrap binary installed root-owned
+// (InstallBinary), the component symlink p.ComponentBinary(c.Name) to that copy, and the unit file
+// <root>/etc/systemd/system/<name>.service. A unit runs as root, so it must never execute a file
+// that another user can write: the symlink never points at the running binary's own location
+// (a build directory, a download), and its directory is checked like the binary's. An identical
 // unit is kept; a different one is replaced (the configuration is its source), which Start
 // notices and turns into a restart.
 func WriteUnit(cfg *config.Config, p paths.Paths, c components.Component, o Options) error {
@@ -47,16 +55,25 @@ func WriteUnit(cfg *config.Config, p paths.Paths, c components.Component, o Opti
 	if err != nil {
 		return err
 	}
-	exe := o.Executable
+	exe := o.Installed
 	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return fmt.Errorf("find the kubestrap executable for %s: %w", p.ComponentBinary(c.Name), err)
+		if exe, err = InstallBinary(p, o.Executable, o.FS, o.DryRun, o.log()); err != nil {
+			return err
+		}
+	} else if !o.DryRun {
+		if err := CheckInstalled(exe, o.FS); err != nil {
+			return err
 		}
 	}
 	if o.DryRun {
 		fmt.Fprintf(o.log(), "[dryrun] Would link %s -> %s\n", p.ComponentBinary(c.Name), exe)
-	} else if err := supervisor.LinkComponents(p, []string{c.Name}, exe); err != nil {
-		return fmt.Errorf("link %s: %w", p.ComponentBinary(c.Name), err)
+	} else {
+		if err := supervisor.LinkComponents(p, []string{c.Name}, exe); err != nil {
+			return fmt.Errorf("link %s: %w", p.ComponentBinary(c.Name), err)
+		}
+		if err := checkDirChain(p.BinDir(), o.FS, false); err != nil {
+			return unsafeInstall(p.ComponentBinary(c.Name), err)
+		}
 	}
 	prefix := "[control-plane]"
 	if c.Name == components.EtcdName {

@@ -1,0 +1,177 @@
+package systemd
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/paths"
+)
+
+// BinaryMode is the installed kubestrap binary's mode: executable by all, writable by its owner
+// (root) only.
+const BinaryMode fs.FileMode = 0o755
+
+// InstallFS is what InstallBinary reads about files; the zero value is the real file system.
+// Tests substitute Owner to play a root-owned tree without being root.
+type InstallFS struct {
+	// Owner returns the uid that owns the file fi describes (from its syscall.Stat_t).
+	Owner func(fi fs.FileInfo) (uint32, bool)
+}
+
+func (f InstallFS) owner(fi fs.FileInfo) (uint32, bool) {
+	if f.Owner != nil {
+		return f.Owner(fi)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return st.Uid, true
+}
+
+// InstallBinary makes the kubestrap binary at src executable by systemd units that run as root:
+// units must never execute a file a non-root user can write, and src may be in a user's build
+// directory. It copies src to p.InstalledBinary(sha256 of src), mode 0755, and checks that the
+// copy and every directory above it, up to "/", is owned by root and writable by nobody else
+// (a sticky directory such as /tmp is accepted: there others cannot rename or remove what root
+// owns); the copy's content is verified against src after writing. It returns the installed
+// path. An existing verified copy is kept. It fails, naming the offending file or directory, when
+// a safe copy cannot be made (not root, or a root dir below a user-writable directory).
+func InstallBinary(p paths.Paths, src string, fsys InstallFS, dryRun bool, log io.Writer) (string, error) {
+	if src == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("find the kubestrap executable: %w", err)
+		}
+		src = exe
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return "", fmt.Errorf("read the kubestrap executable %s: %w", src, err)
+	}
+	sum := sha256.Sum256(data)
+	dst := p.InstalledBinary(hex.EncodeToString(sum[:]))
+	if dryRun {
+		fmt.Fprintf(log, "[dryrun] Would install %s to %s (mode %04o, owned by root) for the systemd units\n", src, dst, BinaryMode)
+		return dst, nil
+	}
+	if err := verifyInstalled(dst, sum, fsys); err == nil {
+		fmt.Fprintf(log, "[control-plane] Using existing kubestrap binary %s\n", dst)
+		return dst, nil
+	}
+	fmt.Fprintf(log, "[control-plane] Installing %s to %s for the systemd units\n", src, dst)
+	// Refuse before writing anything when the place is unsafe anyway.
+	if err := checkDirChain(filepath.Dir(dst), fsys, true); err != nil {
+		return "", unsafeInstall(dst, err)
+	}
+	if err := fsutil.WriteFileAtomic(dst, data, BinaryMode); err != nil {
+		return "", err
+	}
+	if err := checkDirChain(filepath.Dir(dst), fsys, false); err != nil {
+		return "", unsafeInstall(dst, err)
+	}
+	if err := verifyInstalled(dst, sum, fsys); err != nil {
+		return "", unsafeInstall(dst, err)
+	}
+	return dst, nil
+}
+
+func unsafeInstall(dst string, err error) error {
+	return fmt.Errorf("cannot install the kubestrap binary for systemd at %s: %w; systemd runs the control plane as root, so the binary and every directory above it must be owned by root and writable by nobody else: run init as root, with a --root-dir whose parent directories only root can write", dst, err)
+}
+
+// CheckInstalled checks that path is a binary systemd units may run as root: a regular file owned
+// by root, mode 0755, in directories only root can write (see InstallBinary).
+func CheckInstalled(path string, fsys InstallFS) error {
+	if err := checkFile(path, fsys); err != nil {
+		return unsafeInstall(path, err)
+	}
+	if err := checkDirChain(filepath.Dir(path), fsys, false); err != nil {
+		return unsafeInstall(path, err)
+	}
+	return nil
+}
+
+func checkFile(path string, fsys InstallFS) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	if uid, ok := fsys.owner(fi); !ok || uid != 0 {
+		return fmt.Errorf("%s is owned by uid %d, not root", path, uid)
+	}
+	if fi.Mode().Perm() != BinaryMode {
+		return fmt.Errorf("%s has mode %04o, want %04o", path, fi.Mode().Perm(), BinaryMode)
+	}
+	return nil
+}
+
+// verifyInstalled checks that path is a regular file owned by root with mode BinaryMode and the
+// content whose SHA-256 is sum.
+func verifyInstalled(path string, sum [sha256.Size]byte, fsys InstallFS) error {
+	if err := checkFile(path, fsys); err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if !bytes.Equal(h.Sum(nil), sum[:]) {
+		return fmt.Errorf("%s does not hold the same bytes as the running kubestrap", path)
+	}
+	return nil
+}
+
+// checkDirChain checks dir and each of its parents up to "/": each must be owned by root and not
+// writable by group or others unless sticky (then others cannot rename or remove what root owns
+// in it). A symlink on the way must be root's too, and the directory it leads to is checked the
+// same way. With missingOK, directories that do not exist yet (root is about to create them) are
+// skipped.
+func checkDirChain(dir string, fsys InstallFS, missingOK bool) error {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Lstat(d)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && missingOK:
+		case err != nil:
+			return err
+		default:
+			if uid, ok := fsys.owner(fi); !ok || uid != 0 {
+				return fmt.Errorf("%s is owned by uid %d, not root", d, uid)
+			}
+			switch {
+			case fi.Mode()&fs.ModeSymlink != 0:
+				target, err := filepath.EvalSymlinks(d)
+				if err != nil {
+					return err
+				}
+				if err := checkDirChain(target, fsys, false); err != nil {
+					return fmt.Errorf("%s leads to %s: %w", d, target, err)
+				}
+			case !fi.IsDir():
+				return fmt.Errorf("%s is not a directory", d)
+			case fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0:
+				return fmt.Errorf("directory %s (mode %04o) is writable by group or others", d, fi.Mode().Perm())
+			}
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
