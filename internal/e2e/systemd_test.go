@@ -2,11 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -151,30 +147,6 @@ func assertHostClean(t *testing.T, h *sdHost) {
 // on returns h reporting to another (sub)test.
 func (h *sdHost) on(t *testing.T) *sdHost { c := *h; c.t = t; return &c }
 
-var kubemark struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// hollowKubeletBinary builds the hollow kubelet (kubemark) once per test run.
-func hollowKubeletBinary(t *testing.T) string {
-	t.Helper()
-	kubemark.once.Do(func() {
-		kubemark.path = filepath.Join(filepath.Dir(binary), "kubemark")
-		if _, err := os.Stat(kubemark.path); err == nil {
-			return
-		}
-		if out, err := exec.Command("go", "build", "-o", kubemark.path, "k8s.io/kubernetes/cmd/kubemark").CombinedOutput(); err != nil {
-			kubemark.err = fmt.Errorf("build the hollow kubelet: %v\n%s", err, out)
-		}
-	})
-	if kubemark.err != nil {
-		t.Fatal(kubemark.err)
-	}
-	return kubemark.path
-}
-
 // standInKubelet is what the tests install as the host's /usr/bin/kubelet. It is NOT a kubelet:
 // it runs the hollow kubelet (kubemark --morph=kubelet, the upstream kubelet code over a fake
 // container runtime), keeping from the command line kubelet.service's drop-in builds only what
@@ -291,14 +263,16 @@ func TestSystemdStaticPodKubeletRestart(t *testing.T) {
 
 	kubeletUp := func(t *testing.T) (invocation, pid string) {
 		t.Helper()
-		eventually(t, 2*time.Minute, "kubelet.service active", func() (bool, string) {
+		var cmdline string
+		// Active, and the stand-in script has exec'd the hollow kubelet.
+		eventually(t, 2*time.Minute, "kubelet.service runs the hollow kubelet", func() (bool, string) {
 			s := h.unitProp("kubelet.service", "ActiveState")
-			return s == "active", s
+			pid = h.unitProp("kubelet.service", "MainPID")
+			cmdline, _ = h.exec("cat", "/proc/"+pid+"/cmdline").out()
+			return s == "active" && strings.Contains(cmdline, "--morph=kubelet"), fmt.Sprintf("%s, MainPID %s: %q", s, pid, cmdline)
 		})
-		pid = h.unitProp("kubelet.service", "MainPID")
 		// The flags from kubestrap's drop-in reached the kubelet's command line.
-		cmdline := h.mustExec("cat", "/proc/"+pid+"/cmdline")
-		for _, want := range []string{"--morph=kubelet", "--kubeconfig=/etc/kubernetes/kubelet.conf", "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf"} {
+		for _, want := range []string{"--kubeconfig=/etc/kubernetes/kubelet.conf", "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf"} {
 			if !strings.Contains(cmdline, want) {
 				t.Errorf("kubelet.service's process lacks %s: %q", want, cmdline)
 			}

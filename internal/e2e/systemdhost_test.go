@@ -63,6 +63,7 @@ func prepareHarness() (script, reason string) {
 	if b, _ := os.ReadFile("/proc/self/mounts"); !bytes.Contains(b, []byte(" cgroup2 ")) {
 		return "", "no cgroup2 hierarchy is mounted"
 	}
+	sweepStaleHosts(script)
 	// Builds the root filesystem when it is not cached yet (mmdebstrap, about 90 s).
 	start := time.Now()
 	out, err := exec.Command(script, "rootfs").CombinedOutput()
@@ -73,6 +74,34 @@ func prepareHarness() (script, reason string) {
 		fmt.Printf("e2e: built the systemd hosts' root filesystem in %s\n", d.Round(time.Second))
 	}
 	return script, ""
+}
+
+// hostsDir is where hack/systemd-host keeps the hosts' state.
+func hostsDir() string {
+	if d := os.Getenv("KUBESTRAP_E2E_HOSTS"); d != "" {
+		return d
+	}
+	return "/var/lib/kubestrap-e2e/hosts"
+}
+
+// sweepStaleHosts destroys hosts left by test runs that were killed before their cleanup ran:
+// those named ks<pid>-... whose test process no longer exists. A live PID is left alone (it may
+// be another test run's).
+func sweepStaleHosts(script string) {
+	entries, _ := os.ReadDir(hostsDir())
+	for _, e := range entries {
+		var pid int
+		var role string
+		if n, _ := fmt.Sscanf(strings.Replace(e.Name(), "-", " ", 1), "ks%d %s", &pid, &role); n != 2 {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue
+		}
+		if out, err := exec.Command(script, "destroy", e.Name()).CombinedOutput(); err != nil {
+			fmt.Printf("e2e: destroying stale systemd host %s: %v\n%s", e.Name(), err, out)
+		}
+	}
 }
 
 // sdHost is one host with systemd as PID 1.
