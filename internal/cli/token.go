@@ -18,7 +18,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
-	"github.com/kubestrap/kubestrap/internal/logx"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/pki"
 )
 
@@ -88,15 +88,9 @@ func (o *tokenOptions) client(g *globalOptions) (kubernetes.Interface, *clientcm
 	if err != nil {
 		return nil, nil, err
 	}
-	rc, err := clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig()
+	c, err := kubeclient.FromKubeconfig(kc, kubeclient.Options{Log: g.Err})
 	if err != nil {
 		return nil, nil, fmt.Errorf("kubeconfig %s: %w", path, err)
-	}
-	rc.Timeout = 30 * time.Second
-	logx.ConfigureClient(rc, g.Err)
-	c, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("client from %s: %w", path, err)
 	}
 	return c, kc, nil
 }
