@@ -228,7 +228,7 @@ func joinCommandLine(kc *clientcmdapi.Config, token, endpoint string) (string, e
 	if err != nil {
 		return "", fmt.Errorf("the kubeconfig's CA cannot be parsed: %w", err)
 	}
-	return fmt.Sprintf("kubestrap join %s --token %s --discovery-token-ca-cert-hash %s", endpoint, token, pki.PublicKeyPin(cas[0])), nil
+	return bootstrap.JoinCommand(endpoint, token, pki.PublicKeyPin(cas[0])), nil
 }
 
 func newTokenListCommand(g *globalOptions, opts *tokenOptions) *cobra.Command {

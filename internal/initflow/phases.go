@@ -567,5 +567,5 @@ func joinCommand(d *Data) (string, error) {
 	if _, _, err := net.SplitHostPort(endpoint); err != nil {
 		return "", fmt.Errorf("control plane endpoint %q: %w", endpoint, err)
 	}
-	return fmt.Sprintf("kubestrap join %s --token %s --discovery-token-ca-cert-hash %s", endpoint, d.cfg.Init.BootstrapTokens[0].Token, hash), nil
+	return bootstrap.JoinCommand(endpoint, d.cfg.Init.BootstrapTokens[0].Token, hash), nil
 }
