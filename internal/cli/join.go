@@ -99,7 +99,7 @@ nothing more. If any step fails, the files this join wrote are removed again.
 			// An interrupted join rolls its files back like a failed one.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			skip := append(append([]string{}, opts.skipPhases...), j.SkipPhases()...)
+			skip := workflow.MergeSkip(j.SkipPhases(), opts.skipPhases)
 			if err := runner.Run(ctx, j, skip); err != nil {
 				return err
 			}

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -51,10 +49,8 @@ func newResetCommand(g *globalOptions) *cobra.Command {
 		fs.StringVar(&opts.certDir, "cert-dir", "", "the certificates directory to clean, as a host path (default: the configured one, plus whichever the components use)")
 		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. KubeletMounts; 'all' for every check")
 	}
-	var skipFromConfig []string
 	data := func(cmd *cobra.Command, args []string) (*reset.Reset, error) {
-		r, skip, err := newResetData(g, opts, cmd)
-		skipFromConfig = skip
+		r, _, err := newResetData(g, opts, cmd)
 		return r, err
 	}
 	cmd := &cobra.Command{
@@ -69,12 +65,11 @@ the root dir. Running it again, or on a clean node, does nothing and exits 0.
 ` + runner.Help(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := data(cmd, args)
+			r, skipFromConfig, err := newResetData(g, opts, cmd)
 			if err != nil {
 				return err
 			}
-			skip := append(skipFromConfig, opts.skipPhases...)
-			if err := runner.Run(cmd.Context(), r, skip); err != nil {
+			if err := runner.Run(cmd.Context(), r, workflow.MergeSkip(skipFromConfig, opts.skipPhases)); err != nil {
 				return err
 			}
 			r.Finish()
@@ -87,9 +82,9 @@ the root dir. Running it again, or on a clean node, does nothing and exits 0.
 	return cmd
 }
 
-// newResetData builds a reset run from the flags and --config. The configuration file may be a
-// ResetConfiguration, the file init was run with (its certificatesDir and etcd dataDir are then
-// cleaned too), or both; flags win.
+// newResetData builds a reset run from the flags and --config, and returns the configuration's
+// skipPhases. The configuration file may be a ResetConfiguration, the file init was run with (its
+// certificatesDir and etcd dataDir are then cleaned too), or both; flags win.
 func newResetData(g *globalOptions, opts *resetOptions, cmd *cobra.Command) (*reset.Reset, []string, error) {
 	p, err := g.paths()
 	if err != nil {
@@ -98,7 +93,7 @@ func newResetData(g *globalOptions, opts *resetOptions, cmd *cobra.Command) (*re
 	o := reset.Options{Paths: p, In: g.In, Out: g.Out, Log: g.Err, Verbose: g.Verbosity > 0}
 	var skip []string
 	if g.ConfigFile != "" {
-		rc, cluster, err := loadResetConfig(g.ConfigFile)
+		rc, cluster, err := config.LoadResetFile(g.ConfigFile, config.SystemHost{})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -139,30 +134,4 @@ func newResetData(g *globalOptions, opts *resetOptions, cmd *cobra.Command) (*re
 		return nil, nil, err
 	}
 	return r, skip, nil
-}
-
-// loadResetConfig reads the ResetConfiguration and the cluster configuration a file holds
-// (either may be nil).
-func loadResetConfig(path string) (*config.ResetConfiguration, *config.Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the config file: %w", err)
-	}
-	docs, err := config.ParseDocuments(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	var rc *config.ResetConfiguration
-	var cluster *config.Config
-	if docs.Has(config.KindReset) {
-		if rc, err = config.LoadReset(path); err != nil {
-			return nil, nil, err
-		}
-	}
-	if docs.Has(config.KindInit) || docs.Has(config.KindCluster) {
-		if cluster, err = config.LoadInit(path, config.Overrides{}, config.SystemHost{}); err != nil {
-			return nil, nil, err
-		}
-	}
-	return rc, cluster, nil
 }

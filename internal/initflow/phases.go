@@ -95,7 +95,7 @@ func RunAll(ctx context.Context, r *workflow.Runner[*Data], d *Data, skip []stri
 
 // Skip is what a full run skips: the configuration's skipPhases, then the --skip-phases given.
 func (d *Data) Skip(flag []string) []string {
-	return append(append([]string{}, d.cfg.Init.SkipPhases...), flag...)
+	return workflow.MergeSkip(d.cfg.Init.SkipPhases, flag)
 }
 
 // notSkipped returns the members of group that --skip-phases does not name as "group/member".
