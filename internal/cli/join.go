@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/join"
-	"github.com/kubestrap/kubestrap/internal/workflow"
 )
 
 // joinOptions are join's own flags.
@@ -29,31 +27,9 @@ type joinOptions struct {
 	certificateKey string
 }
 
-// joinKubeadmOnlyPhases are the phases of kubeadm v1.37.2's join that kubestrap has no
-// counterpart for: all of them serve a control-plane join, which kubestrap does not do yet.
-// check-etcd is hidden in kubeadm's help but accepted by its --skip-phases.
-var joinKubeadmOnlyPhases = []string{
-	"control-plane-prepare", "control-plane-prepare/download-certs", "control-plane-prepare/certs",
-	"control-plane-prepare/kubeconfig", "control-plane-prepare/control-plane",
-	"check-etcd", "etcd-join",
-	"control-plane-join", "control-plane-join/mark-control-plane",
-	"wait-control-plane",
-}
-
-func newJoinRunner() *workflow.Runner[*join.Join] {
-	const endpointArg = "[api-server-endpoint]"
-	return &workflow.Runner[*join.Join]{Command: "join", KubeadmOnly: joinKubeadmOnlyPhases, Phases: []workflow.Phase[*join.Join]{
-		{Name: "preflight", Short: "Run join pre-flight checks", ArgsUsage: endpointArg, Run: phase((*join.Join).Preflight)},
-		{Name: "discovery", Short: "Discover the cluster and verify its identity (bootstrap token and CA pin, or discovery file)", ArgsUsage: endpointArg, Run: phase((*join.Join).Discover)},
-		{Name: "kubelet-start", Short: "Write the cluster CA, bootstrap-kubelet.conf and the kubelet's configuration, flags and unit; restart a systemd-managed kubelet", ArgsUsage: endpointArg, Run: phase((*join.Join).KubeletStart)},
-		// kubeadm's kubelet-wait-bootstrap is the step that ends with the node's kubelet.conf.
-		{Name: "tls-bootstrap", Aliases: []string{"kubelet-wait-bootstrap"}, Short: "Obtain the node's client certificate through a CSR and write kubelet.conf", ArgsUsage: endpointArg, Run: phase((*join.Join).TLSBootstrap)},
-	}}
-}
-
 func newJoinCommand(g *globalOptions) *cobra.Command {
 	opts := &joinOptions{}
-	runner := newJoinRunner()
+	runner := join.NewRunner()
 	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
@@ -99,11 +75,9 @@ nothing more. If any step fails, the files this join wrote are removed again.
 			// An interrupted join rolls its files back like a failed one.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			skip := workflow.MergeSkip(j.SkipPhases(), opts.skipPhases)
-			if err := runner.Run(ctx, j, skip); err != nil {
+			if err := join.RunAll(ctx, runner, j, opts.skipPhases); err != nil {
 				return err
 			}
-			j.Commit()
 			fmt.Fprintf(g.Err, "[join] Done in %s\n", time.Since(start).Round(time.Millisecond))
 			j.Summary(g.Out)
 			return nil
@@ -113,11 +87,6 @@ nothing more. If any step fails, the files this join wrote are removed again.
 	cmd.Flags().StringSliceVar(&opts.skipPhases, "skip-phases", nil, "phases to skip (kubeadm's phase names are accepted too): "+strings.Join(runner.ValidNames(), ", "))
 	cmd.AddCommand(runner.PhaseCommands(data, addFlags))
 	return cmd
-}
-
-// phase adapts a Join method to the runner's argument order.
-func phase(m func(*join.Join, context.Context) error) func(context.Context, *join.Join) error {
-	return func(ctx context.Context, j *join.Join) error { return m(j, ctx) }
 }
 
 // newJoin loads the JoinConfiguration (file, then flags, then the endpoint argument) and builds

@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"context"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/reset"
-	"github.com/kubestrap/kubestrap/internal/workflow"
 )
 
 // resetOptions are reset's own flags.
@@ -21,25 +19,9 @@ type resetOptions struct {
 	ignorePreflight []string
 }
 
-func newResetRunner() *workflow.Runner[*reset.Reset] {
-	// kubeadm's order: the etcd member is removed while the local etcd still answers.
-	// Every phase of kubeadm's reset (preflight, remove-etcd-member, cleanup-node) has its
-	// counterpart here, under its name or as an alias.
-	return &workflow.Runner[*reset.Reset]{Command: "reset", Phases: []workflow.Phase[*reset.Reset]{
-		{Name: "preflight", Aliases: []string{"pre-flight"}, Short: "Ask for confirmation and run pre-flight checks",
-			Run: func(ctx context.Context, r *reset.Reset) error { return r.Preflight(ctx) }},
-		{Name: "remove-etcd-member", Short: "Remove this node's etcd member from a multi-member etcd cluster",
-			Run: func(ctx context.Context, r *reset.Reset) error { return r.RemoveEtcdMember(ctx) }},
-		{Name: "stop", Short: "Stop every process of the root: local supervisor, systemd units, static pods, kubelet",
-			Run: func(ctx context.Context, r *reset.Reset) error { return r.Stop(ctx) }},
-		{Name: "cleanup", Aliases: []string{"cleanup-node", "cleanupnode"}, Short: "Unmount under the kubelet dir and remove kubestrap's files and directories",
-			Run: func(ctx context.Context, r *reset.Reset) error { return r.Cleanup(ctx) }},
-	}}
-}
-
 func newResetCommand(g *globalOptions) *cobra.Command {
 	opts := &resetOptions{}
-	runner := newResetRunner()
+	runner := reset.NewRunner()
 	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
@@ -69,11 +51,7 @@ the root dir. Running it again, or on a clean node, does nothing and exits 0.
 			if err != nil {
 				return err
 			}
-			if err := runner.Run(cmd.Context(), r, workflow.MergeSkip(skipFromConfig, opts.skipPhases)); err != nil {
-				return err
-			}
-			r.Finish()
-			return nil
+			return reset.RunAll(cmd.Context(), runner, r, skipFromConfig, opts.skipPhases)
 		},
 	}
 	addFlags(cmd)
