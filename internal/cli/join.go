@@ -27,8 +27,10 @@ type joinOptions struct {
 	certificateKey string
 }
 
-func newJoinCommand(g *globalOptions) *cobra.Command {
-	opts := &joinOptions{}
+func newJoinCommand(g *globalOptions) *cobra.Command { return joinCommand(g, &joinOptions{}) }
+
+// joinCommand is join's command writing its flags to opts (tests read them back).
+func joinCommand(g *globalOptions, opts *joinOptions) *cobra.Command {
 	runner := join.NewRunner()
 	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
@@ -92,12 +94,21 @@ nothing more. If any step fails, the files this join wrote are removed again.
 // newJoin loads the JoinConfiguration (file, then flags, then the endpoint argument) and builds
 // the join. Malformed values (token, hash, endpoint) fail here, before any network access.
 func newJoin(g *globalOptions, opts *joinOptions, args []string) (*join.Join, error) {
+	o, err := joinSettings(g, opts, args)
+	if err != nil {
+		return nil, err
+	}
+	return join.New(o)
+}
+
+// joinSettings maps join's flags, its endpoint argument and --config to the join's options.
+func joinSettings(g *globalOptions, opts *joinOptions, args []string) (join.Options, error) {
 	if opts.controlPlane || opts.certificateKey != "" {
-		return nil, errors.New(config.ControlPlaneJoinUnavailable)
+		return join.Options{}, errors.New(config.ControlPlaneJoinUnavailable)
 	}
 	p, err := g.paths()
 	if err != nil {
-		return nil, err
+		return join.Options{}, err
 	}
 	o := opts.overrides
 	if len(args) > 0 {
@@ -105,7 +116,7 @@ func newJoin(g *globalOptions, opts *joinOptions, args []string) (*join.Join, er
 	}
 	cfg, err := config.LoadJoinWith(g.ConfigFile, o, config.SystemHost{})
 	if err != nil {
-		return nil, err
+		return join.Options{}, err
 	}
 	dryRun := opts.dryRun || cfg.Join.DryRun
 	kubelet, why := join.DetectKubelet(p)
@@ -115,12 +126,12 @@ func newJoin(g *globalOptions, opts *joinOptions, args []string) (*join.Join, er
 	if dryRun {
 		fmt.Fprintf(g.Err, "[dryrun] Nothing will be written under %s\n", p.Root())
 	}
-	return join.New(join.Options{
+	return join.Options{
 		Paths:                 p,
 		Config:                cfg,
 		DryRun:                dryRun,
 		IgnorePreflightErrors: opts.ignorePreflight,
 		Log:                   g.Err,
 		Kubelet:               kubelet,
-	})
+	}, nil
 }

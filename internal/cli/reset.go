@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/reset"
@@ -19,8 +20,10 @@ type resetOptions struct {
 	ignorePreflight []string
 }
 
-func newResetCommand(g *globalOptions) *cobra.Command {
-	opts := &resetOptions{}
+func newResetCommand(g *globalOptions) *cobra.Command { return resetCommand(g, &resetOptions{}) }
+
+// resetCommand is reset's command writing its flags to opts (tests read them back).
+func resetCommand(g *globalOptions, opts *resetOptions) *cobra.Command {
 	runner := reset.NewRunner()
 	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
@@ -64,16 +67,30 @@ the root dir. Running it again, or on a clean node, does nothing and exits 0.
 // skipPhases. The configuration file may be a ResetConfiguration, the file init was run with (its
 // certificatesDir and etcd dataDir are then cleaned too), or both; flags win.
 func newResetData(g *globalOptions, opts *resetOptions, cmd *cobra.Command) (*reset.Reset, []string, error) {
-	p, err := g.paths()
+	o, skip, err := resetSettings(g, opts, cmd.Flags())
 	if err != nil {
 		return nil, nil, err
+	}
+	r, err := reset.New(o, reset.System{UID: g.UID})
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, skip, nil
+}
+
+// resetSettings maps reset's flags (those fs says were given win) and --config to the reset's
+// options, and returns the configuration's skipPhases.
+func resetSettings(g *globalOptions, opts *resetOptions, fs *pflag.FlagSet) (reset.Options, []string, error) {
+	p, err := g.paths()
+	if err != nil {
+		return reset.Options{}, nil, err
 	}
 	o := reset.Options{Paths: p, In: g.In, Out: g.Out, Log: g.Err, Verbose: g.Verbosity > 0}
 	var skip []string
 	if g.ConfigFile != "" {
 		rc, cluster, err := config.LoadResetFile(g.ConfigFile, config.SystemHost{})
 		if err != nil {
-			return nil, nil, err
+			return reset.Options{}, nil, err
 		}
 		if rc != nil {
 			o.CertificatesDir = rc.CertificatesDir
@@ -91,7 +108,6 @@ func newResetData(g *globalOptions, opts *resetOptions, cmd *cobra.Command) (*re
 			}
 		}
 	}
-	fs := cmd.Flags()
 	if fs.Changed("cert-dir") {
 		o.CertificatesDir = opts.certDir
 	}
@@ -107,9 +123,5 @@ func newResetData(g *globalOptions, opts *resetOptions, cmd *cobra.Command) (*re
 	if fs.Changed("ignore-preflight-errors") {
 		o.IgnorePreflightErrors = opts.ignorePreflight
 	}
-	r, err := reset.New(o, reset.System{UID: g.UID})
-	if err != nil {
-		return nil, nil, err
-	}
-	return r, skip, nil
+	return o, skip, nil
 }
