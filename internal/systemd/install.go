@@ -25,6 +25,16 @@ const BinaryMode fs.FileMode = 0o755
 type InstallFS struct {
 	// Owner returns the uid that owns the file fi describes (from its syscall.Stat_t).
 	Owner func(fi fs.FileInfo) (uint32, bool)
+	// Copy copies the binary into the new file (io.Copy). Tests substitute one that corrupts
+	// the bytes, to show that a copy that does not verify is never installed.
+	Copy func(dst io.Writer, src io.Reader) (int64, error)
+}
+
+func (f InstallFS) copy(dst io.Writer, src io.Reader) (int64, error) {
+	if f.Copy != nil {
+		return f.Copy(dst, src)
+	}
+	return io.Copy(dst, src)
 }
 
 func (f InstallFS) owner(fi fs.FileInfo) (uint32, bool) {
@@ -54,11 +64,11 @@ func InstallBinary(p paths.Paths, src string, fsys InstallFS, dryRun bool, log i
 		}
 		src = exe
 	}
-	data, err := os.ReadFile(src)
+	// The binary is ~200 MB: it is hashed and copied as a stream, never held in memory.
+	sum, err := hashFile(src)
 	if err != nil {
 		return "", fmt.Errorf("read the kubestrap executable %s: %w", src, err)
 	}
-	sum := sha256.Sum256(data)
 	dst := p.InstalledBinary(hex.EncodeToString(sum[:]))
 	if dryRun {
 		fmt.Fprintf(log, "[dryrun] Would install %s to %s (mode %04o, owned by root) for the systemd units\n", src, dst, BinaryMode)
@@ -73,8 +83,10 @@ func InstallBinary(p paths.Paths, src string, fsys InstallFS, dryRun bool, log i
 	if err := checkDirChain(filepath.Dir(dst), fsys, true); err != nil {
 		return "", unsafeInstall(dst, err)
 	}
-	if err := fsutil.WriteFileAtomic(dst, data, BinaryMode); err != nil {
-		return "", err
+	if err := fsutil.WriteStreamAtomic(dst, BinaryMode, func(w io.Writer) error {
+		return copyVerified(w, src, sum, fsys)
+	}, fsutil.Log(log)); err != nil {
+		return "", fmt.Errorf("install the kubestrap binary for systemd at %s: %w; nothing was installed, run the command again", dst, err)
 	}
 	if err := checkDirChain(filepath.Dir(dst), fsys, false); err != nil {
 		return "", unsafeInstall(dst, err)
@@ -83,6 +95,41 @@ func InstallBinary(p paths.Paths, src string, fsys InstallFS, dryRun bool, log i
 		return "", unsafeInstall(dst, err)
 	}
 	return dst, nil
+}
+
+// hashFile returns the SHA-256 of the file at path, read as a stream.
+func hashFile(path string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+// copyVerified copies src into w and fails unless what was written hashes to sum: src may have
+// changed since it was hashed (a rebuild), or the copy gone wrong, and the file about to be
+// renamed into place must be exactly the binary whose hash names its directory.
+func copyVerified(w io.Writer, src string, sum [sha256.Size]byte, fsys InstallFS) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := fsys.copy(io.MultiWriter(w, h), f); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if !bytes.Equal(h.Sum(nil), sum[:]) {
+		return fmt.Errorf("the copy of %s does not match its SHA-256 %x (did the file change during the install?)", src, sum)
+	}
+	return nil
 }
 
 func unsafeInstall(dst string, err error) error {
