@@ -148,6 +148,50 @@ func CheckInstalled(path string, fsys InstallFS) error {
 	return nil
 }
 
+// CheckRootProgram checks that a program a unit runs as root (the kubelet, which kubestrap does
+// not install) can be replaced by root only: the file, and any symlink leading to it, owned by
+// root and not writable by group or others, in directories that only root can write (as for
+// InstallBinary). A program that does not exist yet passes when the directories that do exist
+// are safe, since then only root can create it there. The error names the offending path and the
+// commands that fix it.
+func CheckRootProgram(path string, fsys InstallFS) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("the program %q run as root must be an absolute path", path)
+	}
+	if err := checkProgram(filepath.Clean(path), fsys); err != nil {
+		return fmt.Errorf("refusing to run %s as root from a systemd unit: %w; only root may be able to change the program and the directories above it: fix the owner and mode (chown root:root <path>; chmod go-w <path>) or use a root-owned copy", path, err)
+	}
+	return nil
+}
+
+func checkProgram(path string, fsys InstallFS) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return checkDirChain(filepath.Dir(path), fsys, true)
+	}
+	if err != nil {
+		return err
+	}
+	if uid, ok := fsys.owner(fi); !ok || uid != 0 {
+		return fmt.Errorf("%s is owned by uid %d, not root (chown root:root %s)", path, uid, path)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return err
+		}
+		if err := checkProgram(target, fsys); err != nil {
+			return fmt.Errorf("%s leads to %s: %w", path, target, err)
+		}
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", path)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s (mode %04o) is writable by group or others (chmod go-w %s)", path, fi.Mode().Perm(), path)
+	}
+	return checkDirChain(filepath.Dir(path), fsys, false)
+}
+
 func checkFile(path string, fsys InstallFS) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
