@@ -95,7 +95,7 @@ func newResetData(g *globalOptions, opts *resetOptions, cmd *cobra.Command) (*re
 	if err != nil {
 		return nil, nil, err
 	}
-	o := reset.Options{Paths: p, In: g.In, Out: g.Out, Log: g.Err, Verbose: g.Verbosity > 0}
+	o := reset.Options{Paths: p, In: g.In, Out: g.Out, Log: g.Err}
 	var skip []string
 	if g.ConfigFile != "" {
 		rc, cluster, err := loadResetConfig(g.ConfigFile)
