@@ -86,6 +86,19 @@ func TestWriteNodeFilesRefusesUnsafeKubelet(t *testing.T) {
 			}
 			return link, ownedBy(t, kubelet, 1000), []string{link + " leads to " + kubelet, kubelet + " is owned by uid 1000"}
 		}, false},
+		{"a user's link on the way to root's kubelet", func(t *testing.T, bin, kubelet string) (string, systemd.InstallFS, []string) {
+			// /usr/bin/kubelet -> /etc/alternatives/kubelet -> the program, as update-alternatives
+			// arranges it; here the middle link is a user's.
+			dir := t.TempDir()
+			alt, link := filepath.Join(dir, "alternatives-kubelet"), filepath.Join(dir, "kubelet")
+			if err := os.Symlink(kubelet, alt); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("alternatives-kubelet", link); err != nil {
+				t.Fatal(err)
+			}
+			return link, ownedBy(t, alt, 1000), []string{link + " leads to " + alt, alt + " is owned by uid 1000"}
+		}, false},
 		{"a missing kubelet in a world-writable directory", func(t *testing.T, bin, kubelet string) (string, systemd.InstallFS, []string) {
 			os.Remove(kubelet)
 			os.Chmod(bin, 0o777)

@@ -158,13 +158,16 @@ func CheckRootProgram(path string, fsys InstallFS) error {
 	if !filepath.IsAbs(path) {
 		return fmt.Errorf("the program %q run as root must be an absolute path", path)
 	}
-	if err := checkProgram(filepath.Clean(path), fsys); err != nil {
+	if err := checkProgram(filepath.Clean(path), fsys, 0); err != nil {
 		return fmt.Errorf("refusing to run %s as root from a systemd unit: %w; only root may be able to change the program and the directories above it: fix the owner and mode (chown root:root <path>; chmod go-w <path>) or use a root-owned copy", path, err)
 	}
 	return nil
 }
 
-func checkProgram(path string, fsys InstallFS) error {
+// maxLinks bounds the symlinks followed to a program, as the kernel's ELOOP limit does.
+const maxLinks = 40
+
+func checkProgram(path string, fsys InstallFS, links int) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return checkDirChain(filepath.Dir(path), fsys, true)
@@ -177,11 +180,24 @@ func checkProgram(path string, fsys InstallFS) error {
 	}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		target, err := filepath.EvalSymlinks(path)
+		// One hop at a time, so that every link on the way (/usr/bin/kubelet ->
+		// /etc/alternatives/kubelet -> ...) is checked, not only the last file.
+		if links >= maxLinks {
+			return fmt.Errorf("%s: too many levels of symbolic links", path)
+		}
+		target, err := os.Readlink(path)
 		if err != nil {
 			return err
 		}
-		if err := checkProgram(target, fsys); err != nil {
+		if !filepath.IsAbs(target) {
+			// Relative to the directory the link really is in, as the kernel resolves it.
+			dir, err := filepath.EvalSymlinks(filepath.Dir(path))
+			if err != nil {
+				return err
+			}
+			target = filepath.Join(dir, target)
+		}
+		if err := checkProgram(filepath.Clean(target), fsys, links+1); err != nil {
 			return fmt.Errorf("%s leads to %s: %w", path, target, err)
 		}
 	case !fi.Mode().IsRegular():
