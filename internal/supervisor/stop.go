@@ -62,12 +62,16 @@ func (h Host) Stop(p paths.Paths, timeout time.Duration) (stopped bool, err erro
 		pids, _ := h.targets(p)
 		return pids
 	}
-	for _, pid := range remaining() {
+	rest := remaining()
+	for _, pid := range rest {
 		if err := h.signal(pid, syscall.SIGTERM); err != nil {
 			return true, err
 		}
 	}
-	left := h.waitGoneLogged(fmt.Sprintf("the processes of %s to exit after SIGTERM", p.Root()), remaining, deadline)
+	var left []int
+	if len(rest) > 0 {
+		left = h.waitGoneLogged(fmt.Sprintf("pids %v of %s to exit after SIGTERM", rest, p.Root()), remaining, deadline)
+	}
 	if len(left) > 0 {
 		for _, pid := range left {
 			if err := h.signal(pid, syscall.SIGKILL); err != nil {

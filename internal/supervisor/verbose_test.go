@@ -39,8 +39,8 @@ func TestStopVerbose(t *testing.T) {
 			continue
 		}
 		for _, want := range []string{
-			"[v1] waiting for the processes of " + p.Root() + " to exit after SIGTERM\n",
-			"[v1] stopped waiting for the processes of " + p.Root() + " to exit after SIGTERM after ",
+			"[v1] waiting for pids [60] of " + p.Root() + " to exit after SIGTERM\n",
+			"[v1] stopped waiting for pids [60] of " + p.Root() + " to exit after SIGTERM after ",
 			": pids [60] still running\n",
 			"[v1] waiting for pids [60] to exit after SIGKILL\n",
 			"[v1] done waiting for pids [60] to exit after SIGKILL after ",
