@@ -10,6 +10,8 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/initflow"
+	"github.com/kubestrap/kubestrap/internal/join"
+	"github.com/kubestrap/kubestrap/internal/reset"
 )
 
 // newConfigCommand is `kubestrap config`: print default configuration files and check one.
@@ -108,7 +110,7 @@ func runConfigValidate(path string, host config.Host, out io.Writer) error {
 func phaseNames() config.PhaseNames {
 	return config.PhaseNames{
 		Init:  initflow.NewRunner().ValidNames(),
-		Join:  newJoinRunner().ValidNames(),
-		Reset: newResetRunner().ValidNames(),
+		Join:  join.NewRunner().ValidNames(),
+		Reset: reset.NewRunner().ValidNames(),
 	}
 }

@@ -32,8 +32,10 @@ var errNoCertificateUpload = errors.New(`certificate upload (--upload-certs, --c
 	`it exists to let control-plane nodes join, which kubestrap cannot do yet. ` +
 	`Run init without these flags; join further nodes as workers with the "kubestrap join" command init prints`)
 
-func newInitCommand(g *globalOptions) *cobra.Command {
-	opts := &initOptions{}
+func newInitCommand(g *globalOptions) *cobra.Command { return initCommand(g, &initOptions{}) }
+
+// initCommand is init's command writing its flags to opts (tests read them back).
+func initCommand(g *globalOptions, opts *initOptions) *cobra.Command {
 	runner := initflow.NewRunner()
 	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
@@ -92,23 +94,33 @@ func newInitData(g *globalOptions, opts *initOptions) (*initflow.Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.LoadInit(g.ConfigFile, opts.overrides, config.SystemHost{})
+	cfg, o, err := initSettings(g, opts)
 	if err != nil {
 		return nil, err
-	}
-	if opts.token != "" {
-		cfg.Init.BootstrapTokens = []config.BootstrapToken{{Token: opts.token}}
-		config.SetDefaults(cfg)
-		if err := config.Validate(cfg); err != nil {
-			return nil, err
-		}
 	}
 	mode, reason := controlplane.ResolveMode(cfg.Kubestrap.Mode, controlplane.RealHost{}, p)
 	if cfg.Kubestrap.Mode == "" || cfg.Kubestrap.Mode == config.ModeAuto {
 		fmt.Fprintf(g.Err, "[init] Using mode %q: %s\n", mode, reason)
 	}
-	return initflow.New(cfg, p, mode, initflow.Options{
+	return initflow.New(cfg, p, mode, o)
+}
+
+// initSettings maps init's flags and --config to the effective configuration and the run's
+// options; it asks the host only for what the flags and the file leave to detection.
+func initSettings(g *globalOptions, opts *initOptions) (*config.Config, initflow.Options, error) {
+	cfg, err := config.LoadInit(g.ConfigFile, opts.overrides, config.SystemHost{})
+	if err != nil {
+		return nil, initflow.Options{}, err
+	}
+	if opts.token != "" {
+		cfg.Init.BootstrapTokens = []config.BootstrapToken{{Token: opts.token}}
+		config.SetDefaults(cfg)
+		if err := config.Validate(cfg); err != nil {
+			return nil, initflow.Options{}, err
+		}
+	}
+	return cfg, initflow.Options{
 		DryRun: opts.dryRun, IgnorePreflight: opts.ignorePreflight, SkipTokenPrint: opts.skipTokenPrint,
 		Out: g.Out, Log: g.Err,
-	})
+	}, nil
 }

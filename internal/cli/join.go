@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/join"
-	"github.com/kubestrap/kubestrap/internal/workflow"
 )
 
 // joinOptions are join's own flags.
@@ -29,31 +27,11 @@ type joinOptions struct {
 	certificateKey string
 }
 
-// joinKubeadmOnlyPhases are the phases of kubeadm v1.37.2's join that kubestrap has no
-// counterpart for: all of them serve a control-plane join, which kubestrap does not do yet.
-// check-etcd is hidden in kubeadm's help but accepted by its --skip-phases.
-var joinKubeadmOnlyPhases = []string{
-	"control-plane-prepare", "control-plane-prepare/download-certs", "control-plane-prepare/certs",
-	"control-plane-prepare/kubeconfig", "control-plane-prepare/control-plane",
-	"check-etcd", "etcd-join",
-	"control-plane-join", "control-plane-join/mark-control-plane",
-	"wait-control-plane",
-}
+func newJoinCommand(g *globalOptions) *cobra.Command { return joinCommand(g, &joinOptions{}) }
 
-func newJoinRunner() *workflow.Runner[*join.Join] {
-	const endpointArg = "[api-server-endpoint]"
-	return &workflow.Runner[*join.Join]{Command: "join", KubeadmOnly: joinKubeadmOnlyPhases, Phases: []workflow.Phase[*join.Join]{
-		{Name: "preflight", Short: "Run join pre-flight checks", ArgsUsage: endpointArg, Run: phase((*join.Join).Preflight)},
-		{Name: "discovery", Short: "Discover the cluster and verify its identity (bootstrap token and CA pin, or discovery file)", ArgsUsage: endpointArg, Run: phase((*join.Join).Discover)},
-		{Name: "kubelet-start", Short: "Write the cluster CA, bootstrap-kubelet.conf and the kubelet's configuration, flags and unit; restart a systemd-managed kubelet", ArgsUsage: endpointArg, Run: phase((*join.Join).KubeletStart)},
-		// kubeadm's kubelet-wait-bootstrap is the step that ends with the node's kubelet.conf.
-		{Name: "tls-bootstrap", Aliases: []string{"kubelet-wait-bootstrap"}, Short: "Obtain the node's client certificate through a CSR and write kubelet.conf", ArgsUsage: endpointArg, Run: phase((*join.Join).TLSBootstrap)},
-	}}
-}
-
-func newJoinCommand(g *globalOptions) *cobra.Command {
-	opts := &joinOptions{}
-	runner := newJoinRunner()
+// joinCommand is join's command writing its flags to opts (tests read them back).
+func joinCommand(g *globalOptions, opts *joinOptions) *cobra.Command {
+	runner := join.NewRunner()
 	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
@@ -99,11 +77,9 @@ nothing more. If any step fails, the files this join wrote are removed again.
 			// An interrupted join rolls its files back like a failed one.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			skip := append(append([]string{}, opts.skipPhases...), j.SkipPhases()...)
-			if err := runner.Run(ctx, j, skip); err != nil {
+			if err := join.RunAll(ctx, runner, j, opts.skipPhases); err != nil {
 				return err
 			}
-			j.Commit()
 			fmt.Fprintf(g.Err, "[join] Done in %s\n", time.Since(start).Round(time.Millisecond))
 			j.Summary(g.Out)
 			return nil
@@ -115,20 +91,24 @@ nothing more. If any step fails, the files this join wrote are removed again.
 	return cmd
 }
 
-// phase adapts a Join method to the runner's argument order.
-func phase(m func(*join.Join, context.Context) error) func(context.Context, *join.Join) error {
-	return func(ctx context.Context, j *join.Join) error { return m(j, ctx) }
-}
-
 // newJoin loads the JoinConfiguration (file, then flags, then the endpoint argument) and builds
 // the join. Malformed values (token, hash, endpoint) fail here, before any network access.
 func newJoin(g *globalOptions, opts *joinOptions, args []string) (*join.Join, error) {
+	o, err := joinSettings(g, opts, args)
+	if err != nil {
+		return nil, err
+	}
+	return join.New(o)
+}
+
+// joinSettings maps join's flags, its endpoint argument and --config to the join's options.
+func joinSettings(g *globalOptions, opts *joinOptions, args []string) (join.Options, error) {
 	if opts.controlPlane || opts.certificateKey != "" {
-		return nil, errors.New(config.ControlPlaneJoinUnavailable)
+		return join.Options{}, errors.New(config.ControlPlaneJoinUnavailable)
 	}
 	p, err := g.paths()
 	if err != nil {
-		return nil, err
+		return join.Options{}, err
 	}
 	o := opts.overrides
 	if len(args) > 0 {
@@ -136,7 +116,7 @@ func newJoin(g *globalOptions, opts *joinOptions, args []string) (*join.Join, er
 	}
 	cfg, err := config.LoadJoinWith(g.ConfigFile, o, config.SystemHost{})
 	if err != nil {
-		return nil, err
+		return join.Options{}, err
 	}
 	dryRun := opts.dryRun || cfg.Join.DryRun
 	kubelet, why := join.DetectKubelet(p)
@@ -146,12 +126,12 @@ func newJoin(g *globalOptions, opts *joinOptions, args []string) (*join.Join, er
 	if dryRun {
 		fmt.Fprintf(g.Err, "[dryrun] Nothing will be written under %s\n", p.Root())
 	}
-	return join.New(join.Options{
+	return join.Options{
 		Paths:                 p,
 		Config:                cfg,
 		DryRun:                dryRun,
 		IgnorePreflightErrors: opts.ignorePreflight,
 		Log:                   g.Err,
 		Kubelet:               kubelet,
-	})
+	}, nil
 }

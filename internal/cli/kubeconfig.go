@@ -23,7 +23,7 @@ func newKubeconfigCommand(g *globalOptions) *cobra.Command {
 		Short: "Kubeconfig file utilities",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newKubeconfigUserCommand(g))
+	cmd.AddCommand(kubeconfigUserCommand(g, &kubeconfigUserOptions{}))
 	return cmd
 }
 
@@ -36,8 +36,19 @@ type kubeconfigUserOptions struct {
 	certDir    string
 }
 
-func newKubeconfigUserCommand(g *globalOptions) *cobra.Command {
-	var o kubeconfigUserOptions
+// validate refuses what the flags cannot mean, before anything is read.
+func (o *kubeconfigUserOptions) validate() error {
+	if o.clientName == "" {
+		return UsageError{errors.New("--client-name is required")}
+	}
+	if o.validity < 0 {
+		return UsageError{fmt.Errorf("--validity-period %s must be positive", o.validity)}
+	}
+	return nil
+}
+
+// kubeconfigUserCommand is `kubeconfig user` writing its flags to o (tests read them back).
+func kubeconfigUserCommand(g *globalOptions, o *kubeconfigUserOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "user",
 		Short: "Output a kubeconfig file for an additional user",
@@ -48,13 +59,10 @@ with a client certificate signed by the cluster CA (ca.crt/ca.key must be on thi
   kubestrap kubeconfig user --client-name=jane --org=devs --validity-period=720h > jane.conf`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.clientName == "" {
-				return UsageError{errors.New("--client-name is required")}
+			if err := o.validate(); err != nil {
+				return err
 			}
-			if o.validity < 0 {
-				return UsageError{fmt.Errorf("--validity-period %s must be positive", o.validity)}
-			}
-			c, err := runKubeconfigUser(cmd.Context(), g, o)
+			c, err := runKubeconfigUser(cmd.Context(), g, *o)
 			if err != nil {
 				return err
 			}

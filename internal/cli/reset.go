@@ -1,16 +1,13 @@
 package cli
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/reset"
-	"github.com/kubestrap/kubestrap/internal/workflow"
 )
 
 // resetOptions are reset's own flags.
@@ -23,25 +20,11 @@ type resetOptions struct {
 	ignorePreflight []string
 }
 
-func newResetRunner() *workflow.Runner[*reset.Reset] {
-	// kubeadm's order: the etcd member is removed while the local etcd still answers.
-	// Every phase of kubeadm's reset (preflight, remove-etcd-member, cleanup-node) has its
-	// counterpart here, under its name or as an alias.
-	return &workflow.Runner[*reset.Reset]{Command: "reset", Phases: []workflow.Phase[*reset.Reset]{
-		{Name: "preflight", Aliases: []string{"pre-flight"}, Short: "Ask for confirmation and run pre-flight checks",
-			Run: func(ctx context.Context, r *reset.Reset) error { return r.Preflight(ctx) }},
-		{Name: "remove-etcd-member", Short: "Remove this node's etcd member from a multi-member etcd cluster",
-			Run: func(ctx context.Context, r *reset.Reset) error { return r.RemoveEtcdMember(ctx) }},
-		{Name: "stop", Short: "Stop every process of the root: local supervisor, systemd units, static pods, kubelet",
-			Run: func(ctx context.Context, r *reset.Reset) error { return r.Stop(ctx) }},
-		{Name: "cleanup", Aliases: []string{"cleanup-node", "cleanupnode"}, Short: "Unmount under the kubelet dir and remove kubestrap's files and directories",
-			Run: func(ctx context.Context, r *reset.Reset) error { return r.Cleanup(ctx) }},
-	}}
-}
+func newResetCommand(g *globalOptions) *cobra.Command { return resetCommand(g, &resetOptions{}) }
 
-func newResetCommand(g *globalOptions) *cobra.Command {
-	opts := &resetOptions{}
-	runner := newResetRunner()
+// resetCommand is reset's command writing its flags to opts (tests read them back).
+func resetCommand(g *globalOptions, opts *resetOptions) *cobra.Command {
+	runner := reset.NewRunner()
 	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
@@ -51,10 +34,8 @@ func newResetCommand(g *globalOptions) *cobra.Command {
 		fs.StringVar(&opts.certDir, "cert-dir", "", "the certificates directory to clean, as a host path (default: the configured one, plus whichever the components use)")
 		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. KubeletMounts; 'all' for every check")
 	}
-	var skipFromConfig []string
 	data := func(cmd *cobra.Command, args []string) (*reset.Reset, error) {
-		r, skip, err := newResetData(g, opts, cmd)
-		skipFromConfig = skip
+		r, _, err := newResetData(g, opts, cmd)
 		return r, err
 	}
 	cmd := &cobra.Command{
@@ -69,16 +50,11 @@ the root dir. Running it again, or on a clean node, does nothing and exits 0.
 ` + runner.Help(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := data(cmd, args)
+			r, skipFromConfig, err := newResetData(g, opts, cmd)
 			if err != nil {
 				return err
 			}
-			skip := append(skipFromConfig, opts.skipPhases...)
-			if err := runner.Run(cmd.Context(), r, skip); err != nil {
-				return err
-			}
-			r.Finish()
-			return nil
+			return reset.RunAll(cmd.Context(), runner, r, skipFromConfig, opts.skipPhases)
 		},
 	}
 	addFlags(cmd)
@@ -87,20 +63,34 @@ the root dir. Running it again, or on a clean node, does nothing and exits 0.
 	return cmd
 }
 
-// newResetData builds a reset run from the flags and --config. The configuration file may be a
-// ResetConfiguration, the file init was run with (its certificatesDir and etcd dataDir are then
-// cleaned too), or both; flags win.
+// newResetData builds a reset run from the flags and --config, and returns the configuration's
+// skipPhases. The configuration file may be a ResetConfiguration, the file init was run with (its
+// certificatesDir and etcd dataDir are then cleaned too), or both; flags win.
 func newResetData(g *globalOptions, opts *resetOptions, cmd *cobra.Command) (*reset.Reset, []string, error) {
-	p, err := g.paths()
+	o, skip, err := resetSettings(g, opts, cmd.Flags())
 	if err != nil {
 		return nil, nil, err
+	}
+	r, err := reset.New(o, reset.System{UID: g.UID})
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, skip, nil
+}
+
+// resetSettings maps reset's flags (those fs says were given win) and --config to the reset's
+// options, and returns the configuration's skipPhases.
+func resetSettings(g *globalOptions, opts *resetOptions, fs *pflag.FlagSet) (reset.Options, []string, error) {
+	p, err := g.paths()
+	if err != nil {
+		return reset.Options{}, nil, err
 	}
 	o := reset.Options{Paths: p, In: g.In, Out: g.Out, Log: g.Err}
 	var skip []string
 	if g.ConfigFile != "" {
-		rc, cluster, err := loadResetConfig(g.ConfigFile)
+		rc, cluster, err := config.LoadResetFile(g.ConfigFile, config.SystemHost{})
 		if err != nil {
-			return nil, nil, err
+			return reset.Options{}, nil, err
 		}
 		if rc != nil {
 			o.CertificatesDir = rc.CertificatesDir
@@ -118,7 +108,6 @@ func newResetData(g *globalOptions, opts *resetOptions, cmd *cobra.Command) (*re
 			}
 		}
 	}
-	fs := cmd.Flags()
 	if fs.Changed("cert-dir") {
 		o.CertificatesDir = opts.certDir
 	}
@@ -134,35 +123,5 @@ func newResetData(g *globalOptions, opts *resetOptions, cmd *cobra.Command) (*re
 	if fs.Changed("ignore-preflight-errors") {
 		o.IgnorePreflightErrors = opts.ignorePreflight
 	}
-	r, err := reset.New(o, reset.System{UID: g.UID})
-	if err != nil {
-		return nil, nil, err
-	}
-	return r, skip, nil
-}
-
-// loadResetConfig reads the ResetConfiguration and the cluster configuration a file holds
-// (either may be nil).
-func loadResetConfig(path string) (*config.ResetConfiguration, *config.Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the config file: %w", err)
-	}
-	docs, err := config.ParseDocuments(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	var rc *config.ResetConfiguration
-	var cluster *config.Config
-	if docs.Has(config.KindReset) {
-		if rc, err = config.LoadReset(path); err != nil {
-			return nil, nil, err
-		}
-	}
-	if docs.Has(config.KindInit) || docs.Has(config.KindCluster) {
-		if cluster, err = config.LoadInit(path, config.Overrides{}, config.SystemHost{}); err != nil {
-			return nil, nil, err
-		}
-	}
-	return rc, cluster, nil
+	return o, skip, nil
 }

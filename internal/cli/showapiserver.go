@@ -30,7 +30,11 @@ type showAPIServerOptions struct {
 }
 
 func newShowAPIServerOptionsCommand(g *globalOptions) *cobra.Command {
-	o := &showAPIServerOptions{}
+	return showAPIServerOptionsCommand(g, &showAPIServerOptions{})
+}
+
+// showAPIServerOptionsCommand is the command writing its flags to o (tests read them back).
+func showAPIServerOptionsCommand(g *globalOptions, o *showAPIServerOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show-apiserver-options [--explain FLAG...]",
 		Short: "Show the options this node's kube-apiserver runs with, and where each came from",
@@ -77,43 +81,11 @@ kube-apiserver the command exits 2 and lists where it looked.`,
 }
 
 func runShowAPIServerOptions(ctx context.Context, g *globalOptions, o *showAPIServerOptions, args []string) error {
-	p, err := g.paths()
-	if errors.Is(err, paths.ErrNeedRoot) {
-		// The root-privilege rule protects writes; this command only reads, and an operator
-		// should not need sudo to see the flags of a process every user can see in ps.
-		p, err = paths.MustUnder("/"), nil
-	}
+	iopts, err := inspectOptions(g, o, args)
 	if err != nil {
 		return err
 	}
-	var cat inspect.Catalog
-	if APIServerFlagCatalog != nil {
-		cat = inspect.NewCatalog(APIServerFlagCatalog())
-	}
-	var extra []string
-	if exe, err := os.Executable(); err == nil {
-		// Lets the scan recognise this very binary running the apiserver under another file name.
-		extra = append(extra, filepath.Base(exe))
-	}
-	var explain []string
-	if o.explain {
-		explain = args
-	}
-	err = inspect.Run(ctx, inspect.Options{
-		Paths:      p,
-		ProcDir:    o.procDir,
-		ExtraComms: extra,
-		Source:     o.source,
-		PID:        o.pid,
-		Kubeconfig: o.kubeconfig,
-		Output:     o.output,
-		All:        o.all,
-		Explain:    explain,
-		Diff:       o.diff,
-		Catalog:    cat,
-		Out:        g.Out,
-		Err:        g.Err,
-	})
+	err = inspect.Run(ctx, iopts)
 	var (
 		optErr  *inspect.OptionError
 		notFnd  *inspect.NotFoundError
@@ -128,4 +100,45 @@ func runShowAPIServerOptions(ctx context.Context, g *globalOptions, o *showAPISe
 		return withExitCode(1, err)
 	}
 	return err
+}
+
+// inspectOptions maps the command's flags and arguments to inspect's options.
+func inspectOptions(g *globalOptions, o *showAPIServerOptions, args []string) (inspect.Options, error) {
+	p, err := g.paths()
+	if errors.Is(err, paths.ErrNeedRoot) {
+		// The root-privilege rule protects writes; this command only reads, and an operator
+		// should not need sudo to see the flags of a process every user can see in ps.
+		p, err = paths.MustUnder("/"), nil
+	}
+	if err != nil {
+		return inspect.Options{}, err
+	}
+	var cat inspect.Catalog
+	if APIServerFlagCatalog != nil {
+		cat = inspect.NewCatalog(APIServerFlagCatalog())
+	}
+	var extra []string
+	if exe, err := os.Executable(); err == nil {
+		// Lets the scan recognise this very binary running the apiserver under another file name.
+		extra = append(extra, filepath.Base(exe))
+	}
+	var explain []string
+	if o.explain {
+		explain = args
+	}
+	return inspect.Options{
+		Paths:      p,
+		ProcDir:    o.procDir,
+		ExtraComms: extra,
+		Source:     o.source,
+		PID:        o.pid,
+		Kubeconfig: o.kubeconfig,
+		Output:     o.output,
+		All:        o.all,
+		Explain:    explain,
+		Diff:       o.diff,
+		Catalog:    cat,
+		Out:        g.Out,
+		Err:        g.Err,
+	}, nil
 }

@@ -15,8 +15,10 @@ type statusOptions struct {
 	Output string
 }
 
-func newStatusCommand(g *globalOptions) *cobra.Command {
-	o := &statusOptions{Output: "table"}
+func newStatusCommand(g *globalOptions) *cobra.Command { return statusCommand(g, &statusOptions{}) }
+
+// statusCommand is the command writing its flags to o (tests read them back).
+func statusCommand(g *globalOptions, o *statusOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the local control plane's processes, uptime, restarts and health",
@@ -26,13 +28,21 @@ anything is not running or not healthy, or when nothing was ever started under t
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(g, o) },
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table or json")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
 
-func runStatus(g *globalOptions, o *statusOptions) error {
+// validate refuses an output format the command cannot write.
+func (o *statusOptions) validate() error {
 	if o.Output != "table" && o.Output != "json" {
 		return UsageError{fmt.Errorf("unknown output format %q: use table or json", o.Output)}
+	}
+	return nil
+}
+
+func runStatus(g *globalOptions, o *statusOptions) error {
+	if err := o.validate(); err != nil {
+		return err
 	}
 	p, err := g.paths()
 	if err != nil {

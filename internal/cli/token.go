@@ -18,7 +18,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
-	"github.com/kubestrap/kubestrap/internal/logx"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/pki"
 )
 
@@ -28,8 +28,41 @@ type tokenOptions struct {
 	dryRun     bool
 }
 
+// tokenCreateOptions are the flags of token create.
+type tokenCreateOptions struct {
+	ttl              time.Duration
+	usages, groups   []string
+	description      string
+	printJoinCommand bool
+}
+
+// newToken builds the token to create from the flags and the optional [token] argument.
+// groupsGiven says whether --groups was passed: the default group only makes sense for a token
+// that authenticates, so it is dropped rather than refused when --usages leaves authentication
+// out and --groups was not given.
+func (o *tokenCreateOptions) newToken(args []string, groupsGiven bool, now time.Time) (bootstrap.Token, error) {
+	var token string
+	if len(args) > 0 {
+		token = args[0]
+	}
+	groups := o.groups
+	if !groupsGiven && !slices.Contains(o.usages, "authentication") {
+		groups = nil
+	}
+	t, err := bootstrap.NewToken(token, o.description, o.ttl, o.usages, groups, now)
+	if err != nil {
+		return bootstrap.Token{}, UsageError{err}
+	}
+	return t, nil
+}
+
 func newTokenCommand(g *globalOptions) *cobra.Command {
-	opts := &tokenOptions{}
+	return tokenCommand(g, &tokenOptions{}, &tokenCreateOptions{})
+}
+
+// tokenCommand is the token command tree writing its flags to opts and create's to co (tests
+// read them back).
+func tokenCommand(g *globalOptions, opts *tokenOptions, co *tokenCreateOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Manage bootstrap tokens",
@@ -47,7 +80,7 @@ cluster; with "authentication" it lets the node authenticate for its TLS bootstr
 	pf.StringVar(&opts.kubeconfig, "kubeconfig", "", "the kubeconfig file to talk to the cluster with (default <root-dir>/etc/kubernetes/admin.conf)")
 	pf.BoolVar(&opts.dryRun, "dry-run", false, "change nothing in the cluster; print what would be done")
 	cmd.AddCommand(
-		newTokenCreateCommand(g, opts),
+		newTokenCreateCommand(g, opts, co),
 		newTokenListCommand(g, opts),
 		newTokenDeleteCommand(g, opts),
 		newTokenGenerateCommand(g),
@@ -88,26 +121,14 @@ func (o *tokenOptions) client(g *globalOptions) (kubernetes.Interface, *clientcm
 	if err != nil {
 		return nil, nil, err
 	}
-	rc, err := clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig()
+	c, err := kubeclient.FromKubeconfig(kc, kubeclient.Options{Log: g.Err})
 	if err != nil {
 		return nil, nil, fmt.Errorf("kubeconfig %s: %w", path, err)
-	}
-	rc.Timeout = 30 * time.Second
-	logx.ConfigureClient(rc, g.Err)
-	c, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("client from %s: %w", path, err)
 	}
 	return c, kc, nil
 }
 
-func newTokenCreateCommand(g *globalOptions, opts *tokenOptions) *cobra.Command {
-	var (
-		ttl              time.Duration
-		usages, groups   []string
-		description      string
-		printJoinCommand bool
-	)
+func newTokenCreateCommand(g *globalOptions, opts *tokenOptions, co *tokenCreateOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create [token]",
 		Short: "Create a bootstrap token on the server",
@@ -116,22 +137,13 @@ func newTokenCreateCommand(g *globalOptions, opts *tokenOptions) *cobra.Command 
 "[a-z0-9]{6}.[a-z0-9]{16}"; without it a random token is generated.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var token string
-			if len(args) > 0 {
-				token = args[0]
-			}
-			// The default group only makes sense for a token that authenticates; drop it rather
-			// than fail when --usages leaves authentication out and --groups was not given.
-			if !cmd.Flags().Changed("groups") && !slices.Contains(usages, "authentication") {
-				groups = nil
-			}
-			t, err := bootstrap.NewToken(token, description, ttl, usages, groups, time.Now())
+			t, err := co.newToken(args, cmd.Flags().Changed("groups"), time.Now())
 			if err != nil {
-				return UsageError{err}
+				return err
 			}
 			ctx := cmd.Context()
 			var line string
-			if printJoinCommand {
+			if co.printJoinCommand {
 				// Built before the token is stored, so that a kubeconfig without a usable CA or
 				// server does not leave an unused token behind.
 				path, kc, err := opts.loadKubeconfig(g)
@@ -160,7 +172,7 @@ func newTokenCreateCommand(g *globalOptions, opts *tokenOptions) *cobra.Command 
 					return err
 				}
 			}
-			if printJoinCommand {
+			if co.printJoinCommand {
 				fmt.Fprintln(g.Out, line)
 			} else {
 				fmt.Fprintln(g.Out, t.String())
@@ -169,11 +181,11 @@ func newTokenCreateCommand(g *globalOptions, opts *tokenOptions) *cobra.Command 
 		},
 	}
 	fs := cmd.Flags()
-	fs.DurationVar(&ttl, "ttl", bootstrap.DefaultTokenTTL, "The duration before the token is automatically deleted (e.g. 1s, 2m, 3h). If set to '0', the token will never expire")
-	fs.StringSliceVar(&usages, "usages", bootstrap.DefaultTokenUsages, "Describes the ways in which this token can be used: signing, authentication")
-	fs.StringSliceVar(&groups, "groups", bootstrap.DefaultTokenGroups, "Extra groups that this token will authenticate as when used for authentication. Must match \"\\Asystem:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]\\z\"")
-	fs.StringVar(&description, "description", "", "A human friendly description of how this token is used.")
-	fs.BoolVar(&printJoinCommand, "print-join-command", false, "Instead of printing only the token, print the full 'kubestrap join' command line that joins a worker with it.")
+	fs.DurationVar(&co.ttl, "ttl", bootstrap.DefaultTokenTTL, "The duration before the token is automatically deleted (e.g. 1s, 2m, 3h). If set to '0', the token will never expire")
+	fs.StringSliceVar(&co.usages, "usages", bootstrap.DefaultTokenUsages, "Describes the ways in which this token can be used: signing, authentication")
+	fs.StringSliceVar(&co.groups, "groups", bootstrap.DefaultTokenGroups, "Extra groups that this token will authenticate as when used for authentication. Must match \"\\Asystem:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]\\z\"")
+	fs.StringVar(&co.description, "description", "", "A human friendly description of how this token is used.")
+	fs.BoolVar(&co.printJoinCommand, "print-join-command", false, "Instead of printing only the token, print the full 'kubestrap join' command line that joins a worker with it.")
 	return cmd
 }
 
@@ -234,7 +246,7 @@ func joinCommandLine(kc *clientcmdapi.Config, token, endpoint string) (string, e
 	if err != nil {
 		return "", fmt.Errorf("the kubeconfig's CA cannot be parsed: %w", err)
 	}
-	return fmt.Sprintf("kubestrap join %s --token %s --discovery-token-ca-cert-hash %s", endpoint, token, pki.PublicKeyPin(cas[0])), nil
+	return bootstrap.JoinCommand(endpoint, token, pki.PublicKeyPin(cas[0])), nil
 }
 
 func newTokenListCommand(g *globalOptions, opts *tokenOptions) *cobra.Command {

@@ -21,11 +21,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -201,12 +201,7 @@ func fetchClusterConfiguration(ctx context.Context, o Options, logf func(string,
 
 // clientFor builds a client from a kubeconfig file, with a request timeout.
 func clientFor(kubeconfig string, timeout time.Duration) (kubernetes.Interface, error) {
-	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	rc.Timeout = timeout
-	return kubernetes.NewForConfig(rc)
+	return kubeclient.FromKubeconfigFile(kubeconfig, kubeclient.Options{Timeout: timeout})
 }
 
 // nodeDocuments returns the saved file's InitConfiguration and KubestrapConfiguration, the node's

@@ -84,11 +84,21 @@ func loadInit(source string, data []byte, haveFile bool, o Overrides, host Host)
 // loadInitChecked is loadInit that also checks skipPhases against phases, the names init's
 // workflow accepts (not checked when nil: the command checks them itself, in its runner).
 func loadInitChecked(source string, data []byte, haveFile bool, o Overrides, host Host, phases []string) (*Config, error) {
-	c := &Config{}
+	var docs Documents
 	var problems []error
 	if haveFile {
-		docs, err := ParseDocuments(data)
+		var err error
+		docs, err = ParseDocuments(data)
 		problems = problemsOf(err)
+	}
+	return initFromDocuments(source, docs, problems, haveFile, o, host, phases)
+}
+
+// initFromDocuments is loadInitChecked after the file's documents are parsed; problems are the
+// parse problems so far, reported together with the rest.
+func initFromDocuments(source string, docs Documents, problems []error, haveFile bool, o Overrides, host Host, phases []string) (*Config, error) {
+	c := &Config{}
+	if haveFile {
 		if !docs.Has(KindInit) && !docs.Has(KindCluster) && !docs.Has(KindKubestrap) {
 			if len(problems) == 0 {
 				problems = []error{fmt.Errorf("no %s, %s or %s document found", KindInit, KindCluster, KindKubestrap)}

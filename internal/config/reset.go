@@ -32,11 +32,48 @@ func loadReset(source string, data []byte, haveFile bool) (*ResetConfiguration, 
 
 // loadResetChecked is loadReset that also checks skipPhases against phases (see PhaseNames).
 func loadResetChecked(source string, data []byte, haveFile bool, phases []string) (*ResetConfiguration, error) {
-	r := &ResetConfiguration{}
+	var docs Documents
 	var problems []error
 	if haveFile {
-		docs, err := ParseDocuments(data)
+		var err error
+		docs, err = ParseDocuments(data)
 		problems = problemsOf(err)
+	}
+	return resetFromDocuments(source, docs, problems, haveFile, phases)
+}
+
+// LoadResetFile reads and parses path once and loads what reset uses from it: the
+// ResetConfiguration, and the init configuration (InitConfiguration or ClusterConfiguration) whose
+// certificatesDir and etcd dataDir reset also cleans. Either is nil when the file has no such
+// document; a file with neither yields two nils.
+func LoadResetFile(path string, host Host) (*ResetConfiguration, *Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the config file: %w", err)
+	}
+	docs, err := ParseDocuments(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var rc *ResetConfiguration
+	var cluster *Config
+	if docs.Has(KindReset) {
+		if rc, err = resetFromDocuments(path, docs, nil, true, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	if docs.Has(KindInit) || docs.Has(KindCluster) {
+		if cluster, err = initFromDocuments(path, docs, nil, true, Overrides{}, host, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	return rc, cluster, nil
+}
+
+// resetFromDocuments is loadResetChecked after the file's documents are parsed.
+func resetFromDocuments(source string, docs Documents, problems []error, haveFile bool, phases []string) (*ResetConfiguration, error) {
+	r := &ResetConfiguration{}
+	if haveFile {
 		d, ok := docs.Find(KubeadmAPIVersion, KindReset)
 		if !ok {
 			if len(problems) == 0 {

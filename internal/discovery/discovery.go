@@ -29,6 +29,7 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/pki"
 )
@@ -209,8 +210,7 @@ func newClient(server string, caData []byte, bearer string, log io.Writer) (kube
 		rc.TLSClientConfig.CAData = caData
 	}
 	rc.BearerToken = bearer
-	logx.ConfigureClient(rc, log)
-	return kubernetes.NewForConfig(rc)
+	return kubeclient.FromRESTConfig(rc, kubeclient.Options{Timeout: rc.Timeout, UserAgent: rc.UserAgent, Log: log})
 }
 
 func getClusterInfo(ctx context.Context, c kubernetes.Interface) (*corev1.ConfigMap, error) {

@@ -11,14 +11,13 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	certutil "k8s.io/client-go/util/cert"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 
-	"github.com/kubestrap/kubestrap/internal/logx"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 )
 
 // maxDiscoveryFileSize bounds what is read from a discovery URL; a kubeconfig is a few KiB.
@@ -98,8 +97,7 @@ func File(ctx context.Context, o FileOptions) (*Result, error) {
 		rc.TLSClientConfig.CertData = auth.ClientCertificateData
 		rc.TLSClientConfig.KeyData = auth.ClientKeyData
 	}
-	logx.ConfigureClient(rc, o.Log)
-	client, err := kubernetes.NewForConfig(rc)
+	client, err := kubeclient.FromRESTConfig(rc, kubeclient.Options{Timeout: rc.Timeout, UserAgent: rc.UserAgent, Log: o.Log})
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", cl.Server, err)
 	}

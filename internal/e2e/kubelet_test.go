@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +20,30 @@ import (
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 )
 
+var kubemark struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// hollowKubeletBinary builds the hollow kubelet (kubemark) once per test run.
+func hollowKubeletBinary(t *testing.T) string {
+	t.Helper()
+	kubemark.once.Do(func() {
+		kubemark.path = filepath.Join(filepath.Dir(binary), "kubemark")
+		if _, err := os.Stat(kubemark.path); err == nil {
+			return
+		}
+		if out, err := exec.Command("go", "build", "-o", kubemark.path, "k8s.io/kubernetes/cmd/kubemark").CombinedOutput(); err != nil {
+			kubemark.err = fmt.Errorf("build the hollow kubelet: %v\n%s", err, out)
+		}
+	})
+	if kubemark.err != nil {
+		t.Fatal(kubemark.err)
+	}
+	return kubemark.path
+}
+
 // TestHollowKubelet makes a real kubelet use what join wrote. The hollow kubelet of
 // k8s.io/kubernetes/cmd/kubemark is the upstream kubelet code over a fake container runtime; with the
 // worker's kubelet.conf it registers Node worker-1, which turns Ready, and a Pod created on the
@@ -26,12 +51,7 @@ import (
 // kubelet starts from a bootstrap kubeconfig alone and runs the kubelet's own TLS bootstrap against
 // kubestrap's RBAC and CSR auto-approval.
 func TestHollowKubelet(t *testing.T) {
-	kubemark := filepath.Join(filepath.Dir(binary), "kubemark")
-	if _, err := os.Stat(kubemark); err != nil {
-		if out, err := exec.Command("go", "build", "-o", kubemark, "k8s.io/kubernetes/cmd/kubemark").CombinedOutput(); err != nil {
-			t.Fatalf("build the hollow kubelet: %v\n%s", err, out)
-		}
-	}
+	kubemark := hollowKubeletBinary(t)
 	root, worker := t.TempDir(), t.TempDir()
 	cfgFile := writeConfig(t, t.TempDir(), 30000)
 	t.Cleanup(func() { stopAndCheck(t, root) })

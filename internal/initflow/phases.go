@@ -26,9 +26,9 @@ import (
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/controlplane"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/kubelet"
-	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
 	"github.com/kubestrap/kubestrap/internal/preflight"
@@ -95,7 +95,7 @@ func RunAll(ctx context.Context, r *workflow.Runner[*Data], d *Data, skip []stri
 
 // Skip is what a full run skips: the configuration's skipPhases, then the --skip-phases given.
 func (d *Data) Skip(flag []string) []string {
-	return append(append([]string{}, d.cfg.Init.SkipPhases...), flag...)
+	return workflow.MergeSkip(d.cfg.Init.SkipPhases, flag)
 }
 
 // notSkipped returns the members of group that --skip-phases does not name as "group/member".
@@ -407,39 +407,20 @@ func initComplete(ctx context.Context, d *Data) bool {
 }
 
 func clientFromKubeconfig(path string, log io.Writer) (kubernetes.Interface, error) {
-	rc, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
-	}
-	rc.Timeout = 30 * time.Second
-	logx.ConfigureClient(rc, log) // -v 2 logs each request
-	c, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("client from %s: %w", path, err)
-	}
-	return c, nil
+	return kubeclient.FromKubeconfigFile(path, kubeclient.Options{Log: log}) // -v 2 logs each request
 }
 
-// withAPIRetry retries fn until it succeeds or timeouts.kubernetesAPICall passes: right after
-// /readyz the apiserver can still reject writes for a moment while its RBAC caches fill.
-func (d *Data) withAPIRetry(ctx context.Context, fn func(context.Context, kubernetes.Interface) error) error {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.KubernetesAPICallTimeout())
-	defer cancel()
-	var last error
-	for {
+// withAdminClient runs fn with the admin client, retrying every error until
+// timeouts.kubernetesAPICall passes: right after /readyz the apiserver can still deny writes for
+// a moment while its RBAC caches fill, so even Forbidden is not final here.
+func (d *Data) withAdminClient(ctx context.Context, fn func(context.Context, kubernetes.Interface) error) error {
+	return kubeclient.Retry(ctx, d.cfg.KubernetesAPICallTimeout(), nil, func(ctx context.Context) error {
 		c, err := d.clientset(ctx)
-		if err == nil {
-			if err = fn(ctx, c); err == nil {
-				return nil
-			}
+		if err != nil {
+			return err
 		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return last
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return fn(ctx, c)
+	})
 }
 
 func runUploadKubeadmConfig(ctx context.Context, d *Data) error {
@@ -452,7 +433,7 @@ func runUploadKubeadmConfig(ctx context.Context, d *Data) error {
 		return nil
 	}
 	fmt.Fprintf(d.log, "[upload-config] Storing the configuration in ConfigMap %q in the \"kube-system\" namespace\n", bootstrap.KubeadmConfigConfigMap)
-	return d.withAPIRetry(ctx, func(ctx context.Context, c kubernetes.Interface) error {
+	return d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
 		return bootstrap.UploadClusterConfig(ctx, c, b)
 	})
 }
@@ -471,7 +452,7 @@ func runUploadKubeletConfig(ctx context.Context, d *Data) error {
 		return nil
 	}
 	fmt.Fprintf(d.log, "[kubelet] Creating ConfigMap %q in namespace kube-system with the configuration for the kubelets in the cluster\n", bootstrap.KubeletConfigConfigMap)
-	return d.withAPIRetry(ctx, func(ctx context.Context, c kubernetes.Interface) error {
+	return d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
 		return bootstrap.UploadKubeletConfig(ctx, c, b)
 	})
 }
@@ -496,7 +477,7 @@ func runBootstrapToken(ctx context.Context, d *Data) error {
 		return nil
 	}
 	fmt.Fprintln(d.log, "[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles")
-	return d.withAPIRetry(ctx, func(ctx context.Context, c kubernetes.Interface) error {
+	return d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
 		for _, t := range tokens {
 			if err := bootstrap.CreateOrUpdateToken(ctx, c, t); err != nil {
 				return err
@@ -586,5 +567,5 @@ func joinCommand(d *Data) (string, error) {
 	if _, _, err := net.SplitHostPort(endpoint); err != nil {
 		return "", fmt.Errorf("control plane endpoint %q: %w", endpoint, err)
 	}
-	return fmt.Sprintf("kubestrap join %s --token %s --discovery-token-ca-cert-hash %s", endpoint, d.cfg.Init.BootstrapTokens[0].Token, hash), nil
+	return bootstrap.JoinCommand(endpoint, d.cfg.Init.BootstrapTokens[0].Token, hash), nil
 }

@@ -19,7 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 )
 
 // FlagzPath is where kube-apiserver serves its effective flags. It exists when the ComponentFlagz
@@ -38,11 +39,7 @@ type flagzDoc struct {
 
 // RESTConfigFromKubeconfig loads a kubeconfig file for LoadFlagz.
 func RESTConfigFromKubeconfig(path string) (*rest.Config, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
-	}
-	return cfg, nil
+	return kubeclient.RESTConfigFromFile(path)
 }
 
 // LoadFlagz reads the effective value of every flag from a live server's /flagz. The answer has

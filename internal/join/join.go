@@ -28,9 +28,9 @@ import (
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/discovery"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/kubelet"
-	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
 	"github.com/kubestrap/kubestrap/internal/preflight"
@@ -52,9 +52,6 @@ const (
 	KubeletConf          = "kubelet.conf"
 	BootstrapKubeletConf = "bootstrap-kubelet.conf"
 )
-
-// apiRetryInterval paces retries of API calls that failed for a transient reason.
-const apiRetryInterval = 250 * time.Millisecond
 
 // Options are the inputs of a join.
 type Options struct {
@@ -268,32 +265,14 @@ func (j *Join) newClient(kc *clientcmdapi.Config) (kubernetes.Interface, error) 
 	if j.o.NewClient != nil {
 		return j.o.NewClient(kc)
 	}
-	rc, err := clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("client configuration: %w", err)
-	}
-	rc.Timeout = 30 * time.Second
-	rc.UserAgent = "kubestrap-join"
-	logx.ConfigureClient(rc, j.log) // -v 2: each request, never the bootstrap token
-	return kubernetes.NewForConfig(rc)
+	// -v 2: each request, never the bootstrap token
+	return kubeclient.FromKubeconfig(kc, kubeclient.Options{UserAgent: "kubestrap-join", Log: j.log})
 }
 
 // withAPIRetry runs fn until it succeeds, fails with an answer retrying cannot change (denied,
 // not found, invalid), or timeouts.kubernetesAPICall passes.
 func (j *Join) withAPIRetry(ctx context.Context, fn func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, j.timeouts().KubernetesAPICall.Duration)
-	defer cancel()
-	for {
-		err := fn(ctx)
-		if err == nil || apierrors.IsForbidden(err) || apierrors.IsNotFound(err) || apierrors.IsUnauthorized(err) || apierrors.IsInvalid(err) || apierrors.IsAlreadyExists(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(apiRetryInterval):
-		}
-	}
+	return kubeclient.Retry(ctx, j.timeouts().KubernetesAPICall.Duration, kubeclient.PermanentAPIError, fn)
 }
 
 // KubeletStart reads the cluster's kubelet configuration with the bootstrap identity, refuses a

@@ -101,6 +101,19 @@ func (r *Runner[D]) ValidateSkip(skip []string) error {
 	return nil
 }
 
+// MergeSkip is what a full run of init, join or reset skips: the configuration file's skipPhases,
+// then the --skip-phases given, each name once. Both apply (neither replaces the other), so a
+// phase named in either is skipped; the result is a new slice.
+func MergeSkip(fromConfig, fromFlag []string) []string {
+	out := make([]string, 0, len(fromConfig)+len(fromFlag))
+	for _, s := range slices.Concat(fromConfig, fromFlag) {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Run runs every phase not in skip. A skipped parent skips its sub-phases.
 func (r *Runner[D]) Run(ctx context.Context, data D, skip []string) error {
 	if err := r.ValidateSkip(skip); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -145,5 +146,22 @@ func TestKubeadmOnlySkip(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `unknown phase "addon/dns"`) ||
 		!strings.Contains(err.Error(), "valid phases for init are: preflight, certs, certs/ca, certs/apiserver, show, certificates, certificates/ca, certificates/apiserver, addon, addon/coredns") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestMergeSkip(t *testing.T) {
+	fromConfig := []string{"preflight", "addon/kube-proxy"}
+	fromFlag := []string{"addon/kube-proxy", "show-join-command"}
+	got := MergeSkip(fromConfig, fromFlag)
+	want := []string{"preflight", "addon/kube-proxy", "show-join-command"}
+	if !slices.Equal(got, want) {
+		t.Errorf("MergeSkip = %v, want %v (config first, then flags, each once)", got, want)
+	}
+	got[0] = "changed"
+	if fromConfig[0] != "preflight" {
+		t.Error("MergeSkip's result shares storage with its input")
+	}
+	if got := MergeSkip(nil, nil); len(got) != 0 {
+		t.Errorf("MergeSkip(nil, nil) = %v", got)
 	}
 }

@@ -1,0 +1,11 @@
+package bootstrap
+
+import "fmt"
+
+// JoinCommand is the one-line `kubestrap join` command that init prints and `token create
+// --print-join-command` prints: the control plane's host:port, the bootstrap token, and the
+// cluster CA pinned by its public-key hash ("sha256:<hex>", pki.PublicKeyPin). Keeping a single
+// builder keeps the two lines the same flags in the same order.
+func JoinCommand(endpoint, token, caCertHash string) string {
+	return fmt.Sprintf("kubestrap join %s --token %s --discovery-token-ca-cert-hash %s", endpoint, token, caCertHash)
+}

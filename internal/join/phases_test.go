@@ -1,0 +1,23 @@
+package join
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestRunnerPhases(t *testing.T) {
+	r := NewRunner()
+	if got, want := r.Names(), []string{"preflight", "discovery", "kubelet-start", "tls-bootstrap"}; !slices.Equal(got, want) {
+		t.Errorf("phases %v, want %v", got, want)
+	}
+	// kubeadm's names are accepted by --skip-phases: the alias, and the control-plane phases
+	// kubestrap has no counterpart for.
+	for _, n := range []string{"kubelet-wait-bootstrap", "check-etcd", "control-plane-prepare/certs"} {
+		if err := r.ValidateSkip([]string{n}); err != nil {
+			t.Errorf("skip %q: %v", n, err)
+		}
+	}
+	if err := r.ValidateSkip([]string{"cleanup"}); err == nil {
+		t.Error("skip of reset's phase cleanup accepted by join")
+	}
+}
