@@ -85,7 +85,7 @@ func resetSettings(g *globalOptions, opts *resetOptions, fs *pflag.FlagSet) (res
 	if err != nil {
 		return reset.Options{}, nil, err
 	}
-	o := reset.Options{Paths: p, In: g.In, Out: g.Out, Log: g.Err, Verbose: g.Verbosity > 0}
+	o := reset.Options{Paths: p, In: g.In, Out: g.Out, Log: g.Err}
 	var skip []string
 	if g.ConfigFile != "" {
 		rc, cluster, err := config.LoadResetFile(g.ConfigFile, config.SystemHost{})

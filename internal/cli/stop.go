@@ -33,7 +33,7 @@ func runStop(g *globalOptions, o *stopOptions) error {
 	if err != nil {
 		return err
 	}
-	stopped, err := supervisor.Stop(p, o.Timeout)
+	stopped, err := supervisor.Host{Log: g.Err}.Stop(p, o.Timeout)
 	if err != nil {
 		return err
 	}

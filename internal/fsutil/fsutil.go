@@ -95,6 +95,45 @@ func CreateFileExclusive(path string, data []byte, perm os.FileMode, opts ...Opt
 // writeTemp writes data to a new hidden temporary file in dir, fsynced, with mode perm set
 // explicitly (the umask must neither loosen nor tighten it), and returns its name.
 func writeTemp(dir, base string, data []byte, perm os.FileMode) (string, error) {
+	return streamTemp(dir, base, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteStreamAtomic replaces path with what fill writes, as WriteFileAtomic does with a byte
+// slice, without holding the content in memory (an installed binary is ~200 MB). When fill fails
+// (say, the content did not verify) the temporary file is removed and path is left as it was.
+func WriteStreamAtomic(path string, perm os.FileMode, fill func(w io.Writer) error, opts ...Option) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, DirMode); err != nil {
+		return fmt.Errorf("creating directory %s: %w", dir, err)
+	}
+	var n countWriter
+	tmp, err := streamTemp(dir, filepath.Base(path), perm, func(w io.Writer) error {
+		return fill(io.MultiWriter(w, &n))
+	})
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	syncDir(dir)
+	logx.FileWritten(apply(opts).log, path, perm, int(n), false)
+	return nil
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
+}
+
+// streamTemp is writeTemp with the content written by fill.
+func streamTemp(dir, base string, perm os.FileMode, fill func(w io.Writer) error) (string, error) {
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return "", err
@@ -108,7 +147,7 @@ func writeTemp(dir, base string, data []byte, perm os.FileMode) (string, error) 
 	if err := f.Chmod(perm); err != nil {
 		return fail(err)
 	}
-	if _, err := f.Write(data); err != nil {
+	if err := fill(f); err != nil {
 		return fail(err)
 	}
 	if err := f.Sync(); err != nil {

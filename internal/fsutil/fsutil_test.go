@@ -1,8 +1,11 @@
 package fsutil
 
 import (
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -54,5 +57,37 @@ func TestCreateFileExclusive(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
 		t.Errorf("temporary files left: %v", entries)
+	}
+}
+
+// TestWriteStreamAtomic: streamed content lands with the exact mode; a fill that fails leaves the
+// old file and no temporary file behind.
+func TestWriteStreamAtomic(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bin", "prog")
+	fill := func(s string) func(w io.Writer) error {
+		return func(w io.Writer) error { _, err := io.Copy(w, strings.NewReader(s)); return err }
+	}
+	if err := WriteStreamAtomic(path, 0o755, fill("first")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	fi, err := os.Stat(path)
+	if err != nil || string(got) != "first" || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("content %q mode %v (%v), want \"first\" 0755", got, fi.Mode(), err)
+	}
+	err = WriteStreamAtomic(path, 0o755, func(w io.Writer) error {
+		fill("half")(w)
+		return errors.New("does not verify")
+	})
+	if err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("err = %v", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "first" {
+		t.Errorf("a failed write changed the file: %q", got)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("left behind: %v", entries)
 	}
 }

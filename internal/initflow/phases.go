@@ -326,7 +326,7 @@ func startControlPlane(ctx context.Context, d *Data) error {
 	}
 	spec := controlplane.SupervisorSpec(d.cfg, d.p, cps, exe)
 	fmt.Fprintf(d.log, "[control-plane] Starting %s under the local supervisor (logs in %s)\n", componentNames(cps), d.p.LogDir())
-	pid, err := supervisor.Start(d.p, spec, exe)
+	pid, err := supervisor.Host{Log: d.log}.Start(d.p, spec, exe)
 	if errors.Is(err, supervisor.ErrAlreadyRunning) {
 		fmt.Fprintf(d.log, "[control-plane] The supervisor of this root is already running (pid %d)\n", pid)
 		return nil

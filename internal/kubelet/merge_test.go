@@ -75,7 +75,7 @@ func TestUserKubeletConfigurationReachesNodeConfig(t *testing.T) {
 	}
 	p := paths.MustUnder(t.TempDir())
 	flags := NodeFlags{NodeName: "worker-1", Hostname: "worker-1"}
-	if err := WriteNodeFiles(p, fromCluster, flags, Options{Kubelet: "/usr/bin/kubelet"}); err != nil {
+	if err := WriteNodeFiles(p, fromCluster, flags, Options{Kubelet: "/usr/bin/kubelet", FS: rootOwned}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(p.KubeletConfig())

@@ -45,6 +45,9 @@ type Options struct {
 	// Kubelet is the kubelet binary the unit runs; empty means "kubelet" on PATH, else
 	// /usr/bin/kubelet (where the deb and rpm packages put it).
 	Kubelet string
+	// FS reads the kubelet's owner for the ownership check; the zero value is the real file
+	// system (tests play root-owned files with it).
+	FS systemd.InstallFS
 }
 
 // File modes: kubeadm writes config.yaml and kubeadm-flags.env 0644, in a 0700 /var/lib/kubelet.
@@ -59,7 +62,8 @@ const (
 // (the per-node flags) and — beyond kubeadm, which leaves them to the distribution packages —
 // <root>/etc/systemd/system/kubelet.service and its kubelet.service.d/10-kubeadm.conf drop-in.
 // Files with the same content are kept; others are replaced, as kubeadm does on every init and
-// join. It does not restart the kubelet.
+// join. It does not restart the kubelet. It refuses a kubelet binary that someone other than
+// root could change (systemd.CheckRootProgram), before writing anything.
 func WriteNodeFiles(p paths.Paths, kc *kubeletv1beta1.KubeletConfiguration, flags NodeFlags, o Options) error {
 	log := o.Log
 	if log == nil {
@@ -73,7 +77,13 @@ func WriteNodeFiles(p paths.Paths, kc *kubeletv1beta1.KubeletConfiguration, flag
 	if err != nil {
 		return err
 	}
-	unit, dropIn, err := systemd.KubeletUnits(p, kubeletBinary(o.Kubelet))
+	bin := kubeletBinary(o.Kubelet)
+	// The unit runs the kubelet as root: refuse, before writing anything, a kubelet a non-root
+	// user could replace. A dry run checks too, as it reports what the real run would refuse.
+	if err := systemd.CheckRootProgram(bin, o.FS); err != nil {
+		return err
+	}
+	unit, dropIn, err := systemd.KubeletUnits(p, bin)
 	if err != nil {
 		return err
 	}

@@ -116,7 +116,7 @@ func TestWriteNodeFiles(t *testing.T) {
 	}
 	flags := flagCases[1].flags
 	var log bytes.Buffer
-	o := Options{Log: &log, Kubelet: "/opt/bin/kubelet"}
+	o := Options{Log: &log, Kubelet: "/opt/bin/kubelet", FS: rootOwned}
 	if err := WriteNodeFiles(p, kc, flags, o); err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestWriteNodeFilesDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	if err := WriteNodeFiles(p, kc, flagCases[0].flags, Options{DryRun: true, Log: &log, Kubelet: "/usr/bin/kubelet"}); err != nil {
+	if err := WriteNodeFiles(p, kc, flagCases[0].flags, Options{DryRun: true, Log: &log, Kubelet: "/usr/bin/kubelet", FS: rootOwned}); err != nil {
 		t.Fatal(err)
 	}
 	wantCfg, _ := Marshal(ForRoot(kc, p))

@@ -6,7 +6,7 @@
 // (a test's buffer, nil) simply means level 0.
 //
 // The levels: 0 prints progress only; 1 adds each file written (path, mode, size; what a dry run
-// would write too) and each wait (what for, when it ends, how long it took); 2 adds each API
+// would write too) or removed and each wait (what for, when it ends, how long it took); 2 adds each API
 // request (method, URL, status, duration). Verbose lines start with "[v1]" or "[v2]" and go to
 // the same writer, stderr. Nothing here logs a header, a body or a URL's user info: tokens, keys
 // and Authorization headers never reach the log.
@@ -96,6 +96,16 @@ func FileWritten(w io.Writer, path string, mode fs.FileMode, size int, dryRun bo
 		return
 	}
 	Printf(w, LevelFiles, "wrote %s (mode %04o, %d bytes)", path, mode.Perm(), size)
+}
+
+// FileRemoved reports a file or directory taken off disk (level 1).
+func FileRemoved(w io.Writer, path string) {
+	Printf(w, LevelFiles, "removed %s", path)
+}
+
+// Linked reports a symlink put on disk (level 1).
+func Linked(w io.Writer, link, target string) {
+	Printf(w, LevelFiles, "linked %s -> %s", link, target)
 }
 
 // Wait reports the start of a wait at level 1 and returns the function that reports its end,

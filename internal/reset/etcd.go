@@ -16,6 +16,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
 // EtcdCluster is the part of etcd's cluster API reset needs.
@@ -93,7 +95,13 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 	name := args["name"]
 	manual := fmt.Sprintf("if this node's etcd (member %q) was one of several, remove it from a running member with: etcdctl member list && etcdctl member remove <ID>", name)
 
+	done := logx.Wait(r.log, "this node's etcd to answer on %s", strings.Join(clientURLs(args), ","))
 	endpoints := reachable(clientURLs(args), r.sys.ProbeTimeout)
+	if len(endpoints) == 0 {
+		done(errors.New("no answer"))
+	} else {
+		done(nil)
+	}
 	if len(endpoints) == 0 {
 		fmt.Fprintf(r.log, "[reset] WARNING: this node's etcd does not answer on %s: skipping its removal from the etcd cluster; %s\n", strings.Join(clientURLs(args), ","), manual)
 		return nil
@@ -105,13 +113,16 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, etcdCallTimeout)
 	defer cancel()
+	done = logx.Wait(r.log, "a connection to etcd at %s", strings.Join(endpoints, ","))
 	cluster, err := r.sys.DialEtcd(ctx, endpoints, tlsConfig)
+	done(err)
 	if err != nil {
 		fmt.Fprintf(r.log, "[reset] WARNING: cannot connect to etcd at %s: %v; %s\n", strings.Join(endpoints, ","), err, manual)
 		return nil
 	}
 	defer cluster.Close()
-	members, err := cluster.MemberList(ctx)
+	var members []EtcdMember
+	err = r.etcdCall("MemberList", endpoints, func() (err error) { members, err = cluster.MemberList(ctx); return err })
 	if err != nil {
 		fmt.Fprintf(r.log, "[reset] WARNING: listing the etcd members: %v; %s\n", err, manual)
 		return nil
@@ -134,11 +145,27 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 		fmt.Fprintf(r.log, "[dryrun] Would remove etcd member %q (ID %x) from the etcd cluster of %d members\n", m.Name, m.ID, len(members))
 		return nil
 	}
-	if err := cluster.MemberRemove(ctx, m.ID); err != nil {
+	done = logx.Wait(r.log, "etcd to remove member %q (ID %x)", m.Name, m.ID)
+	err = r.etcdCall(fmt.Sprintf("MemberRemove %x", m.ID), endpoints, func() error { return cluster.MemberRemove(ctx, m.ID) })
+	done(err)
+	if err != nil {
 		fmt.Fprintf(r.log, "[reset] WARNING: removing etcd member %q (ID %x): %v; remove it from a running member with: etcdctl member remove %x\n", m.Name, m.ID, err, m.ID)
 		return nil
 	}
 	fmt.Fprintf(r.log, "[reset] Removed etcd member %q (ID %x) from the etcd cluster; %d members remain\n", m.Name, m.ID, len(members)-1)
+	return nil
+}
+
+// etcdCall runs one etcd API call and reports it at -v 2, as the Kubernetes API calls are.
+func (r *Reset) etcdCall(what string, endpoints []string, call func() error) error {
+	start := time.Now()
+	err := call()
+	took := time.Since(start).Round(time.Millisecond)
+	if err != nil {
+		logx.Printf(r.log, logx.LevelAPI, "etcd %s at %s failed after %s: %v", what, strings.Join(endpoints, ","), took, err)
+		return err
+	}
+	logx.Printf(r.log, logx.LevelAPI, "etcd %s at %s OK in %s", what, strings.Join(endpoints, ","), took)
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 	"github.com/kubestrap/kubestrap/internal/systemd"
@@ -162,6 +163,8 @@ type env struct {
 	sd     *fakeSystemd
 	log    bytes.Buffer
 	out    bytes.Buffer
+	// level is the -v of the run: the log is a logx.Logger at that level over log.
+	level int
 	// localStops counts calls of the local supervisor stop.
 	localStops int
 	sys        System
@@ -276,7 +279,7 @@ func (e *env) populateInit() {
 	if err := supervisor.WriteSpec(e.p, supervisor.Spec{Root: e.root, Executable: exe, Components: specs}); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := supervisor.LinkComponents(e.p, controlPlane, exe); err != nil {
+	if err := supervisor.LinkComponents(e.p, controlPlane, exe, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	unit, dropIn, err := systemd.KubeletUnits(e.p, "/usr/bin/kubelet")
@@ -341,7 +344,7 @@ func relPaths(t *testing.T, root string) []string {
 func (e *env) newReset(o Options) *Reset {
 	e.t.Helper()
 	o.Paths = e.p
-	o.Log, o.Out = &e.log, &e.out
+	o.Log, o.Out = logx.New(&e.log, e.level), &e.out
 	if o.In == nil {
 		o.In = strings.NewReader("")
 	}

@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/preflight"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
@@ -48,12 +49,11 @@ type Options struct {
 	// StopTimeout bounds the orderly stop of the local control plane before stragglers get
 	// SIGKILL (0: the supervisor's own default).
 	StopTimeout time.Duration
-	// Verbose lists every removed path, not only a count per directory.
-	Verbose bool
-
-	In  io.Reader
-	Out io.Writer // the closing notice
-	Log io.Writer // progress lines
+	In          io.Reader
+	Out         io.Writer // the closing notice
+	// Log takes the progress lines; when it is a logx.Logger, -v 1 adds each path removed,
+	// unmounted or linked and each wait (processes, pods, units, etcd), -v 2 each etcd call.
+	Log io.Writer
 }
 
 // System is reset's boundary with the host; zero fields are the real system.
@@ -66,7 +66,8 @@ type System struct {
 	Self int
 	// UID is the effective user id; unmounting is attempted only as root (0, the zero value).
 	UID int
-	// StopLocal stops the root's local supervisor and its components (supervisor.Stop).
+	// StopLocal stops the root's local supervisor and its components (supervisor.Host.Stop,
+	// reporting on the run's log).
 	StopLocal func(p paths.Paths, timeout time.Duration) (bool, error)
 	// Manageable says whether systemd can be driven for the root's units (systemd.Manageable).
 	Manageable func(p paths.Paths) (bool, string)
@@ -169,6 +170,9 @@ func New(o Options, sys System) (*Reset, error) {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	if sys.StopLocal == nil {
+		sys.StopLocal = supervisor.Host{Log: o.Log}.Stop
+	}
 	r := &Reset{o: o, sys: sys.withDefaults(), p: o.Paths, log: o.Log}
 	r.layout = Discover(o.Paths, o.CertificatesDir, o.EtcdDataDir)
 	for _, w := range r.layout.Warnings {
@@ -264,7 +268,10 @@ func (r *Reset) Cleanup(ctx context.Context) error {
 	} else if len(under) > 0 && r.sys.UID == 0 {
 		fmt.Fprintf(r.log, "[reset] Unmounting mounted directories in %s\n", r.p.KubeletDir())
 		for _, m := range under {
-			if err := r.sys.Unmount(m, flags); err != nil && !errors.Is(err, syscall.EINVAL) {
+			done := logx.Wait(r.log, "the unmount of %s", m)
+			err := r.sys.Unmount(m, flags)
+			done(err)
+			if err != nil && !errors.Is(err, syscall.EINVAL) {
 				errs = append(errs, fmt.Errorf("unmount %s: %w (unmount it by hand and run reset again; nothing below it was deleted)", m, err))
 				continue
 			}
@@ -311,21 +318,16 @@ func (r *Reset) Cleanup(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// reportRemoved prints one line per location (every path with Verbose).
+// reportRemoved prints one line per location, and at -v 1 each path removed before.
 func (r *Reset) reportRemoved(removed []Removal) {
 	var groups []string
 	count := map[string]int{}
 	for _, rm := range removed {
-		if r.o.Verbose {
-			fmt.Fprintf(r.log, "[reset] Deleted %s\n", rm.Path)
-		}
+		logx.FileRemoved(r.log, rm.Path)
 		if count[rm.Group] == 0 {
 			groups = append(groups, rm.Group)
 		}
 		count[rm.Group]++
-	}
-	if r.o.Verbose {
-		return
 	}
 	for _, g := range groups {
 		if g == "" {

@@ -10,6 +10,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
 // Stop stops everything of the root, whichever run mode started it: kubestrap's systemd units
@@ -102,11 +106,26 @@ func (r *Reset) terminate(list func() ([]Process, error)) ([]Process, error) {
 				return nil, fmt.Errorf("sending %v to pid %d: %w", sig, p.PID, err)
 			}
 		}
-		if procs, err = r.waitGone(list, r.sys.KillWait); err != nil || len(procs) == 0 {
+		done := logx.Wait(r.log, "%d process(es) of %s to exit after %s", len(procs), r.p.Root(), unix.SignalName(sig))
+		procs, err = r.waitGone(list, r.sys.KillWait)
+		done(stillRunning(procs, err))
+		if err != nil || len(procs) == 0 {
 			return procs, err
 		}
 	}
 	return procs, nil
+}
+
+// stillRunning is the outcome of a wait for processes to exit, for logx.Wait.
+func stillRunning(left []Process, err error) error {
+	if err != nil || len(left) == 0 {
+		return err
+	}
+	var pids []int
+	for _, p := range left {
+		pids = append(pids, p.PID)
+	}
+	return fmt.Errorf("pids %v still running", pids)
 }
 
 // waitGone polls list until it is empty or timeout passes, and returns what is left.
@@ -139,11 +158,13 @@ func (r *Reset) stopUnits(ctx context.Context, units []string) {
 		return
 	}
 	fmt.Fprintf(r.log, "[reset] Stopping and disabling %s\n", strings.Join(units, ", "))
+	done := logx.Wait(r.log, "systemd to stop and disable %s", strings.Join(units, ", "))
 	m, err := r.sys.Systemd(ctx)
 	if err == nil {
 		defer m.Close()
 		err = m.StopAndDisable(ctx, units)
 	}
+	done(err)
 	if err != nil {
 		// What keeps running is stopped below by signal; its unit file goes with cleanup.
 		fmt.Fprintf(r.log, "[reset] WARNING: %v\n", err)
@@ -172,14 +193,19 @@ func (r *Reset) stopStaticPods(ctx context.Context, pods []Process) error {
 	}
 	fmt.Fprintf(r.log, "[reset] Removing the static pod manifests of %s so that the kubelet stops them\n", strings.Join(names, ", "))
 	for _, n := range names {
-		if err := os.Remove(r.p.Manifest(n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		switch err := os.Remove(r.p.Manifest(n)); {
+		case err == nil:
+			logx.FileRemoved(r.log, r.p.Manifest(n))
+		case !errors.Is(err, os.ErrNotExist):
 			return fmt.Errorf("remove static pod manifest: %w", err)
 		}
 		r.changes++
 	}
 	if kubelet && len(pods) > 0 {
 		fmt.Fprintf(r.log, "[reset] Waiting up to %s for the kubelet to stop the control-plane pods\n", r.sys.PodWait)
+		done := logx.Wait(r.log, "the kubelet to stop %d control-plane pod process(es)", len(pods))
 		left, err := r.waitGone(func() ([]Process, error) { return r.podProcesses(), nil }, r.sys.PodWait)
+		done(stillRunning(left, err))
 		if err != nil {
 			return err
 		}

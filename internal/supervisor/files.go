@@ -3,15 +3,17 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
-func writePidFile(path string, pid int) error {
-	return fsutil.WriteFileAtomic(path, []byte(strconv.Itoa(pid)+"\n"), 0o644)
+func writePidFile(path string, pid int, log io.Writer) error {
+	return fsutil.WriteFileAtomic(path, []byte(strconv.Itoa(pid)+"\n"), 0o644, fsutil.Log(log))
 }
 
 // readPidFile returns 0 and no error when the file does not exist.
@@ -30,9 +32,14 @@ func readPidFile(path string) (int, error) {
 	return pid, nil
 }
 
-// removeIfExists removes path, treating "already gone" as success.
-func removeIfExists(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+// removeIfExists removes path, treating "already gone" as success; a removal is reported on log
+// at -v 1.
+func removeIfExists(path string, log io.Writer) error {
+	err := os.Remove(path)
+	switch {
+	case err == nil:
+		logx.FileRemoved(log, path)
+	case !errors.Is(err, os.ErrNotExist):
 		return err
 	}
 	return nil

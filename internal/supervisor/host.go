@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -114,6 +115,9 @@ type Host struct {
 	Clock Clock
 	// Self is excluded from process scans (default: this process).
 	Self int
+	// Log receives Start's and Stop's verbose lines (logx: files written and removed, waits);
+	// nil discards them.
+	Log io.Writer
 }
 
 func (h Host) withDefaults() Host {

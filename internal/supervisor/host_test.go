@@ -189,7 +189,7 @@ func TestRunning(t *testing.T) {
 
 	// A pid file of a live supervisor of this root.
 	f.add(40, 'S', "/usr/bin/kubestrap", "supervise", "--root-dir", p.Root())
-	if err := writePidFile(p.PidFile(supervisorName), 40); err != nil {
+	if err := writePidFile(p.PidFile(supervisorName), 40, nil); err != nil {
 		t.Fatal(err)
 	}
 	if ok, pid := h.Running(p); !ok || pid != 40 {

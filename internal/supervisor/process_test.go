@@ -159,7 +159,7 @@ type inProcess struct {
 
 func runInProcess(t *testing.T, p paths.Paths, spec Spec, deps Deps) *inProcess {
 	t.Helper()
-	if err := LinkComponents(p, names(spec), testExe(t)); err != nil {
+	if err := LinkComponents(p, names(spec), testExe(t), nil); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -575,7 +575,7 @@ func TestStopKillsOrphansFoundByCmdline(t *testing.T) {
 		t.Skip("no sleep program")
 	}
 	p := paths.MustUnder(t.TempDir())
-	if err := LinkComponents(p, []string{"etcd"}, sleep); err != nil {
+	if err := LinkComponents(p, []string{"etcd"}, sleep, nil); err != nil {
 		t.Fatal(err)
 	}
 	// An etcd nobody supervises, in a session of its own like the orphan of a detached
@@ -615,7 +615,7 @@ func TestRunKillsOrphansOfEarlierSupervisor(t *testing.T) {
 		t.Skip("no sleep program")
 	}
 	p := paths.MustUnder(t.TempDir())
-	if err := LinkComponents(p, []string{"etcd"}, sleep); err != nil {
+	if err := LinkComponents(p, []string{"etcd"}, sleep, nil); err != nil {
 		t.Fatal(err)
 	}
 	orphan := &exec.Cmd{Path: p.ComponentBinary("etcd"), Args: []string{p.ComponentBinary("etcd"), "60"}}

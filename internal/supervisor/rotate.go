@@ -100,11 +100,11 @@ func (w *RotatingWriter) rotate() error {
 		return err
 	}
 	if w.maxFiles == 0 {
-		if err := removeIfExists(w.path); err != nil {
+		if err := removeIfExists(w.path, nil); err != nil {
 			return err
 		}
 	} else {
-		if err := removeIfExists(rotated(w.path, w.maxFiles)); err != nil {
+		if err := removeIfExists(rotated(w.path, w.maxFiles), nil); err != nil {
 			return err
 		}
 		for i := w.maxFiles - 1; i >= 1; i-- {

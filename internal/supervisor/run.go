@@ -101,7 +101,7 @@ func Run(ctx context.Context, p paths.Paths, spec Spec, deps Deps) error {
 		return err
 	}
 	defer unlock()
-	if err := relink(p, spec); err != nil {
+	if err := relink(p, spec, deps.Log); err != nil {
 		return err
 	}
 
@@ -112,7 +112,7 @@ func Run(ctx context.Context, p paths.Paths, spec Spec, deps Deps) error {
 		return err
 	}
 	s.killOrphans()
-	if err := writePidFile(p.PidFile(supervisorName), os.Getpid()); err != nil {
+	if err := writePidFile(p.PidFile(supervisorName), os.Getpid(), deps.Log); err != nil {
 		return err
 	}
 	defer s.cleanup()
@@ -156,7 +156,7 @@ func lockRoot(p paths.Paths) (func(), error) {
 
 // relink restores component links that went missing since Start made them: `kubestrap
 // supervise` may also be run again by hand, long after init.
-func relink(p paths.Paths, spec Spec) error {
+func relink(p paths.Paths, spec Spec, log io.Writer) error {
 	if spec.Executable == "" {
 		return nil
 	}
@@ -166,7 +166,7 @@ func relink(p paths.Paths, spec Spec) error {
 			missing = append(missing, c.Name)
 		}
 	}
-	return LinkComponents(p, missing, spec.Executable)
+	return LinkComponents(p, missing, spec.Executable, log)
 }
 
 type supervisor struct {
@@ -350,7 +350,7 @@ func (s *supervisor) monitor(c *child) {
 		if err == nil {
 			pid = cmd.Process.Pid
 			s.logf("started %s (pid %d)", name, pid)
-			if err := writePidFile(s.p.PidFile(name), pid); err != nil {
+			if err := writePidFile(s.p.PidFile(name), pid, s.deps.Log); err != nil {
 				s.logf("%s: %v", name, err)
 			}
 			s.writeStatus()
@@ -367,7 +367,7 @@ func (s *supervisor) monitor(c *child) {
 			werr := cmd.Wait()
 			uptime = s.clock.Now().Sub(began)
 			exit = exitDescription(cmd.ProcessState, werr)
-			if err := removeIfExists(s.p.PidFile(name)); err != nil {
+			if err := removeIfExists(s.p.PidFile(name), s.deps.Log); err != nil {
 				s.logf("%s: %v", name, err)
 			}
 		}
@@ -479,7 +479,7 @@ func (s *supervisor) writeStatus() {
 	if s.finished {
 		return
 	}
-	if err := fsutil.WriteFileAtomic(statusFile(s.p), append(data, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(statusFile(s.p), append(data, '\n'), 0o644, fsutil.Log(s.deps.Log)); err != nil {
 		s.logf("%v", err)
 	}
 }
@@ -494,7 +494,7 @@ func (s *supervisor) cleanup() {
 		files = append(files, s.p.PidFile(c.Name))
 	}
 	for _, f := range files {
-		if err := removeIfExists(f); err != nil {
+		if err := removeIfExists(f, s.deps.Log); err != nil {
 			s.logf("%v", err)
 		}
 	}

@@ -12,12 +12,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -156,7 +158,7 @@ var ErrNotStarted = errors.New("no local control plane has been started")
 
 // WriteSpec persists spec (defaulted) as <StateDir>/supervisor.json, atomically and 0600: it
 // names every flag of the control plane, which is nobody else's business.
-func WriteSpec(p paths.Paths, spec Spec) error {
+func WriteSpec(p paths.Paths, spec Spec, opts ...fsutil.Option) error {
 	spec = spec.withDefaults(p)
 	if err := spec.validate(p); err != nil {
 		return err
@@ -168,7 +170,7 @@ func WriteSpec(p paths.Paths, spec Spec) error {
 	if err := os.MkdirAll(p.StateDir(), 0o755); err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(specFile(p), append(data, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(specFile(p), append(data, '\n'), 0o600, opts...)
 }
 
 // ReadSpec reads the spec WriteSpec stored; ErrNotStarted when there is none.
@@ -195,7 +197,8 @@ func ReadSpec(p paths.Paths) (Spec, error) {
 // symlink that points elsewhere (an older kubestrap) but never a file kubestrap did not put
 // there. systemd mode can use it too: whoever starts a component through the link gets
 // argv[0]-dispatch and a process named after the component.
-func LinkComponents(p paths.Paths, names []string, exe string) error {
+// Each link made is reported on log at -v 1 (logx).
+func LinkComponents(p paths.Paths, names []string, exe string, log io.Writer) error {
 	if !filepath.IsAbs(exe) {
 		return fmt.Errorf("executable %q is not an absolute path", exe)
 	}
@@ -206,14 +209,14 @@ func LinkComponents(p paths.Paths, names []string, exe string) error {
 		if err := validName(name); err != nil {
 			return err
 		}
-		if err := linkOne(p.ComponentBinary(name), exe); err != nil {
+		if err := linkOne(p.ComponentBinary(name), exe, log); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func linkOne(link, exe string) error {
+func linkOne(link, exe string, log io.Writer) error {
 	fi, err := os.Lstat(link)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -238,6 +241,7 @@ func linkOne(link, exe string) error {
 		_ = os.Remove(tmp)
 		return err
 	}
+	logx.Linked(log, link, exe)
 	return nil
 }
 

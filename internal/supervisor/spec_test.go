@@ -95,7 +95,7 @@ func TestLinkComponents(t *testing.T) {
 	os.Symlink("/old/kubestrap", p.ComponentBinary("kube-apiserver"))
 	os.WriteFile(p.ComponentBinary("kube-scheduler"), []byte("not ours"), 0o755)
 
-	if err := LinkComponents(p, []string{"etcd", "kube-apiserver"}, exe); err != nil {
+	if err := LinkComponents(p, []string{"etcd", "kube-apiserver"}, exe, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"etcd", "kube-apiserver"} {
@@ -104,10 +104,10 @@ func TestLinkComponents(t *testing.T) {
 		}
 	}
 	// Idempotent.
-	if err := LinkComponents(p, []string{"etcd"}, exe); err != nil {
+	if err := LinkComponents(p, []string{"etcd"}, exe, nil); err != nil {
 		t.Errorf("linking again: %v", err)
 	}
-	err := LinkComponents(p, []string{"kube-scheduler"}, exe)
+	err := LinkComponents(p, []string{"kube-scheduler"}, exe, nil)
 	if err == nil || !strings.Contains(err.Error(), "refusing to replace") {
 		t.Errorf("linking over a foreign file: %v, want a refusal", err)
 	}
@@ -116,10 +116,10 @@ func TestLinkComponents(t *testing.T) {
 	}
 	// A hard link of the executable itself is ours to replace.
 	os.Link(exe, p.ComponentBinary("kube-controller-manager"))
-	if err := LinkComponents(p, []string{"kube-controller-manager"}, exe); err != nil {
+	if err := LinkComponents(p, []string{"kube-controller-manager"}, exe, nil); err != nil {
 		t.Errorf("replacing a hard link of the executable: %v", err)
 	}
-	if err := LinkComponents(p, []string{"etcd"}, "relative/kubestrap"); err == nil {
+	if err := LinkComponents(p, []string{"etcd"}, "relative/kubestrap", nil); err == nil {
 		t.Error("a relative executable path was accepted")
 	}
 	if entries, _ := filepath.Glob(filepath.Join(p.BinDir(), "*.tmp-*")); len(entries) > 0 {

@@ -8,9 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -53,10 +56,10 @@ func (h Host) Start(p paths.Paths, spec Spec, exe string) (int, error) {
 			links = append(links, c.Name)
 		}
 	}
-	if err := LinkComponents(p, links, exe); err != nil {
+	if err := LinkComponents(p, links, exe, h.Log); err != nil {
 		return 0, err
 	}
-	if err := WriteSpec(p, spec); err != nil {
+	if err := WriteSpec(p, spec, fsutil.Log(h.Log)); err != nil {
 		return 0, err
 	}
 	for _, dir := range []string{p.RunDir(), p.LogDir()} {
@@ -71,7 +74,12 @@ func (h Host) Start(p paths.Paths, spec Spec, exe string) (int, error) {
 	}
 	// Only this start's lines belong in an error message.
 	offset, _ := logFile.Seek(0, io.SeekEnd)
-	cmd := exec.Command(exe, "supervise", "--root-dir", p.Root())
+	args := []string{"supervise", "--root-dir", p.Root()}
+	if level := logx.From(h.Log).Level(); level > 0 {
+		// The detached supervisor reports its own writes and waits in supervisor.log.
+		args = append(args, "--verbosity="+strconv.Itoa(level))
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -84,6 +92,14 @@ func (h Host) Start(p paths.Paths, spec Spec, exe string) (int, error) {
 	// long-running caller such as a test): otherwise it would linger as a zombie.
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	return h.awaitPidFile(p, cmd, exited, logPath, offset)
+}
+
+// awaitPidFile waits until the supervisor just launched as cmd has written its pid file, and
+// reports the wait at -v 1.
+func (h Host) awaitPidFile(p paths.Paths, cmd *exec.Cmd, exited <-chan error, logPath string, offset int64) (pid int, err error) {
+	done := logx.Wait(h.Log, "the supervisor (pid %d) to write %s", cmd.Process.Pid, p.PidFile(supervisorName))
+	defer func() { done(err) }()
 
 	deadline := time.NewTimer(startupTimeout)
 	defer deadline.Stop()

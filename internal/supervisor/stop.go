@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -43,14 +45,15 @@ func (h Host) Stop(p paths.Paths, timeout time.Duration) (stopped bool, err erro
 		return false, err
 	}
 	if sup == 0 && len(targets) == 0 {
-		removeStaleFiles(p)
+		removeStaleFiles(p, h.Log)
 		return false, nil
 	}
 	if sup != 0 {
 		if err := h.signal(sup, syscall.SIGTERM); err != nil {
 			return true, err
 		}
-		h.waitGone(func() []int { return h.alive([]int{sup}) }, deadline)
+		h.waitGoneLogged(fmt.Sprintf("the supervisor (pid %d) to stop its components and exit after SIGTERM", sup),
+			func() []int { return h.alive([]int{sup}) }, deadline)
 	}
 	// Anything left is no supervisor's business any more: what the supervisor did not stop in
 	// time, and orphans. The list is taken afresh each time, so that a pid that ended and was
@@ -59,24 +62,40 @@ func (h Host) Stop(p paths.Paths, timeout time.Duration) (stopped bool, err erro
 		pids, _ := h.targets(p)
 		return pids
 	}
-	for _, pid := range remaining() {
+	rest := remaining()
+	for _, pid := range rest {
 		if err := h.signal(pid, syscall.SIGTERM); err != nil {
 			return true, err
 		}
 	}
-	left := h.waitGone(remaining, deadline)
+	var left []int
+	if len(rest) > 0 {
+		left = h.waitGoneLogged(fmt.Sprintf("pids %v of %s to exit after SIGTERM", rest, p.Root()), remaining, deadline)
+	}
 	if len(left) > 0 {
 		for _, pid := range left {
 			if err := h.signal(pid, syscall.SIGKILL); err != nil {
 				return true, err
 			}
 		}
-		if left = h.waitGone(remaining, h.Clock.Now().Add(killWait)); len(left) > 0 {
+		if left = h.waitGoneLogged(fmt.Sprintf("pids %v to exit after SIGKILL", left), remaining, h.Clock.Now().Add(killWait)); len(left) > 0 {
 			return true, fmt.Errorf("processes of %s still running after SIGKILL: %v", p.Root(), left)
 		}
 	}
-	removeStaleFiles(p)
+	removeStaleFiles(p, h.Log)
 	return true, nil
+}
+
+// waitGoneLogged is waitGone reported at -v 1 as a wait for what; survivors end it as a failure.
+func (h Host) waitGoneLogged(what string, live func() []int, deadline time.Time) []int {
+	done := logx.Wait(h.Log, "%s", what)
+	left := h.waitGone(live, deadline)
+	if len(left) > 0 {
+		done(fmt.Errorf("pids %v still running", left))
+	} else {
+		done(nil)
+	}
+	return left
 }
 
 // targets lists the live processes of the root: the supervisor, the components recorded in pid
@@ -144,16 +163,16 @@ func defaultStopWait(p paths.Paths) time.Duration {
 }
 
 // removeStaleFiles removes the pid files, status and lock a dead supervisor left behind.
-func removeStaleFiles(p paths.Paths) {
+func removeStaleFiles(p paths.Paths, log io.Writer) {
 	for _, name := range pidFileNames(p) {
-		_ = removeIfExists(p.PidFile(name))
+		_ = removeIfExists(p.PidFile(name), log)
 	}
-	_ = removeIfExists(p.PidFile(supervisorName))
-	_ = removeIfExists(statusFile(p))
+	_ = removeIfExists(p.PidFile(supervisorName), log)
+	_ = removeIfExists(statusFile(p), log)
 	// The lock file is only stale if nobody holds it; a supervisor starting right now might.
 	if f, err := os.OpenFile(lockFile(p), os.O_RDWR, 0); err == nil {
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			_ = os.Remove(lockFile(p))
+			_ = removeIfExists(lockFile(p), log)
 		}
 		f.Close()
 	}

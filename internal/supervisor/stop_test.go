@@ -17,7 +17,7 @@ func writeTestPid(t *testing.T, p paths.Paths, name string, pid int) {
 	if err := os.MkdirAll(p.RunDir(), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := writePidFile(p.PidFile(name), pid); err != nil {
+	if err := writePidFile(p.PidFile(name), pid, nil); err != nil {
 		t.Fatal(err)
 	}
 }

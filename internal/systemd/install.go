@@ -25,6 +25,16 @@ const BinaryMode fs.FileMode = 0o755
 type InstallFS struct {
 	// Owner returns the uid that owns the file fi describes (from its syscall.Stat_t).
 	Owner func(fi fs.FileInfo) (uint32, bool)
+	// Copy copies the binary into the new file (io.Copy). Tests substitute one that corrupts
+	// the bytes, to show that a copy that does not verify is never installed.
+	Copy func(dst io.Writer, src io.Reader) (int64, error)
+}
+
+func (f InstallFS) copy(dst io.Writer, src io.Reader) (int64, error) {
+	if f.Copy != nil {
+		return f.Copy(dst, src)
+	}
+	return io.Copy(dst, src)
 }
 
 func (f InstallFS) owner(fi fs.FileInfo) (uint32, bool) {
@@ -54,11 +64,11 @@ func InstallBinary(p paths.Paths, src string, fsys InstallFS, dryRun bool, log i
 		}
 		src = exe
 	}
-	data, err := os.ReadFile(src)
+	// The binary is ~200 MB: it is hashed and copied as a stream, never held in memory.
+	sum, err := hashFile(src)
 	if err != nil {
 		return "", fmt.Errorf("read the kubestrap executable %s: %w", src, err)
 	}
-	sum := sha256.Sum256(data)
 	dst := p.InstalledBinary(hex.EncodeToString(sum[:]))
 	if dryRun {
 		fmt.Fprintf(log, "[dryrun] Would install %s to %s (mode %04o, owned by root) for the systemd units\n", src, dst, BinaryMode)
@@ -73,8 +83,10 @@ func InstallBinary(p paths.Paths, src string, fsys InstallFS, dryRun bool, log i
 	if err := checkDirChain(filepath.Dir(dst), fsys, true); err != nil {
 		return "", unsafeInstall(dst, err)
 	}
-	if err := fsutil.WriteFileAtomic(dst, data, BinaryMode); err != nil {
-		return "", err
+	if err := fsutil.WriteStreamAtomic(dst, BinaryMode, func(w io.Writer) error {
+		return copyVerified(w, src, sum, fsys)
+	}, fsutil.Log(log)); err != nil {
+		return "", fmt.Errorf("install the kubestrap binary for systemd at %s: %w; nothing was installed, run the command again", dst, err)
 	}
 	if err := checkDirChain(filepath.Dir(dst), fsys, false); err != nil {
 		return "", unsafeInstall(dst, err)
@@ -83,6 +95,41 @@ func InstallBinary(p paths.Paths, src string, fsys InstallFS, dryRun bool, log i
 		return "", unsafeInstall(dst, err)
 	}
 	return dst, nil
+}
+
+// hashFile returns the SHA-256 of the file at path, read as a stream.
+func hashFile(path string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+// copyVerified copies src into w and fails unless what was written hashes to sum: src may have
+// changed since it was hashed (a rebuild), or the copy gone wrong, and the file about to be
+// renamed into place must be exactly the binary whose hash names its directory.
+func copyVerified(w io.Writer, src string, sum [sha256.Size]byte, fsys InstallFS) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := fsys.copy(io.MultiWriter(w, h), f); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if !bytes.Equal(h.Sum(nil), sum[:]) {
+		return fmt.Errorf("the copy of %s does not match its SHA-256 %x (did the file change during the install?)", src, sum)
+	}
+	return nil
 }
 
 func unsafeInstall(dst string, err error) error {
@@ -99,6 +146,66 @@ func CheckInstalled(path string, fsys InstallFS) error {
 		return unsafeInstall(path, err)
 	}
 	return nil
+}
+
+// CheckRootProgram checks that a program a unit runs as root (the kubelet, which kubestrap does
+// not install) can be replaced by root only: the file, and any symlink leading to it, owned by
+// root and not writable by group or others, in directories that only root can write (as for
+// InstallBinary). A program that does not exist yet passes when the directories that do exist
+// are safe, since then only root can create it there. The error names the offending path and the
+// commands that fix it.
+func CheckRootProgram(path string, fsys InstallFS) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("the program %q run as root must be an absolute path", path)
+	}
+	if err := checkProgram(filepath.Clean(path), fsys, 0); err != nil {
+		return fmt.Errorf("refusing to run %s as root from a systemd unit: %w; only root may be able to change the program and the directories above it: fix the owner and mode (chown root:root <path>; chmod go-w <path>) or use a root-owned copy", path, err)
+	}
+	return nil
+}
+
+// maxLinks bounds the symlinks followed to a program, as the kernel's ELOOP limit does.
+const maxLinks = 40
+
+func checkProgram(path string, fsys InstallFS, links int) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return checkDirChain(filepath.Dir(path), fsys, true)
+	}
+	if err != nil {
+		return err
+	}
+	if uid, ok := fsys.owner(fi); !ok || uid != 0 {
+		return fmt.Errorf("%s is owned by uid %d, not root (chown root:root %s)", path, uid, path)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		// One hop at a time, so that every link on the way (/usr/bin/kubelet ->
+		// /etc/alternatives/kubelet -> ...) is checked, not only the last file.
+		if links >= maxLinks {
+			return fmt.Errorf("%s: too many levels of symbolic links", path)
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return err
+		}
+		if !filepath.IsAbs(target) {
+			// Relative to the directory the link really is in, as the kernel resolves it.
+			dir, err := filepath.EvalSymlinks(filepath.Dir(path))
+			if err != nil {
+				return err
+			}
+			target = filepath.Join(dir, target)
+		}
+		if err := checkProgram(filepath.Clean(target), fsys, links+1); err != nil {
+			return fmt.Errorf("%s leads to %s: %w", path, target, err)
+		}
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", path)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s (mode %04o) is writable by group or others (chmod go-w %s)", path, fi.Mode().Perm(), path)
+	}
+	return checkDirChain(filepath.Dir(path), fsys, false)
 }
 
 func checkFile(path string, fsys InstallFS) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -173,4 +174,37 @@ func TestInstallRefusesUnsafePlaces(t *testing.T) {
 			t.Errorf("WriteUnit accepted the world-writable original as installed binary: %v", err)
 		}
 	})
+}
+
+// TestInstallRefusesCorruptedCopy: the binary is streamed into place and the bytes written are
+// checked against the hash that names the directory; a copy that differs (corrupted on the way,
+// or the source changed meanwhile) is refused and leaves no file, not even a temporary one.
+func TestInstallRefusesCorruptedCopy(t *testing.T) {
+	t.Parallel()
+	src := fakeBinary(t, "#!/bin/sh\necho kubestrap\n")
+	p := paths.MustUnder(t.TempDir())
+	fsys := rootOwned
+	fsys.Copy = func(dst io.Writer, src io.Reader) (int64, error) {
+		b, err := io.ReadAll(src)
+		if err != nil {
+			return 0, err
+		}
+		b[0] ^= 0xff
+		n, err := dst.Write(b)
+		return int64(n), err
+	}
+	want := p.InstalledBinary(sha256File(t, src))
+	_, err := InstallBinary(p, src, fsys, false, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "does not match its SHA-256") || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(want))
+	if len(entries) != 0 {
+		t.Errorf("a refused copy left %v in %s", entries, filepath.Dir(want))
+	}
+
+	// The same install with a faithful copy succeeds, so the refusal above was the corruption.
+	if got, err := InstallBinary(p, src, rootOwned, false, &bytes.Buffer{}); err != nil || got != want {
+		t.Fatalf("InstallBinary = %q, %v; want %q", got, err, want)
+	}
 }

@@ -68,7 +68,7 @@ func WriteUnit(cfg *config.Config, p paths.Paths, c components.Component, o Opti
 	if o.DryRun {
 		fmt.Fprintf(o.log(), "[dryrun] Would link %s -> %s\n", p.ComponentBinary(c.Name), exe)
 	} else {
-		if err := supervisor.LinkComponents(p, []string{c.Name}, exe); err != nil {
+		if err := supervisor.LinkComponents(p, []string{c.Name}, exe, o.log()); err != nil {
 			return fmt.Errorf("link %s: %w", p.ComponentBinary(c.Name), err)
 		}
 		if err := checkDirChain(p.BinDir(), o.FS, false); err != nil {
