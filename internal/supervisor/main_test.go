@@ -116,7 +116,20 @@ func fakeComponent() int {
 	}
 	if addr := os.Getenv(envAddr); addr != "" {
 		d, _ := time.ParseDuration(os.Getenv(envReadyDelay))
-		time.Sleep(d)
+		// Not ready yet, but a SIGTERM is still answered as a real component would.
+		notReady := time.After(d)
+	waiting:
+		for {
+			select {
+			case <-notReady:
+				break waiting
+			case <-term:
+				event("term")
+				if os.Getenv(envIgnoreTerm) == "" {
+					return 0
+				}
+			}
+		}
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -196,7 +196,10 @@ func TestRunStartOrderHealthGatingAndReverseStop(t *testing.T) {
 	events := filepath.Join(t.TempDir(), "events")
 	spec := Spec{
 		Components: []ComponentSpec{
-			serving(t, fake(p, "etcd", events), 300*time.Millisecond),
+			// etcd never becomes ready while the test runs: the apiserver starting at all shows
+			// that the supervisor does not wait for etcd, whatever the machine's load (the order
+			// in which two just-started processes get to run is the scheduler's, not ours).
+			serving(t, fake(p, "etcd", events), time.Hour),
 			serving(t, fake(p, "kube-apiserver", events), 300*time.Millisecond),
 			// Ignores SIGTERM: the supervisor must SIGKILL it after StopTimeout.
 			fake(p, "kube-controller-manager", events, envIgnoreTerm+"=1"),
@@ -210,12 +213,13 @@ func TestRunStartOrderHealthGatingAndReverseStop(t *testing.T) {
 		return slices.Contains(ev, "start kube-controller-manager") && slices.Contains(ev, "start kube-scheduler")
 	})
 	// etcd and the apiserver start at once (the apiserver retries etcd itself); the
-	// controller-manager and scheduler only once the apiserver is ready.
+	// controller-manager and scheduler only once the apiserver is ready. The order in which the
+	// supervisor started them is checked from its log below.
 	ev := readEvents(events)
 	at := func(e string) int { return slices.Index(ev, e) }
-	if at("start etcd") != 0 || at("start kube-apiserver") < 0 || at("start kube-apiserver") > at("ready etcd") ||
+	if at("start etcd") < 0 || at("start kube-apiserver") < 0 || at("ready etcd") >= 0 ||
 		at("ready kube-apiserver") > at("start kube-controller-manager") || at("ready kube-apiserver") > at("start kube-scheduler") {
-		t.Errorf("start events %q: want etcd and kube-apiserver started together, the other two after kube-apiserver is ready", ev)
+		t.Errorf("start events %q: want etcd and kube-apiserver started without etcd being ready, the other two after kube-apiserver is ready", ev)
 	}
 
 	var started []string
