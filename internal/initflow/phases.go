@@ -57,13 +57,9 @@ type Data struct {
 	out, log        io.Writer
 
 	client kubernetes.Interface
-	// skip is the run's --skip-phases; certsDone and kubeconfigsDone record that a group phase
-	// handled all its members at once.
-	skip                       []string
-	certsDone, kubeconfigsDone bool
-	notStartedNoted            bool
-	// fullRun is set for a whole "kubestrap init"; a single "init phase X" always does its work.
-	fullRun bool
+	// skip is a whole run's --skip-phases merged with the configuration's skipPhases; CheckStarted
+	// reads it after the run.
+	skip []string
 	// ownControlPlaneRunning is set when this root's supervisor runs (see AlreadyUp): an
 	// interrupted init being completed, whose components hold the ports.
 	ownControlPlaneRunning bool
@@ -88,7 +84,6 @@ func New(cfg *config.Config, p paths.Paths, mode string, o Options) (*Data, erro
 // RunAll runs every phase not in skip (and not in the configuration's skipPhases), as
 // "kubestrap init" does.
 func RunAll(ctx context.Context, r *workflow.Runner[*Data], d *Data, skip []string) error {
-	d.fullRun = true
 	d.skip = d.Skip(skip)
 	return r.Run(ctx, d, d.skip)
 }
@@ -96,17 +91,6 @@ func RunAll(ctx context.Context, r *workflow.Runner[*Data], d *Data, skip []stri
 // Skip is what a full run skips: the configuration's skipPhases, then the --skip-phases given.
 func (d *Data) Skip(flag []string) []string {
 	return workflow.MergeSkip(d.cfg.Init.SkipPhases, flag)
-}
-
-// notSkipped returns the members of group that --skip-phases does not name as "group/member".
-func (d *Data) notSkipped(group string, names []string) []string {
-	out := []string{}
-	for _, n := range names {
-		if !slices.Contains(d.skip, group+"/"+n) {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 func (d *Data) pkiOptions() pki.Options { return pki.Options{DryRun: d.dryRun, Log: d.log} }
@@ -127,10 +111,11 @@ func NewRunner() *workflow.Runner[*Data] {
 		certPhases = append(certPhases, workflow.Phase[*Data]{
 			Name:  name,
 			Short: "Generate the " + name + " certificate and key",
+			// With external etcd the etcd certificates are not kubestrap's to make.
+			RunIf: func(ctx context.Context, d *Data) (bool, string) {
+				return slices.Contains(pki.CertNames(d.cfg), name), ""
+			},
 			Run: func(ctx context.Context, d *Data) error {
-				if d.certsDone || !slices.Contains(pki.CertNames(d.cfg), name) {
-					return nil // generated together by the certs phase, or an etcd cert with external etcd
-				}
 				return pki.EnsureCerts(d.cfg, d.p, []string{name}, d.pkiOptions())
 			},
 		})
@@ -141,28 +126,21 @@ func NewRunner() *workflow.Runner[*Data] {
 			Name:  name,
 			Short: "Generate the " + name + " kubeconfig file",
 			Run: func(ctx context.Context, d *Data) error {
-				if d.kubeconfigsDone {
-					return nil
-				}
 				return kubeconfig.EnsureKubeconfigs(d.cfg, d.p, []string{name}, d.pkiOptions())
 			},
 		})
 	}
 	return withSavedConfig(&workflow.Runner[*Data]{Command: "init", KubeadmOnly: kubeadmOnlyPhases, Phases: []workflow.Phase[*Data]{
 		{Name: "preflight", Short: "Run pre-flight checks", Run: runPreflight},
-		{Name: "certs", Short: "Certificate generation", Phases: certPhases, Run: func(ctx context.Context, d *Data) error {
-			// All certificates at once, so that independent keys are generated in parallel; the
-			// sub-phases then have nothing left to do.
-			names := d.notSkipped("certs", pki.CertNames(d.cfg))
-			d.certsDone = true
+		// The selected certificates in one call, so that independent keys are generated in
+		// parallel.
+		{Name: "certs", Short: "Certificate generation", Phases: certPhases, RunChildren: func(ctx context.Context, d *Data, names []string) error {
 			if len(names) == 0 {
 				return nil
 			}
 			return pki.EnsureCerts(d.cfg, d.p, names, d.pkiOptions())
 		}},
-		{Name: "kubeconfig", Short: "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file", Phases: kubeconfigPhases, Run: func(ctx context.Context, d *Data) error {
-			names := d.notSkipped("kubeconfig", kubeconfig.KubeconfigNames())
-			d.kubeconfigsDone = true
+		{Name: "kubeconfig", Short: "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file", Phases: kubeconfigPhases, RunChildren: func(ctx context.Context, d *Data, names []string) error {
 			if len(names) == 0 {
 				return nil
 			}
@@ -177,32 +155,28 @@ func NewRunner() *workflow.Runner[*Data] {
 			{Name: "scheduler", Short: "Write the kube-scheduler's manifest or unit", Run: componentPhase(components.SchedulerName)},
 		}, Finish: startControlPlane},
 		{Name: "kubelet-start", Short: "Write the kubelet's configuration and (re)start it (static-pod mode)", Run: runKubeletStart},
-		{Name: "wait-control-plane", Short: "Wait for the control plane to be healthy", Run: needsRunningControlPlane(runWaitControlPlane)},
+		{Name: "wait-control-plane", Short: "Wait for the control plane to be healthy", RunIf: controlPlaneRunning, Run: runWaitControlPlane},
 		{Name: "upload-config", Aliases: []string{"uploadconfig"}, Short: "Upload the kubeadm and kubelet configuration to ConfigMaps", Phases: []workflow.Phase[*Data]{
-			{Name: "kubeadm", Short: "Upload the ClusterConfiguration to kube-system/kubeadm-config", Run: needsRunningControlPlane(runUploadKubeadmConfig)},
-			{Name: "kubelet", Short: "Upload the kubelet configuration to kube-system/kubelet-config", Run: needsRunningControlPlane(runUploadKubeletConfig)},
+			{Name: "kubeadm", Short: "Upload the ClusterConfiguration to kube-system/kubeadm-config", RunIf: controlPlaneRunning, Run: runUploadKubeadmConfig},
+			{Name: "kubelet", Short: "Upload the kubelet configuration to kube-system/kubelet-config", RunIf: controlPlaneRunning, Run: runUploadKubeletConfig},
 		}},
-		{Name: "bootstrap-token", Aliases: []string{"bootstraptoken"}, Short: "Create the bootstrap token, its RBAC rules and the cluster-info ConfigMap", Run: needsRunningControlPlane(runBootstrapToken)},
-		{Name: "show-join-command", Short: "Show the join command for worker nodes", Run: needsRunningControlPlane(runShowJoinCommand)},
+		{Name: "bootstrap-token", Aliases: []string{"bootstraptoken"}, Short: "Create the bootstrap token, its RBAC rules and the cluster-info ConfigMap", RunIf: controlPlaneRunning, Run: runBootstrapToken},
+		{Name: "show-join-command", Short: "Show the join command for worker nodes", RunIf: controlPlaneRunning, Run: runShowJoinCommand},
 	}})
 }
 
-// needsRunningControlPlane wraps a phase that talks to the new control plane. In static-pod or
-// systemd mode on a host whose systemd kubestrap cannot drive (not PID 1, or another root dir),
-// init has written the files and printed the commands that start them; these phases are then
-// skipped (once, with a note), and CheckStarted makes init fail: nothing runs.
-func needsRunningControlPlane(run func(context.Context, *Data) error) func(context.Context, *Data) error {
-	return func(ctx context.Context, d *Data) error {
-		if d.dryRun || !d.fullRun || shouldWaitForControlPlane(d) {
-			return run(ctx, d)
-		}
-		if !d.notStartedNoted {
-			d.notStartedNoted = true
-			fmt.Fprintf(d.log, "[init] The control plane was not started by kubestrap (mode %q); skipping the phases that need it: wait-control-plane, upload-config, bootstrap-token, show-join-command.\n", d.mode)
-			fmt.Fprintln(d.log, "[init] Start it with the commands above, then run: kubestrap init phase upload-config all && kubestrap init phase bootstrap-token && kubestrap init phase show-join-command")
-		}
-		return nil
+// controlPlaneRunning is the RunIf of the phases that talk to the new control plane. In
+// static-pod or systemd mode on a host whose systemd kubestrap cannot drive (not PID 1, or another
+// root dir), init has written the files and printed the commands that start them; a whole init
+// then skips these phases, with one note for all of them (the runner prints a reason once), and
+// CheckStarted makes it fail: nothing runs. A dry run, and a single "init phase" run by an operator
+// who started the control plane, always run them.
+func controlPlaneRunning(ctx context.Context, d *Data) (bool, string) {
+	if d.dryRun || !workflow.WholeRun(ctx) || shouldWaitForControlPlane(d) {
+		return true, ""
 	}
+	return false, fmt.Sprintf("[init] The control plane was not started by kubestrap (mode %q); skipping the phases that need it: wait-control-plane, upload-config, bootstrap-token, show-join-command.\n"+
+		"[init] Start it with the commands above, then run: kubestrap init phase upload-config all && kubestrap init phase bootstrap-token && kubestrap init phase show-join-command", d.mode)
 }
 
 func runPreflight(ctx context.Context, d *Data) error {
