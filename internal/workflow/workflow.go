@@ -154,15 +154,40 @@ func (r *Runner[D]) Run(ctx context.Context, data D, skip []string) error {
 	if err := r.ValidateSkip(skip); err != nil {
 		return err
 	}
-	skipped := map[string]bool{}
+	skipped, canonical := map[string]bool{}, r.canonicalPaths()
 	for _, s := range skip {
 		if slices.Contains(r.KubeadmOnly, s) && !skipped[s] && r.Log != nil {
 			fmt.Fprintf(r.Log, "[%s] Skipping phase %s: kubestrap has no such phase yet, so there is nothing to skip\n", r.Command, s)
+		}
+		if c, ok := canonical[s]; ok {
+			s = c // "certificates/ca" skips "certs/ca"
 		}
 		skipped[s] = true
 	}
 	ctx = context.WithValue(ctx, wholeRunKey{}, true)
 	return r.newRun(skipped).phases(ctx, data, "", r.Phases)
+}
+
+// canonicalPaths maps every path a skip list may use for a phase, through the names or aliases
+// of the phase and its parents ("certificates/ca"), to the phase's own path ("certs/ca").
+func (r *Runner[D]) canonicalPaths() map[string]string {
+	out := map[string]string{}
+	var walk func(prefixes []string, canonPrefix string, ps []Phase[D])
+	walk = func(prefixes []string, canonPrefix string, ps []Phase[D]) {
+		for _, p := range ps {
+			canon := canonPrefix + p.Name
+			var next []string
+			for _, pre := range prefixes {
+				for _, n := range p.names() {
+					out[pre+n] = canon
+					next = append(next, pre+n+"/")
+				}
+			}
+			walk(next, canon+"/", p.Phases)
+		}
+	}
+	walk([]string{""}, "", r.Phases)
+	return out
 }
 
 func (r *Runner[D]) newRun(skipped map[string]bool) *run[D] {

@@ -42,6 +42,8 @@ func TestRunAndSkip(t *testing.T) {
 		{[]string{"certs/ca"}, "preflight certs certs/apiserver certs-finish show"},
 		{[]string{"certs"}, "preflight show"},
 		{[]string{"certificates"}, "preflight show"},
+		// A sub-phase named through its parent's alias is the same phase.
+		{[]string{"certificates/ca"}, "preflight certs certs/apiserver certs-finish show"},
 		{[]string{"preflight", "show"}, "certs certs/ca certs/apiserver certs-finish"},
 	}
 	for _, tc := range tests {
