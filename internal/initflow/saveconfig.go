@@ -15,29 +15,18 @@ import (
 // phase needs, and would overwrite the file with a partial configuration.
 func withSavedConfig(r *workflow.Runner[*Data]) *workflow.Runner[*Data] {
 	var saved *Data // the run that has saved; a runner serves one run per command
-	var wrap func([]workflow.Phase[*Data])
-	wrap = func(ps []workflow.Phase[*Data]) {
-		for i := range ps {
-			if ps[i].Name == "preflight" {
-				continue
-			}
-			if run := ps[i].Run; run != nil {
-				ps[i].Run = func(ctx context.Context, d *Data) error {
-					if d.fullRun && saved != d {
-						// The mode init resolved "auto" to is what this node runs.
-						cfg := *d.cfg
-						cfg.Kubestrap.Mode = d.mode
-						if _, err := clusterconfig.Save(&cfg, d.p, d.dryRun, d.log); err != nil {
-							return err
-						}
-						saved = d
-					}
-					return run(ctx, d)
-				}
-			}
-			wrap(ps[i].Phases)
+	r.BeforePhase = func(ctx context.Context, d *Data, path string) error {
+		if path == "preflight" || !workflow.WholeRun(ctx) || saved == d {
+			return nil
 		}
+		// The mode init resolved "auto" to is what this node runs.
+		cfg := *d.cfg
+		cfg.Kubestrap.Mode = d.mode
+		if _, err := clusterconfig.Save(&cfg, d.p, d.dryRun, d.log); err != nil {
+			return err
+		}
+		saved = d
+		return nil
 	}
-	wrap(r.Phases)
 	return r
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/paths"
@@ -78,7 +81,14 @@ func TestInitSavesConfigAfterPreflight(t *testing.T) {
 		}
 		r := runner()
 		if name == "phase" {
-			err = r.Phases[1].Run(context.Background(), d)
+			cmd := &cobra.Command{Use: "init", SilenceErrors: true, SilenceUsage: true}
+			cmd.AddCommand(r.PhaseCommands(func(*cobra.Command, []string) (*Data, error) { return d, nil }, nil))
+			cmd.SetArgs([]string{"phase", "certs"})
+			clear(seen)
+			err = cmd.Execute()
+			if got, want := fmt.Sprint(seen), "map[certs:false certs/ca:false]"; got != want {
+				t.Errorf("phase certs: saved file present per phase %s, want %s", got, want)
+			}
 		} else {
 			err = RunAll(context.Background(), r, d, nil)
 		}

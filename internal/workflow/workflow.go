@@ -15,13 +15,27 @@ import (
 )
 
 // Phase is one named step. A phase with sub-phases runs them in order; Run, when set, runs before
-// them.
+// them. What a phase does when, and how a group runs its members, is declared here (RunIf,
+// RunChildren) rather than kept in flags of the shared data.
 type Phase[D any] struct {
 	Name    string
 	Aliases []string
 	Short   string
-	Run     func(ctx context.Context, data D) error
-	Phases  []Phase[D]
+	// RunIf, when set, decides whether the phase runs at all: it is asked just before the phase
+	// would run, whether it runs in a whole run, as a member of a group or alone ("phase certs
+	// ca"). On false the phase and its sub-phases are skipped; a non-empty reason is printed to
+	// the runner's Log, each distinct reason once per command, so that several phases skipped
+	// for one cause share one note. WholeRun tells it whether the command runs every phase.
+	RunIf func(ctx context.Context, data D) (run bool, reason string)
+	Run   func(ctx context.Context, data D) error
+	// RunChildren, when set, does the work of the sub-phases together when the phase runs as a
+	// group (in a whole run, or as "phase <name>" / "phase <name> all"): it receives the names of
+	// the sub-phases that are selected (not skipped, and allowed by their RunIf), in order, and
+	// their own Run is not called, e.g. so that certificates are generated in parallel. A
+	// sub-phase invoked alone ("phase certs ca") runs its own Run. Meant for groups of leaf
+	// phases: the members' sub-phases and Finish are not run.
+	RunChildren func(ctx context.Context, data D, selected []string) error
+	Phases      []Phase[D]
 	// Finish runs after all sub-phases when the phase runs as a whole (in a full run, or as
 	// "phase <name>" / "phase <name> all"), not when a single sub-phase is invoked: it is where a
 	// group acts on what its sub-phases wrote, e.g. starting the components whose files they wrote.
@@ -41,8 +55,28 @@ type Runner[D any] struct {
 	// configuration or command line works unchanged, and only prints a note: there is nothing
 	// to skip.
 	KubeadmOnly []string
-	// Log receives those notes; nil discards them.
+	// Log receives those notes and the reasons RunIf gives for skipping; nil discards them.
 	Log io.Writer
+	// BeforePhase, when set, is called before each phase that --skip-phases does not skip (and
+	// before its RunIf), with the phase's path ("certs", "certs/ca"): a hook for what a command
+	// does once at a point of its workflow, e.g. init saving its configuration after preflight.
+	BeforePhase func(ctx context.Context, data D, path string) error
+}
+
+type wholeRunKey struct{}
+
+// WholeRun reports whether ctx is that of a whole run of a command (Runner.Run: "kubestrap
+// init"), as opposed to a "phase" subcommand, which always does its phase's work when asked.
+func WholeRun(ctx context.Context) bool {
+	whole, _ := ctx.Value(wholeRunKey{}).(bool)
+	return whole
+}
+
+// run is the state of one command's run of phases.
+type run[D any] struct {
+	r       *Runner[D]
+	skipped map[string]bool
+	noted   map[string]bool // reasons already printed
 }
 
 // Names lists every phase path ("certs", "certs/ca", ...) in run order.
@@ -114,36 +148,110 @@ func MergeSkip(fromConfig, fromFlag []string) []string {
 	return out
 }
 
-// Run runs every phase not in skip. A skipped parent skips its sub-phases.
+// Run runs every phase not in skip, as a whole run (see WholeRun). A skipped parent skips its
+// sub-phases.
 func (r *Runner[D]) Run(ctx context.Context, data D, skip []string) error {
 	if err := r.ValidateSkip(skip); err != nil {
 		return err
 	}
-	skipped := map[string]bool{}
+	skipped, canonical := map[string]bool{}, r.canonicalPaths()
 	for _, s := range skip {
 		if slices.Contains(r.KubeadmOnly, s) && !skipped[s] && r.Log != nil {
 			fmt.Fprintf(r.Log, "[%s] Skipping phase %s: kubestrap has no such phase yet, so there is nothing to skip\n", r.Command, s)
 		}
+		if c, ok := canonical[s]; ok {
+			s = c // "certificates/ca" skips "certs/ca"
+		}
 		skipped[s] = true
 	}
-	return runPhases(ctx, data, "", r.Phases, skipped)
+	ctx = context.WithValue(ctx, wholeRunKey{}, true)
+	return r.newRun(skipped).phases(ctx, data, "", r.Phases)
 }
 
-func runPhases[D any](ctx context.Context, data D, prefix string, ps []Phase[D], skipped map[string]bool) error {
+// canonicalPaths maps every path a skip list may use for a phase, through the names or aliases
+// of the phase and its parents ("certificates/ca"), to the phase's own path ("certs/ca").
+func (r *Runner[D]) canonicalPaths() map[string]string {
+	out := map[string]string{}
+	var walk func(prefixes []string, canonPrefix string, ps []Phase[D])
+	walk = func(prefixes []string, canonPrefix string, ps []Phase[D]) {
+		for _, p := range ps {
+			canon := canonPrefix + p.Name
+			var next []string
+			for _, pre := range prefixes {
+				for _, n := range p.names() {
+					out[pre+n] = canon
+					next = append(next, pre+n+"/")
+				}
+			}
+			walk(next, canon+"/", p.Phases)
+		}
+	}
+	walk([]string{""}, "", r.Phases)
+	return out
+}
+
+func (r *Runner[D]) newRun(skipped map[string]bool) *run[D] {
+	return &run[D]{r: r, skipped: skipped, noted: map[string]bool{}}
+}
+
+// selected reports whether p, at prefix, runs: not skipped by name, BeforePhase done, and
+// allowed by its RunIf (whose reason is then printed once).
+func (x *run[D]) selected(ctx context.Context, data D, prefix string, p Phase[D]) (bool, error) {
+	if isSkipped(x.skipped, prefix, p) {
+		return false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	full := prefix + p.Name
+	if x.r.BeforePhase != nil {
+		if err := x.r.BeforePhase(ctx, data, full); err != nil {
+			return false, fmt.Errorf("phase %s: %w", full, err)
+		}
+	}
+	if p.RunIf == nil {
+		return true, nil
+	}
+	ok, reason := p.RunIf(ctx, data)
+	if !ok && reason != "" && !x.noted[reason] {
+		x.noted[reason] = true
+		if x.r.Log != nil {
+			fmt.Fprintln(x.r.Log, reason)
+		}
+	}
+	return ok, nil
+}
+
+func (x *run[D]) phases(ctx context.Context, data D, prefix string, ps []Phase[D]) error {
 	for _, p := range ps {
 		full := prefix + p.Name
-		if isSkipped(skipped, prefix, p) {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
+		ok, err := x.selected(ctx, data, prefix, p)
+		if err != nil {
 			return err
+		}
+		if !ok {
+			continue
 		}
 		if p.Run != nil {
 			if err := p.Run(ctx, data); err != nil {
 				return fmt.Errorf("phase %s: %w", full, err)
 			}
 		}
-		if err := runPhases(ctx, data, full+"/", p.Phases, skipped); err != nil {
+		if p.RunChildren != nil {
+			var names []string
+			for _, c := range p.Phases {
+				ok, err := x.selected(ctx, data, full+"/", c)
+				if err != nil {
+					return err
+				}
+				if ok {
+					names = append(names, c.Name)
+				}
+			}
+			if err := p.RunChildren(ctx, data, names); err != nil {
+				return fmt.Errorf("phase %s: %w", full, err)
+			}
+		} else if err := x.phases(ctx, data, full+"/", p.Phases); err != nil {
 			return err
 		}
 		if p.Finish != nil {
@@ -182,19 +290,19 @@ func (r *Runner[D]) PhaseCommands(data DataFunc[D], addFlags func(*cobra.Command
 		},
 	}
 	for _, p := range r.Phases {
-		phaseCmd.AddCommand(phaseCommand(p, data, addFlags))
+		phaseCmd.AddCommand(r.phaseCommand(p, data, addFlags))
 	}
 	return phaseCmd
 }
 
-func phaseCommand[D any](p Phase[D], data DataFunc[D], addFlags func(*cobra.Command)) *cobra.Command {
+func (r *Runner[D]) phaseCommand(p Phase[D], data DataFunc[D], addFlags func(*cobra.Command)) *cobra.Command {
 	run := func(phases []Phase[D]) func(cmd *cobra.Command, args []string) error {
 		return func(cmd *cobra.Command, args []string) error {
 			d, err := data(cmd, args)
 			if err != nil {
 				return err
 			}
-			return runPhases(cmd.Context(), d, "", phases, nil)
+			return r.newRun(nil).phases(cmd.Context(), d, "", phases)
 		}
 	}
 	use := p.Name
@@ -227,7 +335,7 @@ func phaseCommand[D any](p Phase[D], data DataFunc[D], addFlags func(*cobra.Comm
 		for _, sub := range p.Phases {
 			// A sub-phase runs its parent's own step too only when the parent has no step of its
 			// own to share; parents here are pure groups.
-			c.AddCommand(phaseCommand(sub, data, addFlags))
+			c.AddCommand(r.phaseCommand(sub, data, addFlags))
 		}
 	}
 	return c

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -41,6 +42,8 @@ func TestRunAndSkip(t *testing.T) {
 		{[]string{"certs/ca"}, "preflight certs certs/apiserver certs-finish show"},
 		{[]string{"certs"}, "preflight show"},
 		{[]string{"certificates"}, "preflight show"},
+		// A sub-phase named through its parent's alias is the same phase.
+		{[]string{"certificates/ca"}, "preflight certs certs/apiserver certs-finish show"},
 		{[]string{"preflight", "show"}, "certs certs/ca certs/apiserver certs-finish"},
 	}
 	for _, tc := range tests {
@@ -163,5 +166,112 @@ func TestMergeSkip(t *testing.T) {
 	}
 	if got := MergeSkip(nil, nil); len(got) != 0 {
 		t.Errorf("MergeSkip(nil, nil) = %v", got)
+	}
+}
+
+// semanticsRunner is a group whose members run together (RunChildren), one member that only
+// runs when allowed (RunIf), and two phases skipped for one shared reason.
+func semanticsRunner(allowB bool) *Runner[*trace] {
+	onlyWhole := func(ctx context.Context, _ *trace) (bool, string) {
+		if WholeRun(ctx) {
+			return false, "[test] not in a whole run"
+		}
+		return true, ""
+	}
+	return &Runner[*trace]{Phases: []Phase[*trace]{
+		{Name: "group", RunChildren: func(_ context.Context, tr *trace, selected []string) error {
+			tr.ran = append(tr.ran, "group("+strings.Join(selected, ",")+")")
+			return nil
+		}, Finish: step("group-finish"), Phases: []Phase[*trace]{
+			{Name: "a", Run: step("group/a")},
+			{Name: "b", Run: step("group/b"), RunIf: func(context.Context, *trace) (bool, string) { return allowB, "" }},
+			{Name: "c", Run: step("group/c")},
+		}},
+		{Name: "late1", Run: step("late1"), RunIf: onlyWhole},
+		{Name: "late2", Run: step("late2"), RunIf: onlyWhole, Phases: []Phase[*trace]{{Name: "x", Run: step("late2/x")}}},
+	}}
+}
+
+// TestRunIfAndRunChildren: a group with RunChildren gets its selected members at once (skipped
+// ones and those whose RunIf says no left out) and their own Run is not called, but a member
+// invoked alone runs itself, still subject to its RunIf; a phase refused by RunIf is skipped with
+// its sub-phases, and a shared reason is printed once; WholeRun tells whole runs from phase
+// commands; BeforePhase sees every phase not skipped by name.
+func TestRunIfAndRunChildren(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		allowB   bool
+		skip     []string
+		args     []string // a phase command, else a whole run
+		want     string
+		wantLog  string
+		wantSeen string
+	}{
+		{allowB: true, want: "group(a,b,c) group-finish", wantLog: "[test] not in a whole run\n", wantSeen: "group group/a group/b group/c late1 late2"},
+		{allowB: false, want: "group(a,c) group-finish", wantLog: "[test] not in a whole run\n", wantSeen: "group group/a group/b group/c late1 late2"},
+		{allowB: true, skip: []string{"group/a", "late1"}, want: "group(b,c) group-finish", wantLog: "[test] not in a whole run\n", wantSeen: "group group/b group/c late2"},
+		{allowB: true, skip: []string{"late1", "late2"}, want: "group(a,b,c) group-finish", wantSeen: "group group/a group/b group/c"},
+		{allowB: true, skip: []string{"group"}, wantLog: "[test] not in a whole run\n", wantSeen: "late1 late2"},
+		{allowB: true, args: []string{"group"}, want: "group(a,b,c) group-finish", wantSeen: "group group/a group/b group/c"},
+		{allowB: false, args: []string{"group", "all"}, want: "group(a,c) group-finish", wantSeen: "group group/a group/b group/c"},
+		{allowB: true, args: []string{"group", "b"}, want: "group/b", wantSeen: "b"},
+		{allowB: false, args: []string{"group", "b"}, wantSeen: "b"},
+		{allowB: false, args: []string{"late2"}, want: "late2 late2/x", wantSeen: "late2 late2/x"},
+	} {
+		tr := &trace{}
+		var log bytes.Buffer
+		var seen []string
+		r := semanticsRunner(tc.allowB)
+		r.Log = &log
+		r.BeforePhase = func(_ context.Context, _ *trace, path string) error {
+			seen = append(seen, path)
+			return nil
+		}
+		if tc.args == nil {
+			if err := r.Run(context.Background(), tr, tc.skip); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			root := &cobra.Command{Use: "init", SilenceErrors: true, SilenceUsage: true}
+			root.AddCommand(r.PhaseCommands(func(*cobra.Command, []string) (*trace, error) { return tr, nil }, nil))
+			root.SetArgs(append([]string{"phase"}, tc.args...))
+			if err := root.Execute(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		name := fmt.Sprintf("allowB %v, skip %v, phase %v", tc.allowB, tc.skip, tc.args)
+		if got := strings.Join(tr.ran, " "); got != tc.want {
+			t.Errorf("%s: ran %q, want %q", name, got, tc.want)
+		}
+		if log.String() != tc.wantLog {
+			t.Errorf("%s: log %q, want %q", name, log.String(), tc.wantLog)
+		}
+		if got := strings.Join(seen, " "); got != tc.wantSeen {
+			t.Errorf("%s: BeforePhase saw %q, want %q", name, got, tc.wantSeen)
+		}
+	}
+}
+
+// TestRunChildrenAndBeforePhaseErrors: a RunChildren error names the group, and BeforePhase's error stops the run.
+func TestRunChildrenAndBeforePhaseErrors(t *testing.T) {
+	t.Parallel()
+	r := semanticsRunner(true)
+	r.Phases[0].RunChildren = func(context.Context, *trace, []string) error { return errors.New("boom") }
+	if err := r.Run(context.Background(), &trace{}, nil); err == nil || err.Error() != "phase group: boom" {
+		t.Errorf("err = %v, want \"phase group: boom\"", err)
+	}
+	r = semanticsRunner(true)
+	r.BeforePhase = func(_ context.Context, _ *trace, path string) error {
+		if path == "late1" {
+			return errors.New("no")
+		}
+		return nil
+	}
+	tr := &trace{}
+	if err := r.Run(context.Background(), tr, nil); err == nil || err.Error() != "phase late1: no" {
+		t.Errorf("err = %v, want \"phase late1: no\"", err)
+	}
+	if got := strings.Join(tr.ran, " "); got != "group(a,b,c) group-finish" {
+		t.Errorf("ran %q", got)
 	}
 }

@@ -1,0 +1,191 @@
+package initflow
+
+// The phases that prepare and start the control plane on this host: preflight, etcd,
+// control-plane and wait-control-plane (kubelet-start and the run modes are in modes.go).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kubestrap/kubestrap/internal/components"
+	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/controlplane"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/preflight"
+	"github.com/kubestrap/kubestrap/internal/supervisor"
+)
+
+func runPreflight(ctx context.Context, d *Data) error {
+	fmt.Fprintln(d.log, "[preflight] Running pre-flight checks")
+	cfg, sys := d.cfg, preflight.Host{}
+	checks := []preflight.Check{preflight.AddressOnHost(sys, cfg.AdvertiseAddress())}
+	if d.ownControlPlaneRunning {
+		// The ports are held by this root's own components, which init continues with.
+		fmt.Fprintln(d.log, "[preflight] Skipping the port checks: this root's control plane holds them")
+	} else {
+		checks = append(checks,
+			preflight.PortFree(sys, "kube-apiserver", preflight.HostPort("", cfg.BindPort())),
+			preflight.PortFree(sys, "kube-controller-manager", preflight.HostPort("127.0.0.1", cfg.ControllerManagerPort())),
+			preflight.PortFree(sys, "kube-scheduler", preflight.HostPort("127.0.0.1", cfg.SchedulerPort())),
+		)
+	}
+	if cfg.LocalEtcd() && !d.ownControlPlaneRunning {
+		checks = append(checks,
+			preflight.PortFree(sys, "etcd client", preflight.HostPort(cfg.AdvertiseAddress(), cfg.EtcdClientPort())),
+			preflight.PortFree(sys, "etcd client", preflight.HostPort(cfg.LoopbackHost(), cfg.EtcdClientPort())),
+			preflight.PortFree(sys, "etcd peer", preflight.HostPort(cfg.AdvertiseAddress(), cfg.EtcdPeerPort())),
+			preflight.PortFree(sys, "etcd metrics", preflight.HostPort(cfg.LoopbackHost(), cfg.EtcdMetricsPort())),
+			preflight.DirAvailable("DirAvailable--var-lib-etcd", d.p.EtcdDataDir(etcdDataDir(cfg)), func() bool {
+				// A previous init of this root that stopped halfway left its own etcd data, with
+				// the etcd CA that signed it; init continues from there.
+				_, err := os.Stat(d.p.CertDir(cfg.Cluster.CertificatesDir) + "/etcd/ca.crt")
+				return err == nil
+			}),
+		)
+	}
+	res, err := preflight.Run(checks, d.ignorePreflight)
+	for _, w := range res.Warnings {
+		fmt.Fprintf(d.log, "[preflight] WARNING %s\n", w)
+	}
+	return err
+}
+
+func etcdDataDir(cfg *config.Config) string {
+	if cfg.Cluster.Etcd.Local != nil {
+		return cfg.Cluster.Etcd.Local.DataDir
+	}
+	return ""
+}
+
+func runEtcdLocal(ctx context.Context, d *Data) error {
+	if !d.cfg.LocalEtcd() {
+		fmt.Fprintln(d.log, "[etcd] External etcd is configured; nothing to prepare")
+		return nil
+	}
+	dir := d.p.EtcdDataDir(etcdDataDir(d.cfg))
+	if d.dryRun {
+		fmt.Fprintf(d.log, "[dryrun] Would create directory %s (0700)\n", dir)
+	} else {
+		fmt.Fprintf(d.log, "[etcd] Using data directory %s\n", dir)
+		// Parents get the usual 0755; only the data dir itself is private.
+		if err := os.MkdirAll(filepath.Dir(dir), fsutil.DirMode); err != nil {
+			return fmt.Errorf("create etcd data dir: %w", err)
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create etcd data dir: %w", err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return err
+		}
+	}
+	return writeComponent(d, components.Etcd(d.cfg, d.p))
+}
+
+// componentPhase writes what the run mode needs for one control-plane component.
+func componentPhase(name string) func(context.Context, *Data) error {
+	return func(ctx context.Context, d *Data) error {
+		if name == components.APIServerName {
+			if err := components.EnsureAPIServerFiles(d.cfg, d.p, components.FileOptions{DryRun: d.dryRun, Log: d.log}); err != nil {
+				return err
+			}
+		}
+		for _, c := range components.ControlPlane(d.cfg, d.p) {
+			if c.Name == name {
+				for _, w := range c.Warnings {
+					fmt.Fprintf(d.log, "[control-plane] WARNING: %s\n", w)
+				}
+				return writeComponent(d, c)
+			}
+		}
+		return fmt.Errorf("unknown control-plane component %q", name)
+	}
+}
+
+// writeComponent writes a component's manifest or unit; local mode keeps its command line in the
+// supervisor's spec instead, written when the supervisor starts.
+func writeComponent(d *Data, c components.Component) error {
+	switch d.mode {
+	case config.ModeStaticPod:
+		return writeStaticPodManifest(d, c)
+	case config.ModeSystemd:
+		return writeSystemdUnit(d, c)
+	}
+	if d.dryRun {
+		fmt.Fprintf(d.log, "[dryrun] Would run %s as:\n  %s %s\n", c.Name, d.p.ComponentBinary(c.Name), strings.Join(c.Args, " \\\n    "))
+	}
+	return nil
+}
+
+// startControlPlane starts the components whose files the control-plane phase wrote: through the
+// local supervisor or systemd. In static-pod mode the kubelet-start phase does it.
+func startControlPlane(ctx context.Context, d *Data) error {
+	switch d.mode {
+	case config.ModeSystemd:
+		return startSystemd(ctx, d)
+	case config.ModeStaticPod:
+		return nil
+	}
+	cps := components.ControlPlane(d.cfg, d.p)
+	if d.dryRun {
+		fmt.Fprintf(d.log, "[dryrun] Would start the local supervisor for %s\n", componentNames(cps))
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the kubestrap executable: %w", err)
+	}
+	spec := controlplane.SupervisorSpec(d.cfg, d.p, cps, exe)
+	fmt.Fprintf(d.log, "[control-plane] Starting %s under the local supervisor (logs in %s)\n", componentNames(cps), d.p.LogDir())
+	pid, err := supervisor.Host{Log: d.log}.Start(d.p, spec, exe)
+	if errors.Is(err, supervisor.ErrAlreadyRunning) {
+		fmt.Fprintf(d.log, "[control-plane] The supervisor of this root is already running (pid %d)\n", pid)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.log, "[control-plane] Supervisor running with pid %d\n", pid)
+	return nil
+}
+
+func componentNames(cps []components.Component) string {
+	var names []string
+	for _, c := range cps {
+		names = append(names, c.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func runWaitControlPlane(ctx context.Context, d *Data) error {
+	if d.dryRun {
+		fmt.Fprintln(d.log, "[dryrun] Would wait for the control plane to become healthy")
+		return nil
+	}
+	var targets []controlplane.Target
+	for _, c := range components.ControlPlane(d.cfg, d.p) {
+		t := controlplane.Target{Name: c.Name, URL: c.HealthURL()}
+		switch d.mode {
+		case config.ModeLocal:
+			t.LogFile = d.p.ComponentLog(c.Name)
+		case config.ModeSystemd:
+			t.LogHint = "journalctl -u " + c.Name + ".service"
+		default:
+			t.LogHint = "crictl logs $(crictl ps -a --name " + c.Name + " -q | head -1)"
+		}
+		targets = append(targets, t)
+	}
+	if err := controlplane.Wait(ctx, targets, d.cfg.ControlPlaneHealthTimeout(), 100*time.Millisecond, supervisor.CheckHealth, d.log); err != nil {
+		return err
+	}
+	c, err := d.clientset(ctx)
+	if err != nil {
+		return err
+	}
+	return controlplane.WaitControllers(ctx, c, d.cfg.ControlPlaneHealthTimeout(), 100*time.Millisecond, d.log)
+}
