@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: skipped with -short")
 		os.Exit(0)
 	}
+	if err := machineLock(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if b := os.Getenv("KUBESTRAP_E2E_BINARY"); b != "" {
 		binary = b
 		os.Exit(m.Run())
@@ -48,6 +52,29 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// machineLock serialises runs of this package on one machine. The tests' control planes listen
+// on fixed ports (each test its own offset), so two runs at once, from two checkouts or two
+// terminals, would take each other's ports and fail at random; the second run waits instead.
+// The lock is held until the process exits.
+func machineLock() error {
+	path := filepath.Join(os.TempDir(), "kubestrap-e2e.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("e2e: opening the machine lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: another run of these tests holds %s (the tests use fixed ports); waiting for it\n", path)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return fmt.Errorf("e2e: locking %s: %w", path, err)
+		}
+	}
+	lockFile = f // kept referenced: a collected *os.File is closed, which would drop the lock
+	return nil
+}
+
+var lockFile *os.File
 
 // result is one run of the binary.
 type result struct {
