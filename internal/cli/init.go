@@ -10,6 +10,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/controlplane"
 	"github.com/kubestrap/kubestrap/internal/initflow"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
 // initOptions are init's own flags.
@@ -41,7 +42,7 @@ func initCommand(g *globalOptions, opts *initOptions) *cobra.Command {
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
 		addInitConfigFlags(fs, &opts.overrides)
-		fs.StringVar(&opts.overrides.Mode, "mode", "", "how to run the control plane: auto, local, static-pod or systemd (default auto)")
+		fs.StringVar(&opts.overrides.Mode, "mode", "", "how to run the control plane: "+runmode.List(append([]string{config.ModeAuto}, runmode.Names()...))+" (default auto)")
 		fs.BoolVar(&opts.dryRun, "dry-run", false, "write nothing under the root dir; print what would be written and done")
 		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. Port-6443; 'all' for every check")
 		fs.BoolVar(&opts.uploadCerts, "upload-certs", false, "kubeadm's certificate upload for control-plane joins: not available yet in kubestrap (an error)")

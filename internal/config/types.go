@@ -29,6 +29,11 @@ const (
 	ModeSystemd   = "systemd"
 )
 
+// Modes are the run modes besides auto, in the order they are listed to users. This is the one
+// list of them: internal/runmode, which implements each one, serves it as runmode.Names and its
+// test fails when an implementation is missing from it or it names one that does not exist.
+var Modes = []string{ModeLocal, ModeStaticPod, ModeSystemd}
+
 // Key algorithms accepted by encryptionAlgorithm (kubeadm's names).
 const (
 	AlgorithmRSA2048   = "RSA-2048"

@@ -612,10 +612,8 @@ func validateImageRepository(r string, p *field.Path) field.ErrorList {
 
 func validateKubestrap(k *KubestrapConfiguration, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	switch k.Mode {
-	case ModeAuto, ModeLocal, ModeStaticPod, ModeSystemd:
-	default:
-		errs = append(errs, field.NotSupported(p.Child("mode"), k.Mode, []string{ModeAuto, ModeLocal, ModeStaticPod, ModeSystemd}))
+	if modes := append([]string{ModeAuto}, Modes...); !slices.Contains(modes, k.Mode) {
+		errs = append(errs, field.NotSupported(p.Child("mode"), k.Mode, modes))
 	}
 	errs = append(errs, validatePort(k.Etcd.ClientPort, p.Child("etcd", "clientPort"))...)
 	errs = append(errs, validatePort(k.Etcd.PeerPort, p.Child("etcd", "peerPort"))...)

@@ -1,7 +1,7 @@
 package initflow
 
 // The phases that prepare and start the control plane on this host: preflight, etcd,
-// control-plane and wait-control-plane (kubelet-start and the run modes are in modes.go).
+// control-plane and wait-control-plane (what the run mode does is in modes.go).
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/kubestrap/kubestrap/internal/components"
@@ -107,61 +106,6 @@ func componentPhase(name string) func(context.Context, *Data) error {
 	}
 }
 
-// writeComponent writes a component's manifest or unit; local mode keeps its command line in the
-// supervisor's spec instead, written when the supervisor starts.
-func writeComponent(d *Data, c components.Component) error {
-	switch d.mode {
-	case config.ModeStaticPod:
-		return writeStaticPodManifest(d, c)
-	case config.ModeSystemd:
-		return writeSystemdUnit(d, c)
-	}
-	if d.dryRun {
-		fmt.Fprintf(d.log, "[dryrun] Would run %s as:\n  %s %s\n", c.Name, d.p.ComponentBinary(c.Name), strings.Join(c.Args, " \\\n    "))
-	}
-	return nil
-}
-
-// startControlPlane starts the components whose files the control-plane phase wrote: through the
-// local supervisor or systemd. In static-pod mode the kubelet-start phase does it.
-func startControlPlane(ctx context.Context, d *Data) error {
-	switch d.mode {
-	case config.ModeSystemd:
-		return startSystemd(ctx, d)
-	case config.ModeStaticPod:
-		return nil
-	}
-	cps := components.ControlPlane(d.cfg, d.p)
-	if d.dryRun {
-		fmt.Fprintf(d.log, "[dryrun] Would start the local supervisor for %s\n", componentNames(cps))
-		return nil
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the kubestrap executable: %w", err)
-	}
-	spec := controlplane.SupervisorSpec(d.cfg, d.p, cps, exe)
-	fmt.Fprintf(d.log, "[control-plane] Starting %s under the local supervisor (logs in %s)\n", componentNames(cps), d.p.LogDir())
-	pid, err := supervisor.Host{Log: d.log}.Start(d.p, spec, exe)
-	if errors.Is(err, supervisor.ErrAlreadyRunning) {
-		fmt.Fprintf(d.log, "[control-plane] The supervisor of this root is already running (pid %d)\n", pid)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(d.log, "[control-plane] Supervisor running with pid %d\n", pid)
-	return nil
-}
-
-func componentNames(cps []components.Component) string {
-	var names []string
-	for _, c := range cps {
-		names = append(names, c.Name)
-	}
-	return strings.Join(names, ", ")
-}
-
 func runWaitControlPlane(ctx context.Context, d *Data) error {
 	if d.dryRun {
 		fmt.Fprintln(d.log, "[dryrun] Would wait for the control plane to become healthy")
@@ -170,14 +114,7 @@ func runWaitControlPlane(ctx context.Context, d *Data) error {
 	var targets []controlplane.Target
 	for _, c := range components.ControlPlane(d.cfg, d.p) {
 		t := controlplane.Target{Name: c.Name, URL: c.HealthURL()}
-		switch d.mode {
-		case config.ModeLocal:
-			t.LogFile = d.p.ComponentLog(c.Name)
-		case config.ModeSystemd:
-			t.LogHint = "journalctl -u " + c.Name + ".service"
-		default:
-			t.LogHint = "crictl logs $(crictl ps -a --name " + c.Name + " -q | head -1)"
-		}
+		t.LogFile, t.LogHint = d.mode.LogHint(d.p, c.Name)
 		targets = append(targets, t)
 	}
 	if err := controlplane.Wait(ctx, targets, d.cfg.ControlPlaneHealthTimeout(), 100*time.Millisecond, supervisor.CheckHealth, d.log); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 )
 
@@ -42,7 +41,7 @@ func decideResume(supervisorRunning, healthy, initFinished bool) resumeAction {
 // finish, it marks the run as a resumption (the components' ports are ours) and returns false, so
 // that the remaining phases run.
 func AlreadyUp(ctx context.Context, d *Data) (bool, string) {
-	if d.dryRun || d.mode != config.ModeLocal {
+	if d.dryRun || !d.mode.FindsRunning() {
 		return false, ""
 	}
 	running, pid := supervisor.Running(d.p)

@@ -14,6 +14,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 	"github.com/kubestrap/kubestrap/internal/workflow"
 )
 
@@ -31,7 +32,8 @@ type Options struct {
 type Data struct {
 	cfg             *config.Config
 	p               paths.Paths
-	mode            string
+	mode            runmode.Mode
+	run             *runmode.Run
 	dryRun          bool
 	ignorePreflight []string
 	skipTokenPrint  bool
@@ -44,18 +46,18 @@ type Data struct {
 	// ownControlPlaneRunning is set when this root's supervisor runs (see AlreadyUp): an
 	// interrupted init being completed, whose components hold the ports.
 	ownControlPlaneRunning bool
-	// installedExe is the root-owned copy of kubestrap that systemd mode's units run.
-	installedExe string
 }
 
 // New prepares a run of init for cfg under p in mode (already resolved from auto). It fails before
 // anything is written when this build cannot run mode.
 func New(cfg *config.Config, p paths.Paths, mode string, o Options) (*Data, error) {
-	if err := CheckModeAvailable(mode); err != nil {
+	m, err := runmode.Get(mode)
+	if err != nil {
 		return nil, err
 	}
-	d := &Data{cfg: cfg, p: p, mode: mode, dryRun: o.DryRun || cfg.Init.DryRun,
+	d := &Data{cfg: cfg, p: p, mode: m, dryRun: o.DryRun || cfg.Init.DryRun,
 		ignorePreflight: o.IgnorePreflight, skipTokenPrint: o.SkipTokenPrint, out: o.Out, log: o.Log}
+	d.run = &runmode.Run{Cfg: cfg, Paths: p, DryRun: d.dryRun, Log: d.log}
 	if d.dryRun {
 		fmt.Fprintf(d.log, "[dryrun] Nothing will be written under %s\n", p.Root())
 	}

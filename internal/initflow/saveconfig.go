@@ -21,7 +21,7 @@ func withSavedConfig(r *workflow.Runner[*Data]) *workflow.Runner[*Data] {
 		}
 		// The mode init resolved "auto" to is what this node runs.
 		cfg := *d.cfg
-		cfg.Kubestrap.Mode = d.mode
+		cfg.Kubestrap.Mode = d.mode.Name()
 		if _, err := clusterconfig.Save(&cfg, d.p, d.dryRun, d.log); err != nil {
 			return err
 		}
