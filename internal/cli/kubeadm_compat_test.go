@@ -5,29 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// kubeadmFile returns a copy of testdata/kubeadm/name (printed by upstream kubeadm v1.37.2) with
-// the given replacements made, each exactly once.
-func kubeadmFile(t *testing.T, name string, replace ...string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("../../testdata/kubeadm", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	for i := 0; i+1 < len(replace); i += 2 {
-		if n := strings.Count(s, replace[i]); n != 1 {
-			t.Fatalf("%s: %q occurs %d times, want once", name, replace[i], n)
-		}
-		s = strings.Replace(s, replace[i], replace[i+1], 1)
-	}
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+	"github.com/kubestrap/kubestrap/internal/testfixture"
+)
 
 // The address, node name and version are all a kubeadm file needs filled in.
 var (
@@ -45,9 +25,9 @@ func assertEmpty(t *testing.T, root, what string) {
 // Each file kubeadm prints passes config validate and loads for its command.
 func TestKubeadmDefaultFilesLoad(t *testing.T) {
 	t.Parallel()
-	initFile := kubeadmFile(t, "init-defaults.yaml", fillInit...)
-	joinFile := kubeadmFile(t, "join-defaults.yaml", fillJoin...)
-	resetFile := kubeadmFile(t, "reset-defaults.yaml")
+	initFile := testfixture.KubeadmFile(t, "init-defaults.yaml", fillInit...)
+	joinFile := testfixture.KubeadmFile(t, "join-defaults.yaml", fillJoin...)
+	resetFile := testfixture.KubeadmFile(t, "reset-defaults.yaml")
 	for _, f := range []string{initFile, joinFile, resetFile} {
 		out, stderr, code := runCLI(t, 0, "config", "validate", "--config", f)
 		if code != 0 || !strings.HasPrefix(out, "ok: ") {
@@ -57,7 +37,7 @@ func TestKubeadmDefaultFilesLoad(t *testing.T) {
 
 	// The component configs in the file are read, not passed over: a typo in either is refused
 	// by config validate and by init, naming the field.
-	typos := kubeadmFile(t, "init-defaults.yaml", append(fillInit, "cgroupDriver: systemd", "cgroupDrivr: systemd", "mode: iptables", "modee: iptables")...)
+	typos := testfixture.KubeadmFile(t, "init-defaults.yaml", append(fillInit, "cgroupDriver: systemd", "cgroupDrivr: systemd", "mode: iptables", "modee: iptables")...)
 	for _, args := range [][]string{{"config", "validate"}, {"init", "--dry-run", "--mode", "local"}} {
 		root := t.TempDir()
 		_, stderr, code := runCLI(t, 0, append(args, "--config", typos, "--root-dir", root)...)
@@ -126,7 +106,7 @@ func TestSkipPhasesKubeadmNames(t *testing.T) {
 
 	// The same names in the InitConfiguration's skipPhases.
 	withSkip := func(list string) string {
-		return kubeadmFile(t, "init-defaults.yaml", append(fillInit, "timeouts:\n  controlPlaneComponentHealthCheck", "skipPhases: ["+list+"]\ntimeouts:\n  controlPlaneComponentHealthCheck")...)
+		return testfixture.KubeadmFile(t, "init-defaults.yaml", append(fillInit, "timeouts:\n  controlPlaneComponentHealthCheck", "skipPhases: ["+list+"]\ntimeouts:\n  controlPlaneComponentHealthCheck")...)
 	}
 	good := withSkip("preflight, addon/kube-proxy, kubelet-finalize/enable-client-cert-rotation")
 	if _, stderr, code := runCLI(t, 0, "init", "--config", good, "--root-dir", t.TempDir(), "--mode", "local", "--dry-run"); code != 0 ||
@@ -147,10 +127,10 @@ func TestSkipPhasesKubeadmNames(t *testing.T) {
 		{[]string{"config", "validate", "--config", bad}, []string{`skipPhases[1]: Unsupported value: "addons": supported values: "preflight", "certs", `, `"addon/coredns"`}},
 		{[]string{"join", "127.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-unsafe-skip-ca-verification", "--node-name", "w1", "--skip-phases", "cleanup-node"},
 			[]string{`unknown phase "cleanup-node" to skip; valid phases for join are: preflight, discovery, kubelet-start, tls-bootstrap, kubelet-wait-bootstrap, control-plane-prepare`}},
-		{[]string{"config", "validate", "--config", kubeadmFile(t, "join-defaults.yaml", append(fillJoin, "timeouts:", "skipPhases: [cleanup-node]\ntimeouts:")...)},
+		{[]string{"config", "validate", "--config", testfixture.KubeadmFile(t, "join-defaults.yaml", append(fillJoin, "timeouts:", "skipPhases: [cleanup-node]\ntimeouts:")...)},
 			[]string{`skipPhases[0]: Unsupported value: "cleanup-node": supported values: "preflight", "discovery", "kubelet-start", "tls-bootstrap", "kubelet-wait-bootstrap"`}},
 		{[]string{"reset", "--force", "--skip-phases", "addon"}, []string{`unknown phase "addon" to skip; valid phases for reset are: preflight, remove-etcd-member, stop, cleanup, pre-flight, cleanup-node, cleanupnode`}},
-		{[]string{"config", "validate", "--config", kubeadmFile(t, "reset-defaults.yaml", "timeouts:", "skipPhases: [addon]\ntimeouts:")},
+		{[]string{"config", "validate", "--config", testfixture.KubeadmFile(t, "reset-defaults.yaml", "timeouts:", "skipPhases: [addon]\ntimeouts:")},
 			[]string{`skipPhases[0]: Unsupported value: "addon": supported values: "preflight", "remove-etcd-member", "stop", "cleanup"`}},
 	} {
 		root := t.TempDir()
@@ -187,7 +167,7 @@ func TestControlPlaneJoinAndCertificateUploadRefused(t *testing.T) {
 	t.Parallel()
 	const key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	join := []string{"join", "127.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-unsafe-skip-ca-verification", "--node-name", "w1"}
-	cpFile := kubeadmFile(t, "join-defaults.yaml", append(fillJoin, "caCertPath:", "controlPlane:\n  certificateKey: "+key+"\ncaCertPath:")...)
+	cpFile := testfixture.KubeadmFile(t, "join-defaults.yaml", append(fillJoin, "caCertPath:", "controlPlane:\n  certificateKey: "+key+"\ncaCertPath:")...)
 	const joinMsg = "joining a control-plane node is not available yet in kubestrap: to join this host as a worker, remove the controlPlane section (and --control-plane, --certificate-key)"
 	const initMsg = "certificate upload (--upload-certs, --certificate-key) is not available yet in kubestrap"
 	for _, tc := range []struct {
@@ -220,7 +200,7 @@ func TestControlPlaneJoinAndCertificateUploadRefused(t *testing.T) {
 // KubeletConfiguration: the file's fields over kubestrap's defaults.
 func TestStaticPodKubeletConfigHasUserFields(t *testing.T) {
 	t.Parallel()
-	cfg := kubeadmFile(t, "init-defaults.yaml", append(fillInit, "cgroupDriver: systemd", "cgroupDriver: cgroupfs\nmaxPods: 42")...)
+	cfg := testfixture.KubeadmFile(t, "init-defaults.yaml", append(fillInit, "cgroupDriver: systemd", "cgroupDriver: cgroupfs\nmaxPods: 42")...)
 	root := t.TempDir()
 	_, stderr, code := runCLI(t, 0, "init", "phase", "kubelet-start", "--mode", "static-pod", "--config", cfg, "--root-dir", root)
 	if code != 0 {

@@ -1,48 +1,26 @@
 package config
 
 import (
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-)
 
-// kubeadmFile returns the path of a copy of testdata/kubeadm/name (a file upstream kubeadm
-// v1.37.2 printed) with the given replacements made; each must match exactly once, so that a
-// regenerated fixture that no longer has the placeholder fails loudly instead of testing less.
-func kubeadmFile(t *testing.T, name string, replace ...string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("../../testdata/kubeadm", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	for i := 0; i+1 < len(replace); i += 2 {
-		if n := strings.Count(s, replace[i]); n != 1 {
-			t.Fatalf("%s: %q occurs %d times, want once", name, replace[i], n)
-		}
-		s = strings.Replace(s, replace[i], replace[i+1], 1)
-	}
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+	"github.com/kubestrap/kubestrap/internal/testfixture"
+)
 
 // The files kubeadm prints are accepted as they are, with only the address, the node name and
 // the version filled in, and each loads for its command; the component configs are kept.
 func TestKubeadmDefaultFiles(t *testing.T) {
 	t.Parallel()
-	initFile := kubeadmFile(t, "init-defaults.yaml",
+	initFile := testfixture.KubeadmFile(t, "init-defaults.yaml",
 		"advertiseAddress: 1.2.3.4", "advertiseAddress: 192.168.0.10",
 		"  name: node\n", "  name: cp-1\n",
 		"kubernetesVersion: 1.37.0", "kubernetesVersion: v1.37.2")
-	joinFile := kubeadmFile(t, "join-defaults.yaml",
+	joinFile := testfixture.KubeadmFile(t, "join-defaults.yaml",
 		"apiServerEndpoint: kube-apiserver:6443", "apiServerEndpoint: 192.168.0.10:6443",
 		"  name: vm\n", "  name: worker-1\n")
-	resetFile := kubeadmFile(t, "reset-defaults.yaml")
+	resetFile := testfixture.KubeadmFile(t, "reset-defaults.yaml")
 
 	for file, want := range map[string][]string{
 		initFile:  {KindInit, KindCluster, KindKubeletConfig, KindKubeProxyConfig},
@@ -127,18 +105,18 @@ func TestComponentConfigUnknownFields(t *testing.T) {
 func TestValidateFileSkipPhases(t *testing.T) {
 	t.Parallel()
 	phases := PhaseNames{Init: []string{"preflight", "addon/coredns"}, Join: []string{"preflight"}, Reset: []string{"cleanup-node"}}
-	ok := kubeadmFile(t, "init-defaults.yaml", "timeouts:", "skipPhases: [addon/coredns, preflight]\ntimeouts:")
+	ok := testfixture.KubeadmFile(t, "init-defaults.yaml", "timeouts:", "skipPhases: [addon/coredns, preflight]\ntimeouts:")
 	if _, err := ValidateFile(ok, testHost, phases); err != nil {
 		t.Errorf("known phases refused: %v", err)
 	}
 	for _, tc := range []struct {
 		file, want string
 	}{
-		{kubeadmFile(t, "init-defaults.yaml", "timeouts:", "skipPhases: [preflight, addons]\ntimeouts:"),
+		{testfixture.KubeadmFile(t, "init-defaults.yaml", "timeouts:", "skipPhases: [preflight, addons]\ntimeouts:"),
 			`skipPhases[1]: Unsupported value: "addons": supported values: "preflight", "addon/coredns"`},
-		{kubeadmFile(t, "join-defaults.yaml", "timeouts:", "skipPhases: [discovery]\ntimeouts:"),
+		{testfixture.KubeadmFile(t, "join-defaults.yaml", "timeouts:", "skipPhases: [discovery]\ntimeouts:"),
 			`skipPhases[0]: Unsupported value: "discovery": supported values: "preflight"`},
-		{kubeadmFile(t, "reset-defaults.yaml", "timeouts:", "skipPhases: [cleanup]\ntimeouts:"),
+		{testfixture.KubeadmFile(t, "reset-defaults.yaml", "timeouts:", "skipPhases: [cleanup]\ntimeouts:"),
 			`skipPhases[0]: Unsupported value: "cleanup": supported values: "cleanup-node"`},
 	} {
 		if _, err := ValidateFile(tc.file, testHost, phases); err == nil || !strings.Contains(err.Error(), tc.want) {

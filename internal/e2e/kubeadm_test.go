@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubestrap/kubestrap/internal/testfixture"
 )
 
 // freePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
@@ -34,27 +36,6 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// fixture returns a copy of testdata/kubeadm/name with each replacement made exactly once.
-func fixture(t *testing.T, name string, replace ...string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("../../testdata/kubeadm", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	for i := 0; i+1 < len(replace); i += 2 {
-		if n := strings.Count(s, replace[i]); n != 1 {
-			t.Fatalf("%s: %q occurs %d times, want once", name, replace[i], n)
-		}
-		s = strings.Replace(s, replace[i], replace[i+1], 1)
-	}
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // TestInitWithKubeadmDefaults runs init in local mode with the file kubeadm v1.37.2 prints
 // (init-defaults with the KubeletConfiguration and KubeProxyConfiguration), then reset with
 // kubeadm's reset-defaults. Changed in the init file, and nothing else:
@@ -71,7 +52,7 @@ func TestInitWithKubeadmDefaults(t *testing.T) {
 	root := t.TempDir()
 	p := freePorts(t, 6)
 	port := func(i int) string { return strconv.Itoa(p[i]) }
-	initFile := fixture(t, "init-defaults.yaml",
+	initFile := testfixture.KubeadmFile(t, "init-defaults.yaml",
 		"advertiseAddress: 1.2.3.4", "advertiseAddress: 127.0.0.1",
 		"  name: node\n", "  name: e2e-kubeadm\n",
 		"kubernetesVersion: 1.37.0", "kubernetesVersion: v1.37.2",
@@ -112,7 +93,7 @@ func TestInitWithKubeadmDefaults(t *testing.T) {
 		t.Errorf("kubeadm-config:\n%s", cc.Data["ClusterConfiguration"])
 	}
 
-	resetFile := fixture(t, "reset-defaults.yaml")
+	resetFile := testfixture.KubeadmFile(t, "reset-defaults.yaml")
 	mustRun(t, "reset", "--root-dir", root, "--config", resetFile, "--force")
 	if left := processesUnder(root); len(left) > 0 {
 		t.Errorf("processes left after reset: %v", left)
