@@ -10,13 +10,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/coreos/go-systemd/v22/unit"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
+	"github.com/kubestrap/kubestrap/internal/systemd"
 )
 
 // controlPlane are the control-plane components in start order; they are stopped in reverse.
@@ -99,12 +99,14 @@ func Discover(p paths.Paths, certificatesDir, etcdDataDir string) *Layout {
 		if u == kubeletUnit {
 			continue
 		}
-		args, err := unitArgs(path)
+		// The command line systemd runs: drop-ins and Environment= included, so that a data dir
+		// moved in a drop-in is the one reset cleans.
+		exec, err := systemd.ReadExecStart(p, u)
 		if err != nil {
 			l.Warnings = append(l.Warnings, err.Error())
 			continue
 		}
-		l.setComponent(strings.TrimSuffix(u, ".service"), args, path)
+		l.setComponent(strings.TrimSuffix(u, ".service"), exec.Args(), path)
 	}
 
 	l.CertDirs = []string{p.CertDir("")}
@@ -213,33 +215,6 @@ func isOurUnitFile(path string) bool {
 	head := make([]byte, 512)
 	n, _ := f.Read(head)
 	return bytes.Contains(head[:n], []byte(unitMarker))
-}
-
-// unitArgs returns the arguments of a unit's (last) ExecStart= after the program.
-func unitArgs(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	opts, err := unit.DeserializeOptions(f)
-	if err != nil {
-		return nil, fmt.Errorf("reading unit %s: %w", path, err)
-	}
-	var exec string
-	for _, o := range opts {
-		if o.Section == "Service" && o.Name == "ExecStart" {
-			exec = o.Value
-		}
-	}
-	words := strings.Fields(strings.ReplaceAll(exec, "\\\n", " "))
-	if len(words) == 0 {
-		return nil, fmt.Errorf("unit %s has no ExecStart", path)
-	}
-	for i, w := range words {
-		words[i] = strings.Trim(w, `"`)
-	}
-	return words[1:], nil
 }
 
 func exists(path string) bool {
