@@ -3,18 +3,15 @@ package reset
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
-
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/staticpod"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 	"github.com/kubestrap/kubestrap/internal/systemd"
 )
@@ -79,11 +76,12 @@ func Discover(p paths.Paths, certificatesDir, etcdDataDir string) *Layout {
 		if !exists(path) {
 			continue
 		}
-		argv, err := manifestCommand(path)
+		cmd, err := staticpod.ReadCommand(path, name)
 		if err != nil {
 			l.Warnings = append(l.Warnings, err.Error())
 			continue
 		}
+		argv := cmd.Argv()
 		l.Manifests[name] = argv
 		if len(argv) > 0 {
 			l.setComponent(name, argv[1:], path)
@@ -182,23 +180,6 @@ func unitNames() []string {
 		out[i] = c + ".service"
 	}
 	return out
-}
-
-// manifestCommand returns the command line of a static pod manifest's first container.
-func manifestCommand(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var pod corev1.Pod
-	if err := yaml.Unmarshal(data, &pod); err != nil {
-		return nil, fmt.Errorf("reading static pod manifest %s: %w", path, err)
-	}
-	if len(pod.Spec.Containers) == 0 {
-		return nil, fmt.Errorf("static pod manifest %s has no container", path)
-	}
-	c := pod.Spec.Containers[0]
-	return append(slices.Clone(c.Command), c.Args...), nil
 }
 
 // isOurUnitFile reports whether path is a regular file that kubestrap rendered.
