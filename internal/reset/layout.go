@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/paths"
@@ -21,9 +20,9 @@ var controlPlane = []string{components.EtcdName, components.APIServerName, compo
 
 // kubeletUnit, kubeletDropInDir and kubeletDropIn are the kubelet's unit files kubestrap writes.
 const (
-	kubeletUnit      = "kubelet.service"
+	kubeletUnit      = systemd.KubeletUnit
 	kubeletDropInDir = kubeletUnit + ".d"
-	kubeletDropIn    = "10-kubeadm.conf"
+	kubeletDropIn    = systemd.KubeletDropIn
 )
 
 // unitMarker is the first-line comment of every unit file kubestrap renders: /etc/systemd/system
@@ -62,12 +61,12 @@ func Discover(p paths.Paths, certificatesDir, etcdDataDir string) *Layout {
 	if spec, err := supervisor.ReadSpec(p); err == nil {
 		l.Local = true
 		for _, c := range spec.Components {
-			l.setComponent(c.Name, c.Args, filepath.Join(p.StateDir(), "supervisor.json"))
+			l.setComponent(c.Name, c.Args, supervisor.SpecPath(p))
 		}
 	} else if !errors.Is(err, supervisor.ErrNotStarted) {
 		l.Warnings = append(l.Warnings, err.Error())
 	}
-	if exists(p.BinDir()) || exists(p.PidFile("supervisor")) {
+	if exists(p.BinDir()) || exists(supervisor.SupervisorPidFile(p)) {
 		l.Local = true
 	}
 
@@ -88,7 +87,7 @@ func Discover(p paths.Paths, certificatesDir, etcdDataDir string) *Layout {
 		}
 	}
 
-	for _, u := range append(unitNames(), kubeletUnit) {
+	for i, u := range append(unitNames(), kubeletUnit) {
 		path := p.SystemdUnit(u)
 		if !isOurUnitFile(path) {
 			continue
@@ -97,6 +96,7 @@ func Discover(p paths.Paths, certificatesDir, etcdDataDir string) *Layout {
 		if u == kubeletUnit {
 			continue
 		}
+		name := controlPlane[i]
 		// The command line systemd runs: drop-ins and Environment= included, so that a data dir
 		// moved in a drop-in is the one reset cleans.
 		exec, err := systemd.ReadExecStart(p, u)
@@ -104,7 +104,7 @@ func Discover(p paths.Paths, certificatesDir, etcdDataDir string) *Layout {
 			l.Warnings = append(l.Warnings, err.Error())
 			continue
 		}
-		l.setComponent(strings.TrimSuffix(u, ".service"), exec.Args(), path)
+		l.setComponent(name, exec.Args(), path)
 	}
 
 	l.CertDirs = []string{p.CertDir("")}
@@ -167,7 +167,7 @@ func (l *Layout) EtcdArgs() map[string]string {
 func (l *Layout) ControlPlaneUnits() []string {
 	var out []string
 	for i := len(controlPlane) - 1; i >= 0; i-- {
-		if u := controlPlane[i] + ".service"; slices.Contains(l.Units, u) {
+		if u := systemd.UnitName(controlPlane[i]); slices.Contains(l.Units, u) {
 			out = append(out, u)
 		}
 	}
@@ -177,7 +177,7 @@ func (l *Layout) ControlPlaneUnits() []string {
 func unitNames() []string {
 	out := make([]string, len(controlPlane))
 	for i, c := range controlPlane {
-		out[i] = c + ".service"
+		out[i] = systemd.UnitName(c)
 	}
 	return out
 }
