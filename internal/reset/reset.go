@@ -27,6 +27,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/preflight"
+	"github.com/kubestrap/kubestrap/internal/procfs"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 	"github.com/kubestrap/kubestrap/internal/systemd"
 )
@@ -101,7 +102,7 @@ func (s System) withDefaults() System {
 		s.Unmount = realUnmount
 	}
 	if s.Procs == nil {
-		s.Procs = ProcFS{}
+		s.Procs = procfs.FS{}
 	}
 	if s.Kill == nil {
 		s.Kill = syscall.Kill
