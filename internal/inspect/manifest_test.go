@@ -90,23 +90,3 @@ func TestLoadManifestCases(t *testing.T) {
 		t.Errorf("missing manifest: %v, want ErrNotExist", err)
 	}
 }
-
-func TestExpandKubeletVars(t *testing.T) {
-	t.Parallel()
-	env := map[string]string{"A": "1", "B": "x y"}
-	tests := map[string]string{
-		"plain":         "plain",
-		"$(A)":          "1",
-		"--b=$(B),$(A)": "--b=x y,1",
-		"$$(A)":         "$(A)",
-		"$(C)":          "$(C)",
-		"$(A":           "$(A",
-		"cost $5":       "cost $5",
-		"end$":          "end$",
-	}
-	for in, want := range tests {
-		if got := expandKubeletVars(in, env); got != want {
-			t.Errorf("expandKubeletVars(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

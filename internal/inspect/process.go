@@ -1,17 +1,15 @@
 package inspect
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/procfs"
 )
 
 // kubestrapName is the multi-call binary's own name; `kubestrap kube-apiserver ...` runs the
@@ -78,29 +76,15 @@ type ScanResult struct {
 // that a host with thousands of processes is scanned in milliseconds.
 func (s ProcScanner) Scan() (ScanResult, error) {
 	var res ScanResult
-	d, err := os.Open(s.ProcDir)
+	scan, err := procfs.FS{Root: s.ProcDir}.OpenScan()
 	if err != nil {
 		return res, fmt.Errorf("reading processes: %w", err)
 	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return res, fmt.Errorf("reading processes in %s: %w", s.ProcDir, err)
-	}
-	r, err := newProcReader(s.ProcDir)
-	if err != nil {
-		return res, err
-	}
-	defer r.close()
+	defer scan.Close()
 
-	buf := make([]byte, 64)
-	for _, name := range names {
-		pid, ok := parsePID(name)
-		if !ok {
-			continue
-		}
+	for _, pid := range scan.Pids() {
 		res.Scanned++
-		n, err := s.read(r, pid, name, "comm", &buf)
+		comm, err := s.comm(scan, pid)
 		if err != nil {
 			if errors.Is(err, fs.ErrPermission) {
 				res.Unreadable++
@@ -108,19 +92,17 @@ func (s ProcScanner) Scan() (ScanResult, error) {
 			// Anything else (the process exited meanwhile) is not worth reporting.
 			continue
 		}
-		comm := string(bytes.TrimSuffix(buf[:n], []byte{'\n'}))
 		direct := comm == Component
 		if !direct && !s.mayBeKubestrap(comm) {
 			continue
 		}
-		n, err = s.read(r, pid, name, "cmdline", &buf)
+		argv, err := s.cmdline(scan, pid)
 		if err != nil {
 			if direct && errors.Is(err, fs.ErrPermission) {
 				res.Denied = append(res.Denied, DeniedProcess{PID: pid, Comm: comm, Err: err})
 			}
 			continue
 		}
-		argv := splitCmdline(buf[:n])
 		if !isAPIServer(direct, argv) {
 			continue
 		}
@@ -139,13 +121,22 @@ func (s ProcScanner) Scan() (ScanResult, error) {
 	return res, nil
 }
 
-func (s ProcScanner) read(r *procReader, pid int, dir, file string, buf *[]byte) (int, error) {
+func (s ProcScanner) comm(scan *procfs.Scan, pid int) (string, error) {
 	if s.readHook != nil {
-		if err := s.readHook(pid, file); err != nil {
-			return 0, err
+		if err := s.readHook(pid, "comm"); err != nil {
+			return "", err
 		}
 	}
-	return r.readFile(dir, file, buf, file == "comm")
+	return scan.Comm(pid)
+}
+
+func (s ProcScanner) cmdline(scan *procfs.Scan, pid int) ([]string, error) {
+	if s.readHook != nil {
+		if err := s.readHook(pid, "cmdline"); err != nil {
+			return nil, err
+		}
+	}
+	return scan.Cmdline(pid)
 }
 
 // mayBeKubestrap reports whether a process with this comm could be kubestrap running the bundled
@@ -202,23 +193,6 @@ func refersTo(argv []string, root paths.Paths) bool {
 		}
 	}
 	return false
-}
-
-// splitCmdline splits /proc/PID/cmdline: NUL-terminated words.
-func splitCmdline(b []byte) []string {
-	b = bytes.TrimSuffix(b, []byte{0})
-	if len(b) == 0 {
-		return nil
-	}
-	return strings.Split(string(b), "\x00")
-}
-
-func parsePID(name string) (int, bool) {
-	if name == "" || name[0] < '1' || name[0] > '9' {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(name)
-	return pid, err == nil
 }
 
 // Invocation turns a process into the options it runs with.

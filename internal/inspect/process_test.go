@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/procfs"
 )
 
 func pids(ps []Process) []int {
@@ -120,24 +121,6 @@ func TestProcessInvocation(t *testing.T) {
 	}
 }
 
-func TestSplitCmdline(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in   string
-		want []string
-	}{
-		{"", nil},
-		{"a\x00", []string{"a"}},
-		{"a\x00--x=1 2\x00\x00", []string{"a", "--x=1 2", ""}},
-		{"no-terminator", []string{"no-terminator"}},
-	}
-	for _, tt := range tests {
-		if got := splitCmdline([]byte(tt.in)); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("splitCmdline(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 // BenchmarkScan scans a synthetic /proc of 5,000 processes, a busy host: most are unrelated
 // programs, a few are kubestrap running other commands, one is the apiserver.
 func BenchmarkScan(b *testing.B) {
@@ -190,7 +173,7 @@ func BenchmarkScanBaseline(b *testing.B) {
 			if err != nil {
 				continue
 			}
-			if argv := splitCmdline(data); len(argv) > 0 && filepath.Base(argv[0]) == Component {
+			if argv := procfs.SplitCmdline(data); len(argv) > 0 && filepath.Base(argv[0]) == Component {
 				found++
 			}
 		}

@@ -166,25 +166,3 @@ ExecStart=-@/usr/bin/kubestrap kubestrap kube-apiserver "--b=${B}" $C --price=$$
 		t.Errorf("missing unit: %v, want ErrNotExist", err)
 	}
 }
-
-func TestSplitWords(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in   string
-		want []string
-	}{
-		{"", nil},
-		{"  a  b\tc ", []string{"a", "b", "c"}},
-		{`"a b" 'c d'`, []string{"a b", "c d"}},
-		{`--x="a b"c`, []string{"--x=a bc"}},
-		{`a\ b \x41 \\ \"`, []string{"a b", "A", `\`, `"`}},
-		{`'no \n escape'`, []string{`no \n escape`}},
-		{`""`, []string{""}},
-	}
-	for _, tt := range tests {
-		got, err := splitWords(tt.in)
-		if err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("splitWords(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
-	}
-}

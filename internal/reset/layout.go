@@ -3,20 +3,16 @@ package reset
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-
-	"github.com/coreos/go-systemd/v22/unit"
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/staticpod"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
+	"github.com/kubestrap/kubestrap/internal/systemd"
 )
 
 // controlPlane are the control-plane components in start order; they are stopped in reverse.
@@ -24,9 +20,9 @@ var controlPlane = []string{components.EtcdName, components.APIServerName, compo
 
 // kubeletUnit, kubeletDropInDir and kubeletDropIn are the kubelet's unit files kubestrap writes.
 const (
-	kubeletUnit      = "kubelet.service"
+	kubeletUnit      = systemd.KubeletUnit
 	kubeletDropInDir = kubeletUnit + ".d"
-	kubeletDropIn    = "10-kubeadm.conf"
+	kubeletDropIn    = systemd.KubeletDropIn
 )
 
 // unitMarker is the first-line comment of every unit file kubestrap renders: /etc/systemd/system
@@ -65,12 +61,12 @@ func Discover(p paths.Paths, certificatesDir, etcdDataDir string) *Layout {
 	if spec, err := supervisor.ReadSpec(p); err == nil {
 		l.Local = true
 		for _, c := range spec.Components {
-			l.setComponent(c.Name, c.Args, filepath.Join(p.StateDir(), "supervisor.json"))
+			l.setComponent(c.Name, c.Args, supervisor.SpecPath(p))
 		}
 	} else if !errors.Is(err, supervisor.ErrNotStarted) {
 		l.Warnings = append(l.Warnings, err.Error())
 	}
-	if exists(p.BinDir()) || exists(p.PidFile("supervisor")) {
+	if exists(p.BinDir()) || exists(supervisor.SupervisorPidFile(p)) {
 		l.Local = true
 	}
 
@@ -79,18 +75,19 @@ func Discover(p paths.Paths, certificatesDir, etcdDataDir string) *Layout {
 		if !exists(path) {
 			continue
 		}
-		argv, err := manifestCommand(path)
+		cmd, err := staticpod.ReadCommand(path, name)
 		if err != nil {
 			l.Warnings = append(l.Warnings, err.Error())
 			continue
 		}
+		argv := cmd.Argv()
 		l.Manifests[name] = argv
 		if len(argv) > 0 {
 			l.setComponent(name, argv[1:], path)
 		}
 	}
 
-	for _, u := range append(unitNames(), kubeletUnit) {
+	for i, u := range append(unitNames(), kubeletUnit) {
 		path := p.SystemdUnit(u)
 		if !isOurUnitFile(path) {
 			continue
@@ -99,12 +96,15 @@ func Discover(p paths.Paths, certificatesDir, etcdDataDir string) *Layout {
 		if u == kubeletUnit {
 			continue
 		}
-		args, err := unitArgs(path)
+		name := controlPlane[i]
+		// The command line systemd runs: drop-ins and Environment= included, so that a data dir
+		// moved in a drop-in is the one reset cleans.
+		exec, err := systemd.ReadExecStart(p, u)
 		if err != nil {
 			l.Warnings = append(l.Warnings, err.Error())
 			continue
 		}
-		l.setComponent(strings.TrimSuffix(u, ".service"), args, path)
+		l.setComponent(name, exec.Args(), path)
 	}
 
 	l.CertDirs = []string{p.CertDir("")}
@@ -167,7 +167,7 @@ func (l *Layout) EtcdArgs() map[string]string {
 func (l *Layout) ControlPlaneUnits() []string {
 	var out []string
 	for i := len(controlPlane) - 1; i >= 0; i-- {
-		if u := controlPlane[i] + ".service"; slices.Contains(l.Units, u) {
+		if u := systemd.UnitName(controlPlane[i]); slices.Contains(l.Units, u) {
 			out = append(out, u)
 		}
 	}
@@ -177,26 +177,9 @@ func (l *Layout) ControlPlaneUnits() []string {
 func unitNames() []string {
 	out := make([]string, len(controlPlane))
 	for i, c := range controlPlane {
-		out[i] = c + ".service"
+		out[i] = systemd.UnitName(c)
 	}
 	return out
-}
-
-// manifestCommand returns the command line of a static pod manifest's first container.
-func manifestCommand(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var pod corev1.Pod
-	if err := yaml.Unmarshal(data, &pod); err != nil {
-		return nil, fmt.Errorf("reading static pod manifest %s: %w", path, err)
-	}
-	if len(pod.Spec.Containers) == 0 {
-		return nil, fmt.Errorf("static pod manifest %s has no container", path)
-	}
-	c := pod.Spec.Containers[0]
-	return append(slices.Clone(c.Command), c.Args...), nil
 }
 
 // isOurUnitFile reports whether path is a regular file that kubestrap rendered.
@@ -213,33 +196,6 @@ func isOurUnitFile(path string) bool {
 	head := make([]byte, 512)
 	n, _ := f.Read(head)
 	return bytes.Contains(head[:n], []byte(unitMarker))
-}
-
-// unitArgs returns the arguments of a unit's (last) ExecStart= after the program.
-func unitArgs(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	opts, err := unit.DeserializeOptions(f)
-	if err != nil {
-		return nil, fmt.Errorf("reading unit %s: %w", path, err)
-	}
-	var exec string
-	for _, o := range opts {
-		if o.Section == "Service" && o.Name == "ExecStart" {
-			exec = o.Value
-		}
-	}
-	words := strings.Fields(strings.ReplaceAll(exec, "\\\n", " "))
-	if len(words) == 0 {
-		return nil, fmt.Errorf("unit %s has no ExecStart", path)
-	}
-	for i, w := range words {
-		words[i] = strings.Trim(w, `"`)
-	}
-	return words[1:], nil
 }
 
 func exists(path string) bool {

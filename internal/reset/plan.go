@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/kubestrap/kubestrap/internal/join"
+	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -106,7 +108,7 @@ func (s *spec) ownsFile(name, path string, fi fs.FileInfo) (ours, named bool) {
 // Kubeadm's file names (reference §2–§4), which kubestrap keeps.
 var (
 	// kubeconfigFiles are init's five kubeconfigs plus join's bootstrap-kubelet.conf.
-	kubeconfigFiles = []string{"admin.conf", "super-admin.conf", "kubelet.conf", "controller-manager.conf", "scheduler.conf", "bootstrap-kubelet.conf"}
+	kubeconfigFiles = append(kubeconfigFileNames(), join.BootstrapKubeletConf)
 	// pkiFiles are the certificates and keys in the certificates dir, etcd/ excluded.
 	pkiFiles = withExt([]string{"ca", "apiserver", "apiserver-kubelet-client", "front-proxy-ca", "front-proxy-client", "apiserver-etcd-client"}, ".crt", ".key")
 	// pkiCSRs are what `certs generate-csr` writes beside them (external CA).
@@ -114,11 +116,42 @@ var (
 	saFiles       = []string{"sa.key", "sa.pub"}
 	etcdPKIFiles  = withExt([]string{"ca", "server", "peer", "healthcheck-client"}, ".crt", ".key")
 	etcdPKICSRs   = withExt([]string{"server", "peer", "healthcheck-client"}, ".csr")
-	manifestFiles = withExt(controlPlane, ".yaml")
+	manifestFiles = baseNames(func(p paths.Paths) []string {
+		out := make([]string, len(controlPlane))
+		for i, c := range controlPlane {
+			out[i] = p.Manifest(c)
+		}
+		return out
+	})
 	// kubestrapConfigFiles are the apiserver files kubestrap adds to kubeadm's layout, and the
 	// configuration init saves beside them.
-	kubestrapConfigFiles = []string{"encryption-config.yaml", "audit-policy.yaml", filepath.Base(paths.SavedConfigFile)}
+	kubestrapConfigFiles = baseNames(func(p paths.Paths) []string {
+		return []string{p.EncryptionConfig(), p.AuditPolicy(), p.SavedConfig()}
+	})
 )
+
+// kubeconfigFileNames are the writer's file names of init's kubeconfigs.
+func kubeconfigFileNames() []string {
+	var out []string
+	for _, n := range kubeconfig.KubeconfigNames() {
+		f, err := kubeconfig.FileName(n)
+		if err != nil {
+			panic(err) // KubeconfigNames lists exactly the names FileName knows
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// baseNames are the file names of the paths the writers' path functions give (under any root:
+// the names do not depend on it).
+func baseNames(pathsOf func(paths.Paths) []string) []string {
+	var out []string
+	for _, f := range pathsOf(paths.MustUnder("/")) {
+		out = append(out, filepath.Base(f))
+	}
+	return out
+}
 
 // PKIFiles lists the 22 certificate and key files of a kubeadm control plane with local etcd,
 // relative to the certificates dir.

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
@@ -437,5 +438,66 @@ func TestExecuteStaysInRoot(t *testing.T) {
 	}
 	if _, serr := os.Stat(victim); serr != nil {
 		t.Errorf("a file outside the root was removed: %v (execute: %v)", serr, err)
+	}
+}
+
+// TestLayoutFollowsUnitDropIns: a systemd-mode etcd whose data dir an operator moved in a drop-in
+// (ExecStart= cleared and set again, or the flag taken from Environment=/EnvironmentFile=) runs
+// with that data dir, so that is the one reset must find and empty — the same reading of the unit
+// show-apiserver-options does for kube-apiserver.
+func TestLayoutFollowsUnitDropIns(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cases := map[string]struct {
+		dropIns map[string]string // file name in etcd.service.d -> content
+		envFile string            // content of /etc/default/etcd (a host path, under the root), "" for none
+	}{
+		"ExecStart replaced": {dropIns: map[string]string{
+			"20-data.conf": "[Service]\nExecStart=\nExecStart=@BIN@ --name=node1 --data-dir=@ROOT@/srv/etcd-moved --cert-file=/etc/kubernetes/pki/etcd/server.crt\n",
+		}},
+		"Environment in a drop-in": {dropIns: map[string]string{
+			"10-exec.conf": "[Service]\nExecStart=\nExecStart=@BIN@ --name=node1 $ETCD_EXTRA \"--data-dir=${DATA}\"\n",
+			"20-env.conf":  "[Service]\nEnvironment=\"DATA=@ROOT@/srv/etcd-moved\" ETCD_EXTRA=--quota-backend-bytes=1\n",
+		}},
+		"EnvironmentFile": {
+			dropIns: map[string]string{
+				"10-exec.conf": "[Service]\nEnvironmentFile=-/etc/default/etcd-missing\nEnvironmentFile=/etc/default/etcd\nExecStart=\nExecStart=@BIN@ --name=node1 $ETCD_ARGS\n",
+			},
+			envFile: "# moved to the big disk\nETCD_ARGS=\"--data-dir=@ROOT@/srv/etcd-moved --snapshot-count=10000\"\n",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			writeModeFiles(t, e, cfg, "systemd")
+			for f, content := range tc.dropIns {
+				e.write("etc/systemd/system/etcd.service.d/"+f, strings.NewReplacer("@BIN@", e.p.ComponentBinary(components.EtcdName), "@ROOT@", e.root).Replace(content))
+			}
+			if tc.envFile != "" {
+				e.write("etc/default/etcd", strings.ReplaceAll(tc.envFile, "@ROOT@", e.root))
+			}
+			l := Discover(e.p, "", "")
+			if len(l.Warnings) != 0 {
+				t.Errorf("warnings: %v", l.Warnings)
+			}
+			if !slices.Contains(l.EtcdDataDirs, e.path("srv/etcd-moved")) {
+				t.Errorf("data dirs %v do not include the drop-in's %s", l.EtcdDataDirs, e.path("srv/etcd-moved"))
+			}
+			e.write("srv/etcd-moved/member/wal/0.wal", "wal")
+			e.write("srv/etcd-moved/member/snap/db", "bolt")
+			if err := runAll(t, e.newReset(Options{Force: true})); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(e.path("srv/etcd-moved/member")); !os.IsNotExist(err) {
+				t.Errorf("the drop-in's etcd data dir was not emptied (%v):\n%s", err, e.log.String())
+			}
+			// The drop-ins and the environment file are the operator's: reset leaves them.
+			for f := range tc.dropIns {
+				if _, err := os.Stat(e.path("etc/systemd/system/etcd.service.d/" + f)); err != nil {
+					t.Errorf("the operator's drop-in %s was removed: %v", f, err)
+				}
+			}
+		})
 	}
 }

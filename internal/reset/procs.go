@@ -1,18 +1,15 @@
 package reset
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
-	"github.com/kubestrap/kubestrap/internal/supervisor"
 )
 
-// Processes reads the process table. ProcFS is the real one; tests use a fake.
+// Processes reads the process table. procfs.FS is the real one; tests use a fake.
 type Processes interface {
 	// Pids lists every process id.
 	Pids() ([]int, error)
@@ -25,44 +22,6 @@ type Processes interface {
 	// MountNS identifies pid's mount namespace ("" when unknown), so that the processes of
 	// containers, whose paths look like the host's, are never taken for the host's.
 	MountNS(pid int) string
-}
-
-// ProcFS is the /proc of this host (Root "" means "/proc").
-type ProcFS struct{ Root string }
-
-func (fs ProcFS) proc() supervisor.ProcFS { return supervisor.ProcFS{Root: fs.Root} }
-func (fs ProcFS) dir() string {
-	if fs.Root == "" {
-		return "/proc"
-	}
-	return fs.Root
-}
-
-func (fs ProcFS) Pids() ([]int, error)              { return fs.proc().Pids() }
-func (fs ProcFS) Cmdline(pid int) ([]string, error) { return fs.proc().Cmdline(pid) }
-func (fs ProcFS) Alive(pid int) bool                { return fs.proc().Alive(pid) }
-
-func (fs ProcFS) Parent(pid int) int {
-	data, err := os.ReadFile(filepath.Join(fs.dir(), strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0
-	}
-	// The command name in parentheses may hold spaces and parentheses: count from the last ')'.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
-func (fs ProcFS) MountNS(pid int) string {
-	ns, _ := os.Readlink(filepath.Join(fs.dir(), strconv.Itoa(pid), "ns", "mnt"))
-	return ns
 }
 
 // Process is one process reset stops, and why it counts as the root's.

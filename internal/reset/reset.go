@@ -23,9 +23,11 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/preflight"
+	"github.com/kubestrap/kubestrap/internal/procfs"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 	"github.com/kubestrap/kubestrap/internal/systemd"
 )
@@ -100,7 +102,7 @@ func (s System) withDefaults() System {
 		s.Unmount = realUnmount
 	}
 	if s.Procs == nil {
-		s.Procs = ProcFS{}
+		s.Procs = procfs.FS{}
 	}
 	if s.Kill == nil {
 		s.Kill = syscall.Kill
@@ -408,7 +410,8 @@ func (r *Reset) notice() string {
 		"      ip6tables -F && ip6tables -t nat -F && ip6tables -t mangle -F && ip6tables -X\n" +
 		"      nft delete table ip kube-proxy; nft delete table ip6 kube-proxy\n" +
 		"      ipvsadm --clear\n")
-	fmt.Fprintf(&b, "  - copies of %s, e.g. in $HOME/.kube/config:\n      rm $HOME/.kube/config\n", r.p.Kubeconfig("admin.conf"))
+	admin, _ := kubeconfig.FileName(kubeconfig.Admin) // a name FileName knows
+	fmt.Fprintf(&b, "  - copies of %s, e.g. in $HOME/.kube/config:\n      rm $HOME/.kube/config\n", r.p.Kubeconfig(admin))
 	if r.hadKubelet {
 		b.WriteString("  - containers the kubelet started for other pods, if it was stopped before them:\n      crictl rmp --all --force\n")
 	}

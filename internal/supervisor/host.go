@@ -1,21 +1,20 @@
 package supervisor
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/procfs"
 )
 
-// Proc reads the process table. ProcFS is the real one; tests hand Stop and Status a fake
+// Proc reads the process table. procfs.FS is the real one; tests hand Stop and Status a fake
 // directory tree instead of /proc.
 type Proc interface {
 	// Pids lists the ids of all processes.
@@ -25,75 +24,6 @@ type Proc interface {
 	// Alive reports whether pid exists and is not a zombie: a dead child nobody has reaped yet
 	// is as stopped as it will ever be.
 	Alive(pid int) bool
-}
-
-// ProcFS reads a procfs mounted at Root ("/proc" when empty).
-type ProcFS struct{ Root string }
-
-func (fs ProcFS) root() string {
-	if fs.Root == "" {
-		return "/proc"
-	}
-	return fs.Root
-}
-
-func (fs ProcFS) Pids() ([]int, error) {
-	entries, err := os.ReadDir(fs.root())
-	if err != nil {
-		return nil, err
-	}
-	var pids []int
-	for _, e := range entries {
-		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, nil
-}
-
-func (fs ProcFS) Cmdline(pid int) ([]string, error) {
-	data, err := os.ReadFile(filepath.Join(fs.root(), strconv.Itoa(pid), "cmdline"))
-	if err != nil {
-		return nil, err
-	}
-	data = bytes.TrimSuffix(data, []byte{0})
-	if len(data) == 0 {
-		return nil, nil
-	}
-	return strings.Split(string(data), "\x00"), nil
-}
-
-func (fs ProcFS) Alive(pid int) bool {
-	st, err := fs.stat(pid)
-	return err == nil && st.state != 'Z' && st.state != 'X' && st.state != 'x'
-}
-
-// procStat holds the fields of /proc/PID/stat kubestrap looks at.
-type procStat struct {
-	state byte
-	ppid  int
-	sid   int
-}
-
-// stat parses /proc/PID/stat. The command name in parentheses may itself hold spaces and
-// parentheses, so the fields are counted from the last ')'.
-func (fs ProcFS) stat(pid int) (procStat, error) {
-	data, err := os.ReadFile(filepath.Join(fs.root(), strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return procStat{}, err
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	// After ")": state ppid pgrp session ...
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 4 || len(f[0]) != 1 {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	sid, _ := strconv.Atoi(f[3])
-	return procStat{state: f[0][0], ppid: ppid, sid: sid}, nil
 }
 
 // Clock is the time source of the supervisor's restart backoff and uptimes.
@@ -122,7 +52,7 @@ type Host struct {
 
 func (h Host) withDefaults() Host {
 	if h.Proc == nil {
-		h.Proc = ProcFS{}
+		h.Proc = procfs.FS{}
 	}
 	if h.Kill == nil {
 		h.Kill = syscall.Kill

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/procfs"
 )
 
 func TestIsSupervisorOf(t *testing.T) {
@@ -54,7 +55,7 @@ func TestIsComponentOf(t *testing.T) {
 	}
 }
 
-// fakeProc builds a /proc look-alike for ProcFS and signals for Host.Kill: a process "dies" when
+// fakeProc builds a /proc look-alike for procfs.FS and signals for Host.Kill: a process "dies" when
 // its directory is removed.
 type fakeProc struct {
 	t    *testing.T
@@ -115,59 +116,7 @@ func (f *fakeProc) sent() []string {
 }
 
 func (f *fakeProc) host() Host {
-	return Host{Proc: ProcFS{Root: f.root}, Kill: f.kill, Self: 1}
-}
-
-func TestProcFS(t *testing.T) {
-	t.Parallel()
-	f := newFakeProc(t)
-	f.add(10, 'S', "/bin/sleep", "60")
-	f.add(11, 'Z')
-	f.add(12, 'R', "weird")
-	// A command name with spaces and parentheses must not confuse the stat parser.
-	os.WriteFile(filepath.Join(f.root, "12", "stat"), []byte("12 (a) b (c) S 1 12 12 0 -1\n"), 0o644)
-	os.MkdirAll(filepath.Join(f.root, "self"), 0o755)
-	fs := ProcFS{Root: f.root}
-
-	pids, err := fs.Pids()
-	slices.Sort(pids)
-	if err != nil || !slices.Equal(pids, []int{10, 11, 12}) {
-		t.Errorf("Pids = %v, %v; want [10 11 12]", pids, err)
-	}
-	if argv, err := fs.Cmdline(10); err != nil || !slices.Equal(argv, []string{"/bin/sleep", "60"}) {
-		t.Errorf("Cmdline(10) = %q, %v", argv, err)
-	}
-	if argv, err := fs.Cmdline(11); err != nil || argv != nil {
-		t.Errorf("Cmdline of a zombie = %q, %v; want empty", argv, err)
-	}
-	if _, err := fs.Cmdline(99); err == nil {
-		t.Error("Cmdline of a missing process: no error")
-	}
-	for pid, want := range map[int]bool{10: true, 11: false, 12: true, 99: false} {
-		if got := fs.Alive(pid); got != want {
-			t.Errorf("Alive(%d) = %v, want %v", pid, got, want)
-		}
-	}
-	if st, err := fs.stat(12); err != nil || st.state != 'S' || st.ppid != 1 || st.sid != 12 {
-		t.Errorf("stat(12) = %+v, %v", st, err)
-	}
-}
-
-func TestProcFSReal(t *testing.T) {
-	t.Parallel()
-	fs := ProcFS{}
-	self := os.Getpid()
-	if !fs.Alive(self) {
-		t.Fatal("this process is not alive according to /proc")
-	}
-	argv, err := fs.Cmdline(self)
-	if err != nil || len(argv) == 0 || argv[0] != os.Args[0] {
-		t.Errorf("Cmdline(self) = %q, %v; want argv[0] %q", argv, err, os.Args[0])
-	}
-	st, err := fs.stat(self)
-	if err != nil || st.ppid != os.Getppid() {
-		t.Errorf("stat(self) = %+v, %v; want ppid %d", st, err, os.Getppid())
-	}
+	return Host{Proc: procfs.FS{Root: f.root}, Kill: f.kill, Self: 1}
 }
 
 // TestRunning: a root's supervisor is recognised by a pid file naming a live supervisor of that

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/procfs"
 )
 
 // These tests run real processes: the test binary itself as supervisor and as fake components
@@ -91,7 +92,7 @@ func readEvents(path string) []string {
 	return strings.Split(strings.TrimSpace(string(data)), "\n")
 }
 
-func alive(pid int) bool { return ProcFS{}.Alive(pid) }
+func alive(pid int) bool { return procfs.FS{}.Alive(pid) }
 
 func readStatusDoc(t *testing.T, p paths.Paths) statusDoc {
 	t.Helper()
@@ -125,7 +126,7 @@ func killLeftovers(t *testing.T, p paths.Paths) {
 		t.Error(err)
 	}
 	for _, pid := range pids {
-		argv, _ := ProcFS{}.Cmdline(pid)
+		argv, _ := procfs.FS{}.Cmdline(pid)
 		t.Errorf("left running: pid %d %q", pid, argv)
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
@@ -235,7 +236,7 @@ func TestRunStartOrderHealthGatingAndReverseStop(t *testing.T) {
 		pid := pidOf(t, p, c.Name)
 		pids[c.Name] = pid
 		// ps and pgrep must see the component's own name and flags.
-		argv, _ := ProcFS{}.Cmdline(pid)
+		argv, _ := procfs.FS{}.Cmdline(pid)
 		if want := append([]string{c.Path}, c.Args...); !slices.Equal(argv, want) {
 			t.Errorf("%s runs as %q, want %q", c.Name, argv, want)
 		}
@@ -464,17 +465,17 @@ func TestStartDetachesStatusAndStop(t *testing.T) {
 	if alive(starter) {
 		t.Errorf("the starter (pid %d) still runs", starter)
 	}
-	st, err := ProcFS{}.stat(sup)
+	st, err := procfs.FS{}.Stat(sup)
 	if err != nil || !alive(sup) {
 		t.Fatalf("the supervisor (pid %d) does not survive its starter: %v", sup, err)
 	}
-	if st.sid != sup {
-		t.Errorf("the supervisor is in session %d, want its own (%d)", st.sid, sup)
+	if st.Session != sup {
+		t.Errorf("the supervisor is in session %d, want its own (%d)", st.Session, sup)
 	}
-	if st.ppid == starter {
+	if st.PPID == starter {
 		t.Errorf("the supervisor's parent is still the starter")
 	}
-	if argv, _ := (ProcFS{}).Cmdline(sup); !isSupervisorOf(argv, p.Root()) {
+	if argv, _ := (procfs.FS{}).Cmdline(sup); !isSupervisorOf(argv, p.Root()) {
 		t.Errorf("the supervisor runs as %q", argv)
 	}
 

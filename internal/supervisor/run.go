@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/procfs"
 )
 
 const (
@@ -56,7 +57,7 @@ func (d Deps) withDefaults() Deps {
 		d.Health = CheckHealth
 	}
 	if d.Proc == nil {
-		d.Proc = ProcFS{}
+		d.Proc = procfs.FS{}
 	}
 	return d
 }

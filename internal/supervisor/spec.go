@@ -146,9 +146,14 @@ func validName(name string) error {
 // supervisorName names the supervisor's own pid file and log.
 const supervisorName = "supervisor"
 
-func specFile(p paths.Paths) string   { return filepath.Join(p.StateDir(), "supervisor.json") }
-func statusFile(p paths.Paths) string { return filepath.Join(p.RunDir(), "status.json") }
-func lockFile(p paths.Paths) string   { return filepath.Join(p.RunDir(), "supervisor.lock") }
+func specFile(p paths.Paths) string { return filepath.Join(p.StateDir(), "supervisor.json") }
+
+// SpecPath is where WriteSpec keeps the spec; SupervisorPidFile is the supervisor's pid file.
+// Reset names and removes these, so it takes them from here rather than re-spelling them.
+func SpecPath(p paths.Paths) string          { return specFile(p) }
+func SupervisorPidFile(p paths.Paths) string { return p.PidFile(supervisorName) }
+func statusFile(p paths.Paths) string        { return filepath.Join(p.RunDir(), "status.json") }
+func lockFile(p paths.Paths) string          { return filepath.Join(p.RunDir(), "supervisor.lock") }
 func supervisorLog(p paths.Paths) string {
 	return filepath.Join(p.LogDir(), supervisorName+".log")
 }

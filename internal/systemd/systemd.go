@@ -6,7 +6,6 @@
 package systemd
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/coreos/go-systemd/v22/util"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/procfs"
 )
 
 func environ() []string { return os.Environ() }
@@ -25,8 +25,8 @@ func IsPID1Systemd() bool {
 	if util.IsRunningSystemd() {
 		return true
 	}
-	b, _ := os.ReadFile("/proc/1/comm")
-	return string(bytes.TrimSpace(b)) == "systemd"
+	comm, _ := procfs.FS{}.Comm(1)
+	return comm == "systemd"
 }
 
 // Manageable reports whether kubestrap may drive systemd for the units under p, and if not,

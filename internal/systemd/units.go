@@ -3,6 +3,7 @@ package systemd
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/template"
 
@@ -15,7 +16,9 @@ import (
 
 // Unit names kubestrap installs.
 const (
-	KubeletUnit         = "kubelet.service"
+	KubeletUnit = "kubelet.service"
+	// KubeletDropIn is the kubelet drop-in's file name in kubelet.service.d (kubeadm's).
+	KubeletDropIn       = "10-kubeadm.conf"
 	networkOnlineTarget = "network-online.target"
 )
 
@@ -119,7 +122,7 @@ func render(cfg *config.Config, p paths.Paths, c components.Component, env []str
 // distribution package's copies of the same names in /usr/lib/systemd/system.
 func KubeletUnitPath(p paths.Paths) string { return p.SystemdUnit(KubeletUnit) }
 func KubeletDropInPath(p paths.Paths) string {
-	return p.SystemdUnit(KubeletUnit + ".d/10-kubeadm.conf")
+	return filepath.Join(p.SystemdUnit(KubeletUnit+".d"), KubeletDropIn)
 }
 
 // KubeletUnits renders the kubelet's unit and its 10-kubeadm.conf drop-in (what kubeadm leaves
