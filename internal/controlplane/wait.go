@@ -42,21 +42,28 @@ func Wait(ctx context.Context, targets []Target, timeout, interval time.Duration
 	}
 	done := logx.Wait(log, "health of %s (up to %s)", strings.Join(names, ", "), timeout)
 
+	// mu guards lastErr and the log: the targets are polled in parallel, and log may be a plain
+	// writer (a bytes.Buffer in tests) that is not safe for concurrent writes.
 	var mu sync.Mutex
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(log, format, args...)
+	}
 	lastErr := map[string]error{}
 	var wg sync.WaitGroup
 	for _, t := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fmt.Fprintf(log, "[wait-control-plane] Waiting for %s at %s\n", t.Name, t.URL)
+			say("[wait-control-plane] Waiting for %s at %s\n", t.Name, t.URL)
 			for {
 				err := check(ctx, t.URL)
 				mu.Lock()
 				lastErr[t.Name] = err
 				mu.Unlock()
 				if err == nil {
-					fmt.Fprintf(log, "[wait-control-plane] %s is healthy after %s\n", t.Name, time.Since(start).Round(time.Millisecond))
+					say("[wait-control-plane] %s is healthy after %s\n", t.Name, time.Since(start).Round(time.Millisecond))
 					return
 				}
 				select {
