@@ -10,19 +10,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/config/configtest"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
-func testConfig(t *testing.T) *config.Config {
-	t.Helper()
-	cfg := config.DefaultInit()
-	cfg.Init.LocalAPIEndpoint.AdvertiseAddress = "127.0.0.1"
-	cfg.Init.NodeRegistration.Name = "n1"
-	if err := config.Validate(cfg); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
+// testConfig is the shared defaulted configuration (configtest) for this package's node.
+func testConfig(t *testing.T) *config.Config { return configtest.Init("127.0.0.1", "n1") }
 
 // TestPhaseNames pins the phase names to kubeadm's where they mean the same, since scripts pass
 // them to --skip-phases and "init phase".

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/config/configtest"
 	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
@@ -27,23 +27,8 @@ var t0 = time.Date(2030, time.March, 1, 12, 0, 0, 0, time.UTC)
 
 func at(t time.Time) func() time.Time { return func() time.Time { return t } }
 
-func testConfig() *config.Config {
-	return &config.Config{
-		Init: config.InitConfiguration{
-			NodeRegistration: config.NodeRegistration{Name: "node1"},
-			LocalAPIEndpoint: config.APIEndpoint{AdvertiseAddress: "192.168.0.10", BindPort: 6443},
-		},
-		Cluster: config.ClusterConfiguration{
-			Etcd:                        config.Etcd{Local: &config.LocalEtcd{DataDir: "/var/lib/etcd"}},
-			Networking:                  config.Networking{ServiceSubnet: "10.96.0.0/12", DNSDomain: "cluster.local"},
-			CertificatesDir:             "/etc/kubernetes/pki",
-			ClusterName:                 "kubernetes",
-			EncryptionAlgorithm:         config.AlgorithmECDSAP256,
-			CertificateValidityPeriod:   &metav1.Duration{Duration: 8760 * time.Hour},
-			CACertificateValidityPeriod: &metav1.Duration{Duration: 87600 * time.Hour},
-		},
-	}
-}
+// testConfig is the shared defaulted configuration (configtest) for this package's node.
+func testConfig() *config.Config { return configtest.Init("192.168.0.10", "node1") }
 
 // withCA returns a fresh root holding the cluster CA.
 func withCA(t *testing.T, cfg *config.Config) paths.Paths {

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/config/configtest"
 	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/systemd"
@@ -22,12 +23,8 @@ func checkGolden(t *testing.T, path, got string) {
 	golden.Check(t, path, []byte(got))
 }
 
-func testConfig() *config.Config {
-	cfg := config.DefaultInit()
-	cfg.Init.LocalAPIEndpoint.AdvertiseAddress = "192.168.0.10"
-	cfg.Init.NodeRegistration.Name = "node1"
-	return cfg
-}
+// testConfig is the shared defaulted configuration (configtest) for this package's node.
+func testConfig() *config.Config { return configtest.Init("192.168.0.10", "node1") }
 
 var controlPlaneTaint = corev1.Taint{Key: config.ControlPlaneTaintKey, Effect: corev1.TaintEffectNoSchedule}
 

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/config/configtest"
 	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
@@ -22,26 +21,8 @@ var t0 = time.Date(2030, time.March, 1, 12, 0, 0, 0, time.UTC)
 
 func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
 
-// testConfig is a fully defaulted configuration, built by hand so these tests do not depend on
-// the config package's defaulting.
-func testConfig() *config.Config {
-	return &config.Config{
-		Init: config.InitConfiguration{
-			NodeRegistration: config.NodeRegistration{Name: "node1"},
-			LocalAPIEndpoint: config.APIEndpoint{AdvertiseAddress: "192.168.0.10", BindPort: 6443},
-		},
-		Cluster: config.ClusterConfiguration{
-			Etcd:                        config.Etcd{Local: &config.LocalEtcd{DataDir: "/var/lib/etcd"}},
-			Networking:                  config.Networking{ServiceSubnet: "10.96.0.0/12", PodSubnet: "10.244.0.0/16", DNSDomain: "cluster.local"},
-			KubernetesVersion:           "v1.37.2",
-			CertificatesDir:             "/etc/kubernetes/pki",
-			ClusterName:                 "kubernetes",
-			EncryptionAlgorithm:         config.AlgorithmECDSAP256,
-			CertificateValidityPeriod:   &metav1.Duration{Duration: 8760 * time.Hour},
-			CACertificateValidityPeriod: &metav1.Duration{Duration: 87600 * time.Hour},
-		},
-	}
-}
+// testConfig is the shared defaulted configuration (configtest) for this package's node.
+func testConfig() *config.Config { return configtest.Init("192.168.0.10", "node1") }
 
 // allFiles are the 22 files of a full PKI with local etcd, relative to the certificates dir.
 var allFiles = []string{

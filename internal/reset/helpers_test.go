@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/config/configtest"
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
@@ -233,13 +234,8 @@ func (e *env) symlink(target, rel string) {
 	}
 }
 
-// testConfig is a control plane on node1 at 192.168.0.10.
-func testConfig() *config.Config {
-	cfg := config.DefaultInit()
-	cfg.Init.LocalAPIEndpoint.AdvertiseAddress = "192.168.0.10"
-	cfg.Init.NodeRegistration.Name = "node1"
-	return cfg
-}
+// testConfig is the shared defaulted configuration (configtest) for this package's node.
+func testConfig() *config.Config { return configtest.Init("192.168.0.10", "node1") }
 
 // populateInit lays out what a local-mode init and a join leave behind, with stand-in contents:
 // the layout, not the content, is what reset works from.

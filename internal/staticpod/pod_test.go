@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/config/configtest"
 	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
@@ -24,12 +25,7 @@ const goldenDir = "../../testdata/staticpod"
 
 // baseConfig is `init --apiserver-advertise-address=192.168.0.10 --node-name=node1` with every
 // other value defaulted.
-func baseConfig() *config.Config {
-	cfg := config.DefaultInit()
-	cfg.Init.LocalAPIEndpoint.AdvertiseAddress = "192.168.0.10"
-	cfg.Init.NodeRegistration.Name = "node1"
-	return cfg
-}
+func baseConfig() *config.Config { return configtest.Init("192.168.0.10", "node1") }
 
 // customConfig has extraArgs, extraVolumes, extraEnvs, an external etcd, another image
 // repository and a shorter health timeout.

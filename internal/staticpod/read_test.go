@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/kubestrap/kubestrap/internal/components"
-	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -15,9 +14,7 @@ import (
 // component's command line, for every control-plane component.
 func TestReadCommandRoundTrip(t *testing.T) {
 	t.Parallel()
-	cfg := config.DefaultInit()
-	cfg.Init.LocalAPIEndpoint.AdvertiseAddress = "192.168.0.10"
-	cfg.Init.NodeRegistration.Name = "node1"
+	cfg := baseConfig()
 	p := paths.MustUnder(t.TempDir())
 	for _, c := range components.ControlPlane(cfg, p) {
 		pod, err := Pod(cfg, p, c)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/config/configtest"
 	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/staticpod"
@@ -23,12 +24,7 @@ import (
 
 const goldenDir = "../../testdata/systemd"
 
-func baseConfig() *config.Config {
-	cfg := config.DefaultInit()
-	cfg.Init.LocalAPIEndpoint.AdvertiseAddress = "192.168.0.10"
-	cfg.Init.NodeRegistration.Name = "node1"
-	return cfg
-}
+func baseConfig() *config.Config { return configtest.Init("192.168.0.10", "node1") }
 
 // customConfig has extraArgs (one with characters systemd would otherwise interpret),
 // extraEnvs and an external etcd.
