@@ -45,21 +45,10 @@ const DirMode = 0o755
 // only within one filesystem) is written, fsynced and renamed over path, and the directory is
 // fsynced so the rename itself survives a crash. Missing parent directories are created 0755.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode, opts ...Option) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, DirMode); err != nil {
-		return fmt.Errorf("creating directory %s: %w", dir, err)
-	}
-	tmp, err := writeTemp(dir, filepath.Base(path), data, perm)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	syncDir(dir)
-	logx.FileWritten(apply(opts).log, path, perm, len(data), false)
-	return nil
+	return WriteStreamAtomic(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, opts...)
 }
 
 // CreateFileExclusive creates path with data unless it already exists, and reports whether it did.
