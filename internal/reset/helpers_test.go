@@ -191,7 +191,7 @@ func newEnv(t *testing.T) *env {
 			e.localStops++
 			// The supervisor stops what it started: everything through the bin dir.
 			for pid, pr := range e.procs.m {
-				if len(pr.argv) > 0 && (filepath.Dir(pr.argv[0]) == p.BinDir() || isSupervisorOf(pr.argv, p.Root())) && !pr.stubborn {
+				if len(pr.argv) > 0 && (filepath.Dir(pr.argv[0]) == p.BinDir() || supervisor.IsSupervisorOf(pr.argv, p.Root())) && !pr.stubborn {
 					_ = e.procs.kill(pid, syscall.SIGTERM)
 				}
 			}

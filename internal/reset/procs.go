@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/supervisor"
 )
 
 // Processes reads the process table. procfs.FS is the real one; tests use a fake.
@@ -109,7 +110,7 @@ func (f *processFinder) why(argv []string) string {
 	if filepath.IsAbs(argv[0]) && filepath.Dir(filepath.Clean(argv[0])) == bin {
 		return "started through " + bin
 	}
-	if isSupervisorOf(argv, f.p.Root()) {
+	if supervisor.IsSupervisorOf(argv, f.p.Root()) {
 		return whySupervisor
 	}
 	if f.p.IsRealRoot() {
@@ -144,21 +145,4 @@ func refersTo(arg, root string) bool {
 		}
 	}
 	return false
-}
-
-// isSupervisorOf reports whether argv is `<kubestrap> supervise ... --root-dir <root>`.
-func isSupervisorOf(argv []string, root string) bool {
-	sub, dir := false, ""
-	for i := 1; i < len(argv); i++ {
-		a := argv[i]
-		switch {
-		case a == "supervise":
-			sub = true
-		case a == "--root-dir" && i+1 < len(argv):
-			dir = argv[i+1]
-		case strings.HasPrefix(a, "--root-dir="):
-			dir = strings.TrimPrefix(a, "--root-dir=")
-		}
-	}
-	return sub && dir != "" && filepath.Clean(dir) == filepath.Clean(root)
 }

@@ -66,8 +66,9 @@ func (h Host) withDefaults() Host {
 	return h
 }
 
-// isSupervisorOf reports whether argv is `<kubestrap> supervise ... --root-dir <root>`.
-func isSupervisorOf(argv []string, root string) bool {
+// IsSupervisorOf reports whether argv is `<kubestrap> supervise ... --root-dir <root>`: the
+// supervisor of root, as Start launches it. reset uses it too, to recognise the supervisor it stops.
+func IsSupervisorOf(argv []string, root string) bool {
 	if len(argv) < 2 {
 		return false
 	}
@@ -99,7 +100,7 @@ func (h Host) liveSupervisor(p paths.Paths) int {
 	}
 	// A pid file can outlive its process and the pid be reused: trust it only if the process
 	// is a supervisor of this very root.
-	if argv, err := h.Proc.Cmdline(pid); err != nil || !isSupervisorOf(argv, p.Root()) {
+	if argv, err := h.Proc.Cmdline(pid); err != nil || !IsSupervisorOf(argv, p.Root()) {
 		return 0
 	}
 	return pid
@@ -142,7 +143,7 @@ func (h Host) scan(p paths.Paths) ([]int, error) {
 		if err != nil || len(argv) == 0 {
 			continue
 		}
-		if (isSupervisorOf(argv, p.Root()) || isComponentOf(argv, p.BinDir())) && h.Proc.Alive(pid) {
+		if (IsSupervisorOf(argv, p.Root()) || isComponentOf(argv, p.BinDir())) && h.Proc.Alive(pid) {
 			found = append(found, pid)
 		}
 	}

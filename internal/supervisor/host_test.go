@@ -29,8 +29,8 @@ func TestIsSupervisorOf(t *testing.T) {
 		{[]string{"supervise"}, false},
 		{nil, false},
 	} {
-		if got := isSupervisorOf(tc.argv, "/tmp/a"); got != tc.want {
-			t.Errorf("isSupervisorOf(%q) = %v, want %v", tc.argv, got, tc.want)
+		if got := IsSupervisorOf(tc.argv, "/tmp/a"); got != tc.want {
+			t.Errorf("IsSupervisorOf(%q) = %v, want %v", tc.argv, got, tc.want)
 		}
 	}
 }

@@ -475,7 +475,7 @@ func TestStartDetachesStatusAndStop(t *testing.T) {
 	if st.PPID == starter {
 		t.Errorf("the supervisor's parent is still the starter")
 	}
-	if argv, _ := (procfs.FS{}).Cmdline(sup); !isSupervisorOf(argv, p.Root()) {
+	if argv, _ := (procfs.FS{}).Cmdline(sup); !IsSupervisorOf(argv, p.Root()) {
 		t.Errorf("the supervisor runs as %q", argv)
 	}
 
