@@ -20,6 +20,8 @@ import (
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 	bootstrapsecrets "k8s.io/cluster-bootstrap/util/secrets"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubestrap/kubestrap/internal/config"
 )
 
 // Token is a bootstrap token as stored in a bootstrap.kubernetes.io/token Secret.
@@ -35,22 +37,11 @@ type Token struct {
 // String is the token as users pass it: "<id>.<secret>".
 func (t Token) String() string { return bootstraputil.TokenFromIDAndSecret(t.ID, t.Secret) }
 
-// RedactToken is how a token the user typed appears in an error or a log line: its id when the
-// part before the dot is a well-formed id ("abcdef.<redacted>"), otherwise nothing of it. A
-// malformed token may still be most of a real secret (a dot left out, a character mistyped), so
-// only what is public anyway, the id, is ever shown.
-func RedactToken(s string) string {
-	if id, _, ok := strings.Cut(s, "."); ok && bootstraputil.IsValidBootstrapTokenID(id) {
-		return id + ".<redacted>"
-	}
-	return fmt.Sprintf("<redacted, %d characters>", len(s))
-}
-
 // ParseToken splits "<id>.<secret>" and checks kubeadm's format. The error never contains the
-// secret (see RedactToken).
+// secret (see config.RedactToken).
 func ParseToken(s string) (id, secret string, err error) {
 	if !bootstraputil.IsValidBootstrapToken(s) {
-		return "", "", fmt.Errorf("token %s is malformed: it must match [a-z0-9]{6}.[a-z0-9]{16} (generate one with 'kubestrap token generate')", RedactToken(s))
+		return "", "", fmt.Errorf("token %s is malformed: it must match [a-z0-9]{6}.[a-z0-9]{16} (generate one with 'kubestrap token generate')", config.RedactToken(s))
 	}
 	parts := strings.SplitN(s, ".", 2)
 	return parts[0], parts[1], nil
@@ -226,7 +217,7 @@ func TokenID(idOrToken string) (string, error) {
 	}
 	// Only a well-formed token counts: "abcdef.typo" must not delete token abcdef.
 	if !bootstraputil.IsValidBootstrapToken(idOrToken) {
-		return "", fmt.Errorf("%s is neither a token id ([a-z0-9]{6}) nor a token ([a-z0-9]{6}.[a-z0-9]{16})", RedactToken(idOrToken))
+		return "", fmt.Errorf("%s is neither a token id ([a-z0-9]{6}) nor a token ([a-z0-9]{6}.[a-z0-9]{16})", config.RedactToken(idOrToken))
 	}
 	id, _, _ := strings.Cut(idOrToken, ".")
 	return id, nil

@@ -111,17 +111,20 @@ func validateToken(tok string, p *field.Path) field.ErrorList {
 		return field.ErrorList{field.Required(p, `a bootstrap token of the form "[a-z0-9]{6}.[a-z0-9]{16}"`)}
 	}
 	if !bootstraputil.IsValidBootstrapToken(tok) {
-		return field.ErrorList{field.Invalid(p, redactToken(tok), `a bootstrap token must have the form "[a-z0-9]{6}.[a-z0-9]{16}"`)}
+		return field.ErrorList{field.Invalid(p, RedactToken(tok), `a bootstrap token must have the form "[a-z0-9]{6}.[a-z0-9]{16}"`)}
 	}
 	return nil
 }
 
-// redactToken shows only a well-formed id: before a misplaced dot there may be a secret.
-func redactToken(tok string) string {
+// RedactToken is how a token the user typed appears in an error or a log line, in every
+// command: its id when the part before the dot is a well-formed id ("abcdef.<redacted>"),
+// otherwise nothing of it. A malformed token may still be most of a real secret (a dot left out,
+// a character mistyped), so only what is public anyway, the id, is ever shown.
+func RedactToken(tok string) string {
 	if id, _, ok := strings.Cut(tok, "."); ok && bootstraputil.IsValidBootstrapTokenID(id) {
 		return id + ".<redacted>"
 	}
-	return "<redacted>"
+	return fmt.Sprintf("<redacted, %d characters>", len(tok))
 }
 
 func validateNodeRegistration(n *NodeRegistration, p *field.Path) field.ErrorList {

@@ -17,7 +17,7 @@ import (
 	"k8s.io/cluster-bootstrap/token/jws"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 
-	"github.com/kubestrap/kubestrap/internal/bootstrap"
+	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/pki"
 )
 
@@ -60,7 +60,7 @@ func (o TokenOptions) Validate() error {
 		errs = append(errs, fmt.Errorf("API server endpoint %q must be host:port, such as 192.168.0.10:6443", o.Endpoint))
 	}
 	if !bootstraputil.IsValidBootstrapToken(o.Token) {
-		errs = append(errs, fmt.Errorf("the discovery token %s is malformed: it must have the form [a-z0-9]{6}.[a-z0-9]{16} (generate one with 'kubestrap token create' on a control-plane node)", bootstrap.RedactToken(o.Token)))
+		errs = append(errs, fmt.Errorf("the discovery token %s is malformed: it must have the form [a-z0-9]{6}.[a-z0-9]{16} (generate one with 'kubestrap token create' on a control-plane node)", config.RedactToken(o.Token)))
 	}
 	for _, h := range o.CACertHashes {
 		if err := ValidateHash(h); err != nil {
