@@ -122,11 +122,11 @@ func TestStopKillsStragglers(t *testing.T) {
 	}
 }
 
-func TestStopStaticPods(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	cfg := testConfig()
-	writeModeFiles(t, e, cfg, "static-pod")
+// runningStaticPodNode sets up a static-pod node whose kubelet (a systemd unit kubestrap can
+// drive) runs the control plane's pods, and returns what Discover finds.
+func runningStaticPodNode(t *testing.T, e *env) *Layout {
+	t.Helper()
+	writeModeFiles(t, e, testConfig(), "static-pod")
 	unit, dropIn, _ := systemd.KubeletUnits(e.p, "/usr/bin/kubelet")
 	e.write("etc/systemd/system/kubelet.service", string(unit))
 	e.write("etc/systemd/system/kubelet.service.d/10-kubeadm.conf", string(dropIn))
@@ -139,6 +139,13 @@ func TestStopStaticPods(t *testing.T) {
 	}
 	e.procs.add(299, 1, "/usr/bin/kubelet", "--config="+e.p.KubeletConfig())
 	e.sys.Manageable = func(paths.Paths) (bool, string) { return true, "" }
+	return l
+}
+
+func TestStopStaticPods(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	l := runningStaticPodNode(t, e)
 	r := e.newReset(Options{Force: true})
 	if err := r.Stop(context.Background()); err != nil {
 		t.Fatalf("stop: %v\n%s", err, e.log.String())

@@ -7,9 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/kubestrap/kubestrap/internal/paths"
-	"github.com/kubestrap/kubestrap/internal/systemd"
 )
 
 // durations in progress lines ("in 120ms") differ between runs.
@@ -80,18 +77,7 @@ func TestResetVerboseStaticPods(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.level = 1
-	writeModeFiles(t, e, testConfig(), "static-pod")
-	unit, dropIn, _ := systemd.KubeletUnits(e.p, "/usr/bin/kubelet")
-	e.write("etc/systemd/system/kubelet.service", string(unit))
-	e.write("etc/systemd/system/kubelet.service.d/10-kubeadm.conf", string(dropIn))
-	l := Discover(e.p, "", "")
-	pid := 300
-	for _, argv := range l.Manifests {
-		e.procs.add(pid, 1, argv...).ns = "mnt:[9]"
-		pid++
-	}
-	e.procs.add(299, 1, "/usr/bin/kubelet", "--config="+e.p.KubeletConfig())
-	e.sys.Manageable = func(paths.Paths) (bool, string) { return true, "" }
+	l := runningStaticPodNode(t, e)
 	if err := e.newReset(Options{Force: true}).Stop(context.Background()); err != nil {
 		t.Fatalf("stop: %v\n%s", err, e.log.String())
 	}
