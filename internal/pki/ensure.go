@@ -31,7 +31,6 @@ func KeyAlgorithm(cfg *config.Config) string {
 type certItem struct {
 	spec              CertSpec
 	certPath, keyPath string
-	requested         bool
 	generate          bool
 	cert              *x509.Certificate
 	key               crypto.Signer // nil for an external CA (certificate without key)

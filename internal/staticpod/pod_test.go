@@ -139,16 +139,6 @@ func TestManifestsRoundTrip(t *testing.T) {
 	}
 }
 
-func find[T any](items []T, match func(T) bool) (T, bool) {
-	for _, it := range items {
-		if match(it) {
-			return it, true
-		}
-	}
-	var zero T
-	return zero, false
-}
-
 // TestKubeadmProperties checks, field by field, what reference §4 says every kubeadm pod has.
 func TestKubeadmProperties(t *testing.T) {
 	t.Parallel()
