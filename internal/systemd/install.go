@@ -231,16 +231,11 @@ func verifyInstalled(path string, sum [sha256.Size]byte, fsys InstallFS) error {
 	if err := checkFile(path, fsys); err != nil {
 		return err
 	}
-	f, err := os.Open(path)
+	got, err := hashFile(path)
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
-	if !bytes.Equal(h.Sum(nil), sum[:]) {
+	if got != sum {
 		return fmt.Errorf("%s does not hold the same bytes as the running kubestrap", path)
 	}
 	return nil
