@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kubestrap/kubestrap/internal/logx"
 )
@@ -130,14 +131,19 @@ func stillRunning(left []Process, err error) error {
 
 // waitGone polls list until it is empty or timeout passes, and returns what is left.
 func (r *Reset) waitGone(list func() ([]Process, error), timeout time.Duration) ([]Process, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		left, err := list()
-		if err != nil || len(left) == 0 || time.Now().After(deadline) {
-			return left, err
-		}
-		time.Sleep(r.sys.Poll)
+	var (
+		left []Process
+		err  error
+	)
+	poll := wait.PollUntilContextTimeout(context.Background(), r.sys.Poll, timeout, true, func(context.Context) (bool, error) {
+		left, err = list()
+		return err != nil || len(left) == 0, nil
+	})
+	if poll != nil {
+		// The timeout fell between two polls: what runs at the deadline is the answer.
+		left, err = list()
 	}
+	return left, err
 }
 
 // stopUnits stops and disables units over D-Bus; when systemd does not manage the root's units
