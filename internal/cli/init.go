@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubestrap/kubestrap/internal/config"
-	"github.com/kubestrap/kubestrap/internal/controlplane"
 	"github.com/kubestrap/kubestrap/internal/initflow"
 	"github.com/kubestrap/kubestrap/internal/runmode"
 )
@@ -99,11 +98,14 @@ func newInitData(g *globalOptions, opts *initOptions) (*initflow.Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	mode, reason := controlplane.ResolveMode(cfg.Kubestrap.Mode, controlplane.RealHost{}, p)
-	if cfg.Kubestrap.Mode == "" || cfg.Kubestrap.Mode == config.ModeAuto {
-		fmt.Fprintf(g.Err, "[init] Using mode %q: %s\n", mode, reason)
+	mode, reason, err := runmode.Resolve(cfg.Kubestrap.Mode, runmode.RealHost{}, p)
+	if err != nil {
+		return nil, err
 	}
-	return initflow.New(cfg, p, mode, o)
+	if reason != "" {
+		fmt.Fprintf(g.Err, "[init] Using mode %q: %s\n", mode.Name(), reason)
+	}
+	return initflow.New(cfg, p, mode.Name(), o)
 }
 
 // initSettings maps init's flags and --config to the effective configuration and the run's

@@ -1,3 +1,7 @@
+// Package controlplane owns waiting for the control plane init brought up: every component's
+// health endpoint, then the controller-manager's controllers, with kubeadm-style progress and, on
+// failure, each unhealthy component's last error and output. Choosing and running the mode is
+// internal/runmode's.
 package controlplane
 
 import (
