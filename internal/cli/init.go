@@ -41,7 +41,7 @@ func initCommand(g *globalOptions, opts *initOptions) *cobra.Command {
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
 		addInitConfigFlags(fs, &opts.overrides)
-		fs.StringVar(&opts.overrides.Mode, "mode", "", "how to run the control plane: "+runmode.List(append([]string{config.ModeAuto}, runmode.Names()...))+" (default auto)")
+		fs.StringVar(&opts.overrides.Mode, "mode", "", "how to run the control plane: "+runmode.List(runmode.Choices())+" (default auto)")
 		fs.BoolVar(&opts.dryRun, "dry-run", false, "write nothing under the root dir; print what would be written and done")
 		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. Port-6443; 'all' for every check")
 		fs.BoolVar(&opts.uploadCerts, "upload-certs", false, "kubeadm's certificate upload for control-plane joins: not available yet in kubestrap (an error)")

@@ -1,9 +1,6 @@
 package reset
 
 import (
-	"errors"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -127,11 +124,6 @@ func (l *Layout) contained() map[string][]string {
 		}
 	}
 	return out
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil || !errors.Is(err, fs.ErrNotExist)
 }
 
 func appendNew(list []string, s string) []string {

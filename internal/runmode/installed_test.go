@@ -98,6 +98,10 @@ func TestDiscover(t *testing.T) {
 			if in.Contained != (m.Name() == config.ModeStaticPod) {
 				t.Errorf("Contained = %v", in.Contained)
 			}
+			// Installed is not running: init starts over rather than resuming.
+			if r := m.FindRunning(p); r.Found || r.Healthy {
+				t.Errorf("FindRunning with nothing started = %+v", r)
+			}
 		})
 	}
 }

@@ -64,7 +64,20 @@ func (Local) LogHint(p paths.Paths, component string) (string, string) {
 	return p.ComponentLog(component), ""
 }
 
-func (Local) FindsRunning() bool { return true }
+// FindRunning: the root's supervisor, and whether it reports every component healthy.
+func (Local) FindRunning(p paths.Paths) Running {
+	running, pid := supervisor.Running(p)
+	if !running {
+		return Running{}
+	}
+	r := Running{Found: true, What: fmt.Sprintf("supervisor pid %d", pid)}
+	if pid == 0 {
+		r.What = "its supervisor is starting"
+	}
+	rep, err := supervisor.Status(p, supervisor.CheckHealth)
+	r.Healthy = err == nil && rep.Running() && rep.Healthy()
+	return r
+}
 
 // Auto: local mode runs anywhere; auto takes it where neither systemd nor a kubelet can run the
 // control plane (the other modes are asked first).

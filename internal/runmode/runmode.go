@@ -41,10 +41,10 @@ type Mode interface {
 	// LogHint is where a component's output goes when it does not become healthy: a log file to
 	// show the tail of, or a command that shows it.
 	LogHint(p paths.Paths, component string) (logFile, command string)
-	// FindsRunning reports whether an earlier init of a root can be found still running in this
-	// mode (local mode's supervisor), so that init resumes or does nothing instead of starting
-	// over.
-	FindsRunning() bool
+	// FindRunning reports what an earlier init of p left running in this mode (local mode's
+	// supervisor), so that init resumes or does nothing instead of starting over. The modes whose
+	// components systemd or the kubelet (re)starts from the files report nothing.
+	FindRunning(p paths.Paths) Running
 
 	// Auto reports whether --mode auto picks this mode on host h for p, and why; modes are
 	// asked in autoOrder and the first that says yes is used.
@@ -61,6 +61,17 @@ type Mode interface {
 	// ok is false when the mode keeps none an operator edits (local mode: the running processes
 	// are the source).
 	Source(p paths.Paths, component string) (src Source, ok bool)
+}
+
+// Running is what FindRunning found.
+type Running struct {
+	// Found: the root's control plane runs under this mode (local: its supervisor runs), healthy
+	// or not yet.
+	Found bool
+	// Healthy: every component runs and answers its health check.
+	Healthy bool
+	// What names what runs, for messages ("supervisor pid 123").
+	What string
 }
 
 // ControlPlane are the control-plane components in start order; stopping goes in reverse.
@@ -181,8 +192,8 @@ type Run struct {
 // them in the reverse.
 var registry = []Mode{Local{}, StaticPod{}, Systemd{}}
 
-// autoOrder is the preference of --mode auto: the first mode that can run here wins. Local mode
-// runs anywhere, so it comes last.
+// autoOrder is the preference of --mode auto: the first mode that can run here wins. The last
+// one is taken when no other fits: local mode, which runs anywhere.
 var autoOrder = []Mode{StaticPod{}, Systemd{}, Local{}}
 
 // Registered are the modes in registry order.
@@ -198,12 +209,14 @@ func Resolve(requested string, h Host, p paths.Paths) (m Mode, reason string, er
 		m, err := Get(requested)
 		return m, "", err
 	}
-	for _, m := range autoOrder {
+	for _, m := range autoOrder[:len(autoOrder)-1] {
 		if ok, why := m.Auto(h, p); ok {
 			return m, why, nil
 		}
 	}
-	return nil, "", errors.New("no run mode can run here") // unreachable: local mode always can
+	last := autoOrder[len(autoOrder)-1]
+	_, why := last.Auto(h, p)
+	return last, why, nil
 }
 
 // DiscoverAll asks every registered mode what it installed under p; only the modes with
@@ -223,14 +236,15 @@ var ErrNothingInstalled = errors.New("no control plane was ever set up under the
 
 // Status reports on the control plane of p through the first mode that has something there.
 func Status(ctx context.Context, p paths.Paths) (StatusReport, error) {
-	for _, in := range DiscoverAll(p) {
-		m, err := Get(in.Mode)
-		if err != nil {
-			return nil, err
-		}
-		return m.Status(ctx, p)
+	all := DiscoverAll(p)
+	if len(all) == 0 {
+		return nil, ErrNothingInstalled
 	}
-	return nil, ErrNothingInstalled
+	m, err := Get(all[0].Mode)
+	if err != nil {
+		return nil, err
+	}
+	return m.Status(ctx, p)
 }
 
 // Sources are the file sources of show-apiserver-options for component, in registry order.
@@ -248,6 +262,9 @@ func Sources(p paths.Paths, component string) []Source {
 // config.Modes: config validates KubestrapConfiguration without importing the modes (they import
 // config), and TestRegistryMatchesConfig keeps registry and that list the same.
 func Names() []string { return config.Modes }
+
+// Choices are the values of --mode: auto, then the modes.
+func Choices() []string { return append([]string{config.ModeAuto}, Names()...) }
 
 // Get returns the mode called name, or an error that names the modes there are.
 func Get(name string) (Mode, error) {

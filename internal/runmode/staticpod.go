@@ -81,7 +81,7 @@ func (StaticPod) LogHint(_ paths.Paths, component string) (string, string) {
 	return "", "crictl logs $(crictl ps -a --name " + component + " -q | head -1)"
 }
 
-func (StaticPod) FindsRunning() bool { return false }
+func (StaticPod) FindRunning(paths.Paths) Running { return Running{} }
 
 // Auto: static-pod mode where the host's systemd can restart an installed kubelet and a
 // container runtime listens for it.

@@ -59,7 +59,7 @@ func (Systemd) LogHint(_ paths.Paths, component string) (string, string) {
 	return "", "journalctl -u " + component + ".service"
 }
 
-func (Systemd) FindsRunning() bool { return false }
+func (Systemd) FindRunning(paths.Paths) Running { return Running{} }
 
 // Auto: systemd mode where systemd runs the host (static-pod mode, asked first, did not fit).
 func (Systemd) Auto(h Host, p paths.Paths) (bool, string) {
