@@ -193,6 +193,9 @@ func Run(ctx context.Context, o Options) error {
 	return Render(o.Out, inv, o.Output, o.All)
 }
 
+// SourceChoices are the values of --source, for its help.
+func SourceChoices() []string { return sourceNames(paths.MustUnder("/")) }
+
 // sourceNames are the values of --source: auto, the running process, each run mode's file,
 // and /flagz.
 func sourceNames(p paths.Paths) []string {

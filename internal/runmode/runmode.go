@@ -234,13 +234,23 @@ func DiscoverAll(p paths.Paths) []Installed {
 // ErrNothingInstalled is Status's error when no mode has anything under the root.
 var ErrNothingInstalled = errors.New("no control plane was ever set up under the root")
 
-// Status reports on the control plane of p through the first mode that has something there.
+// Status reports on the control plane of p through the mode that installed it: the first with
+// components there, else the first with anything there (a local root whose supervisor never
+// wrote its spec). Systemd mode's component links live in the same bin dir as local mode's, so
+// a directory alone does not decide.
 func Status(ctx context.Context, p paths.Paths) (StatusReport, error) {
 	all := DiscoverAll(p)
 	if len(all) == 0 {
 		return nil, ErrNothingInstalled
 	}
-	m, err := Get(all[0].Mode)
+	in := all[0]
+	for _, i := range all {
+		if len(i.Components) > 0 {
+			in = i
+			break
+		}
+	}
+	m, err := Get(in.Mode)
 	if err != nil {
 		return nil, err
 	}
