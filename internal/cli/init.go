@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubestrap/kubestrap/internal/config"
-	"github.com/kubestrap/kubestrap/internal/controlplane"
 	"github.com/kubestrap/kubestrap/internal/initflow"
 	"github.com/kubestrap/kubestrap/internal/runmode"
 )
@@ -42,7 +41,7 @@ func initCommand(g *globalOptions, opts *initOptions) *cobra.Command {
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
 		addInitConfigFlags(fs, &opts.overrides)
-		fs.StringVar(&opts.overrides.Mode, "mode", "", "how to run the control plane: "+runmode.List(append([]string{config.ModeAuto}, runmode.Names()...))+" (default auto)")
+		fs.StringVar(&opts.overrides.Mode, "mode", "", "how to run the control plane: "+runmode.List(runmode.Choices())+" (default auto)")
 		fs.BoolVar(&opts.dryRun, "dry-run", false, "write nothing under the root dir; print what would be written and done")
 		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. Port-6443; 'all' for every check")
 		fs.BoolVar(&opts.uploadCerts, "upload-certs", false, "kubeadm's certificate upload for control-plane joins: not available yet in kubestrap (an error)")
@@ -99,11 +98,14 @@ func newInitData(g *globalOptions, opts *initOptions) (*initflow.Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	mode, reason := controlplane.ResolveMode(cfg.Kubestrap.Mode, controlplane.RealHost{}, p)
-	if cfg.Kubestrap.Mode == "" || cfg.Kubestrap.Mode == config.ModeAuto {
-		fmt.Fprintf(g.Err, "[init] Using mode %q: %s\n", mode, reason)
+	mode, reason, err := runmode.Resolve(cfg.Kubestrap.Mode, runmode.RealHost{}, p)
+	if err != nil {
+		return nil, err
 	}
-	return initflow.New(cfg, p, mode, o)
+	if reason != "" {
+		fmt.Fprintf(g.Err, "[init] Using mode %q: %s\n", mode.Name(), reason)
+	}
+	return initflow.New(cfg, p, mode.Name(), o)
 }
 
 // initSettings maps init's flags and --config to the effective configuration and the run's

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/inspect"
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
 // APIServerFlagCatalog returns the bundled kube-apiserver's options. Only the heavy bundle package
@@ -68,7 +69,7 @@ kube-apiserver the command exits 2 and lists where it looked.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.source, "source", inspect.SourceAuto, "where to read the options: auto, process, manifest, systemd or flagz")
+	f.StringVar(&o.source, "source", inspect.SourceAuto, "where to read the options: "+runmode.List(inspect.SourceChoices()))
 	f.IntVar(&o.pid, "pid", 0, "the kube-apiserver process to inspect, when several run")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for --source flagz (default <root>/etc/kubernetes/admin.conf)")
 	f.StringVarP(&o.output, "output", "o", inspect.OutputTable, "output format: table, yaml, json or args (one --flag=value per line, in command-line order)")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kubestrap/kubestrap/internal/supervisor"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
 type statusOptions struct {
@@ -24,7 +25,8 @@ func statusCommand(g *globalOptions, o *statusOptions) *cobra.Command {
 		Short: "Show the local control plane's processes, uptime, restarts and health",
 		Long: `Show the control plane that "kubestrap init --mode local" started under --root-dir: the
 supervisor and, for every component, its pid, uptime, restart count and health. Exits 1 when
-anything is not running or not healthy, or when nothing was ever started under the root.`,
+anything is not running or not healthy, or when nothing was ever started under the root. For a
+control plane run by systemd or the kubelet it says which command reports on it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(g, o) },
 	}
@@ -48,8 +50,8 @@ func runStatus(g *globalOptions, o *statusOptions) error {
 	if err != nil {
 		return err
 	}
-	report, err := supervisor.Status(p, nil)
-	if errors.Is(err, supervisor.ErrNotStarted) {
+	report, err := runmode.Status(context.Background(), p)
+	if errors.Is(err, runmode.ErrNothingInstalled) {
 		return withExitCode(1, fmt.Errorf("no local control plane was ever started under %s: start one with kubestrap init --mode local --root-dir %s", p.Root(), p.Root()))
 	}
 	if err != nil {

@@ -15,71 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
-
-	"github.com/kubestrap/kubestrap/internal/config"
-	"github.com/kubestrap/kubestrap/internal/paths"
 )
-
-type fakeHost struct {
-	kubelet bool
-	files   map[string]bool
-	systemd bool
-}
-
-func (f fakeHost) LookPath(name string) (string, error) {
-	if name == "kubelet" && f.kubelet {
-		return "/usr/bin/kubelet", nil
-	}
-	return "", errors.New("not found")
-}
-func (f fakeHost) Exists(path string) bool { return f.files[path] }
-func (f fakeHost) SystemdRuns() bool       { return f.systemd }
-
-// TestResolveMode covers every combination of root dir ("/" or not), systemd as PID 1 or not,
-// and a kubelet with a container runtime or not: auto must only pick a mode that init can start.
-func TestResolveMode(t *testing.T) {
-	t.Parallel()
-	type row struct {
-		root             string
-		systemd, kubelet bool
-		want             string
-		reason           string
-	}
-	rows := []row{
-		{"/", true, true, config.ModeStaticPod, "container runtime listens on /var/run/containerd/containerd.sock"},
-		{"/", true, false, config.ModeSystemd, "systemd is PID 1"},
-		{"/", false, true, config.ModeLocal, "systemd is not PID 1"},
-		{"/", false, false, config.ModeLocal, "systemd is not PID 1"},
-		{"/r", true, true, config.ModeLocal, "the root dir /r is not /"},
-		{"/r", true, false, config.ModeLocal, "the root dir /r is not /"},
-		{"/r", false, true, config.ModeLocal, "the root dir /r is not /"},
-		{"/r", false, false, config.ModeLocal, "the root dir /r is not /"},
-	}
-	for _, r := range rows {
-		for _, requested := range []string{"", config.ModeAuto} {
-			p := paths.MustUnder(r.root)
-			h := fakeHost{systemd: r.systemd}
-			if r.kubelet {
-				h.kubelet = true
-				h.files = map[string]bool{p.Host("/var/run/containerd/containerd.sock"): true}
-			}
-			got, why := ResolveMode(requested, h, p)
-			if got != r.want || !strings.Contains(why, r.reason) {
-				t.Errorf("root %s, systemd %v, kubelet+runtime %v, requested %q: mode %q (%q), want %q because %q", r.root, r.systemd, r.kubelet, requested, got, why, r.want, r.reason)
-			}
-		}
-	}
-	// A kubelet without a runtime is no reason for static-pod mode.
-	if got, _ := ResolveMode("", fakeHost{systemd: true, kubelet: true}, paths.MustUnder("/")); got != config.ModeSystemd {
-		t.Errorf("kubelet without a container runtime: mode %q, want systemd", got)
-	}
-	// An explicit mode is kept as asked, whatever the host; init reports when it cannot start it.
-	for _, m := range []string{config.ModeSystemd, config.ModeStaticPod, config.ModeLocal} {
-		if got, _ := ResolveMode(m, fakeHost{}, paths.MustUnder("/r")); got != m {
-			t.Errorf("explicit %s: got %q", m, got)
-		}
-	}
-}
 
 func TestWaitHealthy(t *testing.T) {
 	t.Parallel()

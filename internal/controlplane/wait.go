@@ -1,3 +1,7 @@
+// Package controlplane owns waiting for the control plane init brought up: every component's
+// health endpoint, then the controller-manager's controllers, with kubeadm-style progress and, on
+// failure, each unhealthy component's last error and output. Choosing and running the mode is
+// internal/runmode's.
 package controlplane
 
 import (
@@ -11,6 +15,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubestrap/kubestrap/internal/logx"
@@ -57,21 +62,18 @@ func Wait(ctx context.Context, targets []Target, timeout, interval time.Duration
 		go func() {
 			defer wg.Done()
 			say("[wait-control-plane] Waiting for %s at %s\n", t.Name, t.URL)
-			for {
+			// The deadline is ctx's; the poll ends with it, and lastErr says why.
+			_ = wait.PollUntilContextCancel(ctx, interval, true, func(ctx context.Context) (bool, error) {
 				err := check(ctx, t.URL)
 				mu.Lock()
 				lastErr[t.Name] = err
 				mu.Unlock()
-				if err == nil {
-					say("[wait-control-plane] %s is healthy after %s\n", t.Name, time.Since(start).Round(time.Millisecond))
-					return
+				if err != nil {
+					return false, nil
 				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(interval):
-				}
-			}
+				say("[wait-control-plane] %s is healthy after %s\n", t.Name, time.Since(start).Round(time.Millisecond))
+				return true, nil
+			})
 		}()
 	}
 	wg.Wait()
@@ -125,22 +127,21 @@ func Tail(path string, n int) string {
 // seconds before that (the controller-manager initialises every controller first), and until then
 // Pods cannot be created and joining nodes' certificate requests are not approved.
 func WaitControllers(ctx context.Context, c kubernetes.Interface, timeout, interval time.Duration, log io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	start := time.Now()
 	done := logx.Wait(log, "the controller-manager's controllers: ServiceAccount default/default (up to %s)", timeout)
-	var err error
-	for {
-		if _, err = c.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{}); err == nil {
-			done(nil)
-			fmt.Fprintf(log, "[wait-control-plane] The controller-manager's controllers are running after %s\n", time.Since(start).Round(time.Millisecond))
-			return nil
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, interval, timeout, true, func(ctx context.Context) (bool, error) {
+		_, last = c.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+		return last == nil, nil
+	})
+	if err != nil {
+		if last == nil {
+			last = err
 		}
-		select {
-		case <-ctx.Done():
-			done(err)
-			return fmt.Errorf("the controller-manager did not start its controllers within %s (no ServiceAccount default/default: %v); see its log", timeout, err)
-		case <-time.After(interval):
-		}
+		done(last)
+		return fmt.Errorf("the controller-manager did not start its controllers within %s (no ServiceAccount default/default: %v); see its log", timeout, last)
 	}
+	done(nil)
+	fmt.Fprintf(log, "[wait-control-plane] The controller-manager's controllers are running after %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"slices"
 	"sort"
@@ -22,6 +23,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -151,16 +153,25 @@ func (p poller) run(ctx context.Context, try func(ctx context.Context) (*Result,
 }
 
 func (p poller) poll(ctx context.Context, interval time.Duration, try func(ctx context.Context) (*Result, error)) (*Result, error) {
-	var last error
-	lastLogged := ""
-	attempt := 0
-	for {
-		res, err := try(ctx)
+	var (
+		res        *Result
+		last       error
+		final      error
+		lastLogged string
+	)
+	// Start fast and back off to the interval: right after `token create` the signature is
+	// typically a few tens of milliseconds away. Backoff's cap ends the doubling there and keeps
+	// the interval from then on.
+	backoff := wait.Backoff{Duration: min(firstPause, interval), Factor: 2, Cap: interval, Steps: math.MaxInt32}
+	err := backoff.DelayFunc().Until(ctx, true, true, func(ctx context.Context) (bool, error) {
+		r, err := try(ctx)
 		if err == nil {
-			return res, nil
+			res = r
+			return true, nil
 		}
 		if isFinal(err) {
-			return nil, err
+			final = err
+			return false, err
 		}
 		if ctx.Err() != nil && last != nil {
 			// The attempt was cut short by the deadline; the previous error says more.
@@ -172,19 +183,18 @@ func (p poller) poll(ctx context.Context, interval time.Duration, try func(ctx c
 			fmt.Fprintf(p.log, "[discovery] Waiting for %s: %v\n", p.what, err)
 			lastLogged = msg
 		}
-		// Start fast and back off to the interval: right after `token create` the signature is
-		// typically a few tens of milliseconds away.
-		pause := min(firstPause<<attempt, interval)
-		attempt = min(attempt+1, 10)
-		select {
-		case <-ctx.Done():
-			if parent := context.Cause(ctx); parent != nil && !errors.Is(parent, context.DeadlineExceeded) {
-				return nil, parent
-			}
-			return nil, fmt.Errorf("could not discover %s within %s: last error: %w", p.what, p.timeout, last)
-		case <-time.After(pause):
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return res, nil
+	case final != nil:
+		return nil, final
 	}
+	if parent := context.Cause(ctx); parent != nil && !errors.Is(parent, context.DeadlineExceeded) {
+		return nil, parent
+	}
+	return nil, fmt.Errorf("could not discover %s within %s: last error: %w", p.what, p.timeout, last)
 }
 
 // newClient returns a client for fetching cluster-info and probing the token, one per trust

@@ -3,8 +3,6 @@ package initflow
 import (
 	"context"
 	"fmt"
-
-	"github.com/kubestrap/kubestrap/internal/supervisor"
 )
 
 // resumeAction is what a repeated init does about what an earlier init of the same root left.
@@ -36,33 +34,24 @@ func decideResume(supervisorRunning, healthy, initFinished bool) resumeAction {
 	}
 }
 
-// AlreadyUp looks at what an earlier init of this root left running (local mode). It reports true
-// with a message when there is nothing to do. When this root's supervisor runs but init did not
-// finish, it marks the run as a resumption (the components' ports are ours) and returns false, so
-// that the remaining phases run.
+// AlreadyUp looks at what an earlier init of this root left running (runmode.Mode.FindRunning:
+// local mode's supervisor). It reports true with a message when there is nothing to do. When the
+// control plane of this root runs but init did not finish, it marks the run as a resumption (the
+// components' ports are ours) and returns false, so that the remaining phases run.
 func AlreadyUp(ctx context.Context, d *Data) (bool, string) {
-	if d.dryRun || !d.mode.FindsRunning() {
+	if d.dryRun {
 		return false, ""
 	}
-	running, pid := supervisor.Running(d.p)
-	healthy, finished := false, false
-	if running {
-		rep, err := supervisor.Status(d.p, supervisor.CheckHealth)
-		healthy = err == nil && rep.Running() && rep.Healthy()
-		// Healthy processes alone do not make a finished init: an init interrupted after
-		// wait-control-plane leaves them running without the cluster objects.
-		finished = healthy && initComplete(ctx, d)
-	}
-	switch decideResume(running, healthy, finished) {
+	run := d.mode.FindRunning(d.p)
+	// Healthy processes alone do not make a finished init: an init interrupted after
+	// wait-control-plane leaves them running without the cluster objects.
+	finished := run.Found && run.Healthy && initComplete(ctx, d)
+	switch decideResume(run.Found, run.Healthy, finished) {
 	case runNothing:
-		return true, fmt.Sprintf("[init] The control plane of %s is already running and healthy (supervisor pid %d); nothing to do.\n[init] Use 'kubestrap status' to inspect it or 'kubestrap reset' to remove it.", d.p.Root(), pid)
+		return true, fmt.Sprintf("[init] The control plane of %s is already running and healthy (%s); nothing to do.\n[init] Use 'kubestrap status' to inspect it or 'kubestrap reset' to remove it.", d.p.Root(), run.What)
 	case runResume:
 		d.ownControlPlaneRunning = true
-		sup := fmt.Sprintf("supervisor pid %d", pid)
-		if pid == 0 {
-			sup = "its supervisor is starting"
-		}
-		fmt.Fprintf(d.log, "[init] The control plane of this root is running (%s) but init did not finish; completing the remaining phases\n", sup)
+		fmt.Fprintf(d.log, "[init] The control plane of this root is running (%s) but init did not finish; completing the remaining phases\n", run.What)
 	}
 	return false, ""
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/kubestrap/kubestrap/internal/golden"
+	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
 // testdataDir is the repository's testdata/inspect.
@@ -112,4 +114,15 @@ func argsOf(flags []Flag) string {
 		s = append(s, f.Arg())
 	}
 	return strings.Join(s, " ")
+}
+
+// loadModeFile reads kube-apiserver's options from mode's file under p, as show-apiserver-options
+// does.
+func loadModeFile(t *testing.T, m runmode.Mode, p paths.Paths, cat Catalog) (*Invocation, error) {
+	t.Helper()
+	src, ok := m.Source(p, Component)
+	if !ok {
+		t.Fatalf("mode %s has no file source", m.Name())
+	}
+	return LoadSource(src, cat)
 }

@@ -19,11 +19,11 @@ const Component = "kube-apiserver"
 // SourceKind names one place the options can be read from.
 type SourceKind string
 
+// The sources of every host; each run mode adds the file it runs kube-apiserver from
+// (runmode.Source: "manifest", "systemd").
 const (
-	SourceProcess  SourceKind = "process"
-	SourceManifest SourceKind = "manifest"
-	SourceSystemd  SourceKind = "systemd"
-	SourceFlagz    SourceKind = "flagz"
+	SourceProcess SourceKind = "process"
+	SourceFlagz   SourceKind = "flagz"
 )
 
 // FlagInfo describes one option of the bundled kube-apiserver, as its own flag set declares it.
@@ -114,15 +114,18 @@ type Invocation struct {
 	// Extra holds arguments that are not flags; kube-apiserver refuses them, so they are reported,
 	// not rendered.
 	Extra []string
+
+	// label is how a run mode's file source is named in tables ("manifest", "unit").
+	label string
 }
 
 // Label names the source in tables and messages: "process 1234", "manifest", "unit", "flagz".
 func (inv *Invocation) Label() string {
-	switch inv.Source {
-	case SourceProcess:
+	if inv.Source == SourceProcess {
 		return fmt.Sprintf("process %d", inv.PID)
-	case SourceSystemd:
-		return "unit"
+	}
+	if inv.label != "" {
+		return inv.label
 	}
 	return string(inv.Source)
 }

@@ -9,16 +9,17 @@ import (
 	"testing"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
-func TestLoadManifest(t *testing.T) {
+func TestLoadStaticPodSource(t *testing.T) {
 	t.Parallel()
 	p := paths.MustUnder(filepath.Join(testdataDir, "root"))
-	inv, err := LoadManifest(p.Manifest(Component), fakeCatalog)
+	inv, err := loadModeFile(t, runmode.StaticPod{}, p, fakeCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inv.Source != SourceManifest || inv.Binary != "kube-apiserver" || inv.PID != 0 {
+	if inv.Source != "manifest" || inv.Label() != "manifest" || inv.Binary != "kube-apiserver" || inv.PID != 0 {
 		t.Errorf("source %q binary %q pid %d", inv.Source, inv.Binary, inv.PID)
 	}
 	// command and args in order, $(POD_IP) expanded from the container's env.
@@ -32,7 +33,7 @@ func TestLoadManifest(t *testing.T) {
 	}
 }
 
-func TestLoadManifestCases(t *testing.T) {
+func TestLoadStaticPodSourceCases(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, yaml string
@@ -66,11 +67,15 @@ func TestLoadManifestCases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(t.TempDir(), "kube-apiserver.yaml")
+			p := paths.MustUnder(t.TempDir())
+			path := p.Manifest(Component)
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
 			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			inv, err := LoadManifest(path, fakeCatalog)
+			inv, err := loadModeFile(t, runmode.StaticPod{}, p, fakeCatalog)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -85,7 +90,7 @@ func TestLoadManifestCases(t *testing.T) {
 			}
 		})
 	}
-	_, err := LoadManifest(filepath.Join(t.TempDir(), "missing.yaml"), nil)
+	_, err := loadModeFile(t, runmode.StaticPod{}, paths.MustUnder(t.TempDir()), nil)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing manifest: %v, want ErrNotExist", err)
 	}

@@ -7,10 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
 // Source choices of Options.Source; the concrete ones are the SourceKind values.
@@ -109,12 +111,11 @@ func isAbsent(err error) (string, bool) {
 }
 
 func (o *Options) validate() error {
-	switch o.Source {
-	case "":
+	if o.Source == "" {
 		o.Source = SourceAuto
-	case SourceAuto, string(SourceProcess), string(SourceManifest), string(SourceSystemd), string(SourceFlagz):
-	default:
-		return &OptionError{fmt.Sprintf("unknown --source %q: want auto, process, manifest, systemd or flagz", o.Source)}
+	}
+	if names := sourceNames(o.Paths); !slices.Contains(names, o.Source) {
+		return &OptionError{fmt.Sprintf("unknown --source %q: want %s", o.Source, runmode.List(names))}
 	}
 	switch o.Output {
 	case "":
@@ -192,6 +193,29 @@ func Run(ctx context.Context, o Options) error {
 	return Render(o.Out, inv, o.Output, o.All)
 }
 
+// SourceChoices are the values of --source, for its help.
+func SourceChoices() []string { return sourceNames(paths.MustUnder("/")) }
+
+// sourceNames are the values of --source: auto, the running process, each run mode's file,
+// and /flagz.
+func sourceNames(p paths.Paths) []string {
+	names := []string{SourceAuto}
+	for _, k := range localSources(p) {
+		names = append(names, string(k))
+	}
+	return append(names, string(SourceFlagz))
+}
+
+// localSources are the sources on this host, in the order auto tries them: the running process,
+// then each run mode's file in registration order (the manifest, the unit).
+func localSources(p paths.Paths) []SourceKind {
+	kinds := []SourceKind{SourceProcess}
+	for _, src := range runmode.Sources(p, Component) {
+		kinds = append(kinds, SourceKind(src.Name))
+	}
+	return kinds
+}
+
 // load reads the source o.Source names; auto takes the process, else the manifest, else the unit.
 func (o *Options) load(ctx context.Context) (*Invocation, error) {
 	var looked []string
@@ -216,7 +240,7 @@ func (o *Options) load(ctx context.Context) (*Invocation, error) {
 		return inv, err
 	}
 	var denied *PermissionError
-	for _, kind := range []SourceKind{SourceProcess, SourceManifest, SourceSystemd} {
+	for _, kind := range localSources(o.Paths) {
 		inv, err := try(kind)
 		if kind == SourceProcess && errors.As(err, &denied) {
 			// The process exists but is unreadable: say so, and still show what the files say.
@@ -243,22 +267,6 @@ func (o *Options) loadOne(ctx context.Context, kind SourceKind) (*Invocation, er
 	switch kind {
 	case SourceProcess:
 		return o.loadProcess()
-	case SourceManifest:
-		path := o.Paths.Manifest(Component)
-		inv, err := LoadManifest(path, o.Catalog)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &absentError{path + " (no such file)"}
-		}
-		return inv, err
-	case SourceSystemd:
-		path := o.Paths.SystemdUnit(UnitName)
-		inv, err := LoadUnit(o.Paths, o.Catalog)
-		if errors.Is(err, fs.ErrNotExist) {
-			if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
-				return nil, &absentError{path + " (no such file)"}
-			}
-		}
-		return inv, err
 	case SourceFlagz:
 		kc := o.Kubeconfig
 		if kc == "" {
@@ -273,6 +281,16 @@ func (o *Options) loadOne(ctx context.Context, kind SourceKind) (*Invocation, er
 		}
 		logx.ConfigureClient(cfg, o.Err) // -v 2 logs the /flagz request
 		return LoadFlagz(ctx, cfg, o.Catalog)
+	}
+	// The file a run mode runs kube-apiserver from: its manifest, its unit.
+	for _, src := range runmode.Sources(o.Paths, Component) {
+		if SourceKind(src.Name) != kind {
+			continue
+		}
+		if _, err := os.Stat(src.Path); errors.Is(err, fs.ErrNotExist) {
+			return nil, &absentError{src.Path + " (no such file)"}
+		}
+		return LoadSource(src, o.Catalog)
 	}
 	return nil, fmt.Errorf("unknown source %q", kind)
 }
@@ -326,7 +344,7 @@ func (o *Options) runDiff() error {
 		invs   []*Invocation
 		looked []string
 	)
-	for _, kind := range []SourceKind{SourceProcess, SourceManifest, SourceSystemd} {
+	for _, kind := range localSources(o.Paths) {
 		inv, err := o.loadOne(context.Background(), kind)
 		if where, ok := isAbsent(err); ok {
 			looked = append(looked, where)

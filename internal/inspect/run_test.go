@@ -209,7 +209,7 @@ func TestDiffValues(t *testing.T) {
 	t.Parallel()
 	a := &Invocation{Source: SourceProcess, PID: 1}
 	a.Flags, _ = ParseArgs([]string{"--v=1", "--v=2", "--a", "--same=x"}, nil, "")
-	b := &Invocation{Source: SourceManifest}
+	b := &Invocation{Source: "manifest"}
 	b.Flags, _ = ParseArgs([]string{"--v=1", "--a=true", "--only-here=1", "--same=x"}, nil, "")
 	got := Diff([]*Invocation{a, b})
 	want := []Difference{{"only-here", []string{notSet, "1"}}, {"v", []string{"1 ; 2", "1"}}}

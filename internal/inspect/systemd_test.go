@@ -10,16 +10,17 @@ import (
 	"testing"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
-func TestLoadUnit(t *testing.T) {
+func TestLoadSystemdSource(t *testing.T) {
 	t.Parallel()
 	p := paths.MustUnder(filepath.Join(testdataDir, "root"))
-	inv, err := LoadUnit(p, fakeCatalog)
+	inv, err := loadModeFile(t, runmode.Systemd{}, p, fakeCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inv.Source != SourceSystemd || inv.Binary != "/usr/local/bin/kube-apiserver" || inv.Label() != "unit" {
+	if inv.Source != "systemd" || inv.Binary != "/usr/local/bin/kube-apiserver" || inv.Label() != "unit" {
 		t.Errorf("source %q binary %q label %q", inv.Source, inv.Binary, inv.Label())
 	}
 	type fo struct{ arg, origin string }
@@ -68,7 +69,7 @@ func writeUnit(t *testing.T, files map[string]string) paths.Paths {
 	return p
 }
 
-func TestLoadUnitCases(t *testing.T) {
+func TestLoadSystemdSourceCases(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
@@ -146,7 +147,7 @@ ExecStart=-@/usr/bin/kubestrap kubestrap kube-apiserver "--b=${B}" $C --price=$$
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := writeUnit(t, tt.files)
-			inv, err := LoadUnit(p, fakeCatalog)
+			inv, err := loadModeFile(t, runmode.Systemd{}, p, fakeCatalog)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -161,7 +162,7 @@ ExecStart=-@/usr/bin/kubestrap kubestrap kube-apiserver "--b=${B}" $C --price=$$
 			}
 		})
 	}
-	_, err := LoadUnit(paths.MustUnder(t.TempDir()), nil)
+	_, err := loadModeFile(t, runmode.Systemd{}, paths.MustUnder(t.TempDir()), nil)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing unit: %v, want ErrNotExist", err)
 	}

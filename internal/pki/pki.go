@@ -12,10 +12,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -28,6 +26,7 @@ import (
 
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
+	"k8s.io/kubernetes/cmd/kubeadm/app/util/pubkeypin"
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
@@ -178,11 +177,13 @@ func NewSignedCert(cfg CertConfig, key crypto.Signer, ca *x509.Certificate, caKe
 }
 
 // PublicKeyPin is kubeadm's CA pin for join's --discovery-token-ca-cert-hash:
-// "sha256:" + hex(SHA-256(SubjectPublicKeyInfo)).
-func PublicKeyPin(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
+// "sha256:" + hex(SHA-256(SubjectPublicKeyInfo)), computed by kubeadm's own pubkeypin.Hash so that
+// init, token create and join print and check exactly kubeadm's pin. That package is the one
+// k8s.io/kubernetes/cmd/... import outside internal/bundle: it and its errors package depend on
+// the standard library only, so it adds nothing of the bundle's weight. Its Set (Allow,
+// CheckAny) is not used: join needs to know which CA matched, and says which pin the cluster
+// has when none does (discovery.CheckPins).
+func PublicKeyPin(cert *x509.Certificate) string { return pubkeypin.Hash(cert) }
 
 // EncodeCertPEM and EncodeKeyPEM give the on-disk (and kubeconfig-embedded) forms.
 func EncodeCertPEM(cert *x509.Certificate) []byte {

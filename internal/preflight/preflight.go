@@ -1,7 +1,7 @@
 // Package preflight owns the checks init and join run before they change anything: free ports
 // (each address and port once), an advertise address that belongs to this host, an empty etcd
 // data dir. Each check has kubeadm's name so --ignore-preflight-errors takes the same values.
-// Whether the host can run the chosen mode is not checked here: controlplane.ResolveMode only
+// Whether the host can run the chosen mode is not checked here: runmode.Resolve only
 // picks a runnable mode, and init fails at the end when it could not start an explicit one.
 package preflight
 

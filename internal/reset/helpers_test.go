@@ -22,6 +22,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/config/configtest"
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 	"github.com/kubestrap/kubestrap/internal/systemd"
 )
@@ -275,7 +276,7 @@ func (e *env) populateInit() {
 	if err := supervisor.WriteSpec(e.p, supervisor.Spec{Root: e.root, Executable: exe, Components: specs}); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := supervisor.LinkComponents(e.p, controlPlane, exe, nil); err != nil {
+	if err := supervisor.LinkComponents(e.p, runmode.ControlPlane, exe, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	unit, dropIn, err := systemd.KubeletUnits(e.p, "/usr/bin/kubelet")
@@ -289,7 +290,7 @@ func (e *env) populateInit() {
 // runningLocal adds the processes of a running local control plane to the process table.
 func (e *env) runningLocal() {
 	e.procs.add(4242, 1, "/usr/local/bin/kubestrap", "supervise", "--root-dir", e.root)
-	for i, c := range controlPlane {
+	for i, c := range runmode.ControlPlane {
 		e.procs.add(4243+i, 4242, e.p.ComponentBinary(c), "--flag=x")
 	}
 }

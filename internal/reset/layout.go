@@ -1,22 +1,14 @@
 package reset
 
 import (
-	"bytes"
-	"errors"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/paths"
-	"github.com/kubestrap/kubestrap/internal/staticpod"
-	"github.com/kubestrap/kubestrap/internal/supervisor"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 	"github.com/kubestrap/kubestrap/internal/systemd"
 )
-
-// controlPlane are the control-plane components in start order; they are stopped in reverse.
-var controlPlane = []string{components.EtcdName, components.APIServerName, components.ControllerManagerName, components.SchedulerName}
 
 // kubeletUnit, kubeletDropInDir and kubeletDropIn are the kubelet's unit files kubestrap writes.
 const (
@@ -25,16 +17,12 @@ const (
 	kubeletDropIn    = systemd.KubeletDropIn
 )
 
-// unitMarker is the first-line comment of every unit file kubestrap renders: /etc/systemd/system
-// is shared with the distribution and the operator, so a unit named like ours is only ours when
-// it says so.
-const unitMarker = "Written by kubestrap"
-
 // Layout is what a previous init or join left under the root, as far as reset needs to know:
-// where the files are and which run modes were used. Every path is absolute, under the root.
+// where the files are and what each run mode installed. Every path is absolute, under the root.
 type Layout struct {
-	// Components maps a control-plane component to its argument list (argv[1:]), read from the
-	// supervisor spec, a static pod manifest or a systemd unit, whichever exists.
+	// Components maps a control-plane component to its argument list (argv[1:]), from the first
+	// run mode (in registration order) that has it: the supervisor spec, a static pod manifest
+	// or a systemd unit, read the way each runs it.
 	Components map[string][]string
 	// Sources names where each component's arguments came from.
 	Sources map[string]string
@@ -43,69 +31,29 @@ type Layout struct {
 	CertDirs []string
 	// EtcdDataDirs are the local etcd data directories to clean.
 	EtcdDataDirs []string
-	// Local: the root has local-mode state (supervisor spec, component links or pid files).
-	Local bool
-	// Units are kubestrap's unit files present under the root ("etcd.service", ...).
-	Units []string
-	// Manifests are the static pod manifests present, by component name.
-	Manifests map[string][]string
+	// Modes are the run modes that left something under the root, in registration order.
+	Modes []runmode.Installed
+	// KubeletUnit: kubestrap's kubelet unit is present (a joined node, or static-pod mode).
+	KubeletUnit bool
 	// Warnings are problems met while reading the layout; reset goes on without that source.
 	Warnings []string
 }
 
-// Discover reads the layout of p's root. certificatesDir and etcdDataDir are the configured
-// values (host paths as in the kubeadm configuration, "" for none).
+// Discover reads the layout of p's root: every run mode's installation (runmode.DiscoverAll), the
+// kubelet's unit, and the directories to clean. certificatesDir and etcdDataDir are the
+// configured values (host paths as in the kubeadm configuration, "" for none).
 func Discover(p paths.Paths, certificatesDir, etcdDataDir string) *Layout {
-	l := &Layout{Components: map[string][]string{}, Sources: map[string]string{}, Manifests: map[string][]string{}}
-
-	if spec, err := supervisor.ReadSpec(p); err == nil {
-		l.Local = true
-		for _, c := range spec.Components {
-			l.setComponent(c.Name, c.Args, supervisor.SpecPath(p))
-		}
-	} else if !errors.Is(err, supervisor.ErrNotStarted) {
-		l.Warnings = append(l.Warnings, err.Error())
-	}
-	if exists(p.BinDir()) || exists(supervisor.SupervisorPidFile(p)) {
-		l.Local = true
-	}
-
-	for _, name := range controlPlane {
-		path := p.Manifest(name)
-		if !exists(path) {
-			continue
-		}
-		cmd, err := staticpod.ReadCommand(path, name)
-		if err != nil {
-			l.Warnings = append(l.Warnings, err.Error())
-			continue
-		}
-		argv := cmd.Argv()
-		l.Manifests[name] = argv
-		if len(argv) > 0 {
-			l.setComponent(name, argv[1:], path)
+	l := &Layout{Components: map[string][]string{}, Sources: map[string]string{}}
+	l.Modes = runmode.DiscoverAll(p)
+	for _, in := range l.Modes {
+		l.Warnings = append(l.Warnings, in.Warnings...)
+		for _, f := range in.Components {
+			if len(f.Argv) > 0 {
+				l.setComponent(f.Name, f.Argv[1:], f.Source)
+			}
 		}
 	}
-
-	for i, u := range append(unitNames(), kubeletUnit) {
-		path := p.SystemdUnit(u)
-		if !isOurUnitFile(path) {
-			continue
-		}
-		l.Units = append(l.Units, u)
-		if u == kubeletUnit {
-			continue
-		}
-		name := controlPlane[i]
-		// The command line systemd runs: drop-ins and Environment= included, so that a data dir
-		// moved in a drop-in is the one reset cleans.
-		exec, err := systemd.ReadExecStart(p, u)
-		if err != nil {
-			l.Warnings = append(l.Warnings, err.Error())
-			continue
-		}
-		l.setComponent(name, exec.Args(), path)
-	}
+	l.KubeletUnit = systemd.WrittenByKubestrap(p.SystemdUnit(kubeletUnit))
 
 	l.CertDirs = []string{p.CertDir("")}
 	if certificatesDir != "" {
@@ -163,44 +111,19 @@ func (l *Layout) EtcdArgs() map[string]string {
 	return components.ArgMap(args)
 }
 
-// ControlPlaneUnits are kubestrap's control-plane units present, in stop order.
-func (l *Layout) ControlPlaneUnits() []string {
-	var out []string
-	for i := len(controlPlane) - 1; i >= 0; i-- {
-		if u := systemd.UnitName(controlPlane[i]); slices.Contains(l.Units, u) {
-			out = append(out, u)
+// contained are the command lines (program and arguments) of the components that run in
+// containers, by name: processes reset can only know by exact command line.
+func (l *Layout) contained() map[string][]string {
+	out := map[string][]string{}
+	for _, in := range l.Modes {
+		if !in.Contained {
+			continue
+		}
+		for _, f := range in.Components {
+			out[f.Name] = f.Argv
 		}
 	}
 	return out
-}
-
-func unitNames() []string {
-	out := make([]string, len(controlPlane))
-	for i, c := range controlPlane {
-		out[i] = systemd.UnitName(c)
-	}
-	return out
-}
-
-// isOurUnitFile reports whether path is a regular file that kubestrap rendered.
-func isOurUnitFile(path string) bool {
-	fi, err := os.Lstat(path)
-	if err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	head := make([]byte, 512)
-	n, _ := f.Read(head)
-	return bytes.Contains(head[:n], []byte(unitMarker))
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil || !errors.Is(err, fs.ErrNotExist)
 }
 
 func appendNew(list []string, s string) []string {

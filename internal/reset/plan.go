@@ -13,6 +13,8 @@ import (
 	"github.com/kubestrap/kubestrap/internal/join"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/runmode"
+	"github.com/kubestrap/kubestrap/internal/systemd"
 )
 
 // Plan is what cleanup removes, in order, and what it deliberately leaves.
@@ -117,8 +119,8 @@ var (
 	etcdPKIFiles  = withExt([]string{"ca", "server", "peer", "healthcheck-client"}, ".crt", ".key")
 	etcdPKICSRs   = withExt([]string{"server", "peer", "healthcheck-client"}, ".csr")
 	manifestFiles = baseNames(func(p paths.Paths) []string {
-		out := make([]string, len(controlPlane))
-		for i, c := range controlPlane {
+		out := make([]string, len(runmode.ControlPlane))
+		for i, c := range runmode.ControlPlane {
 			out[i] = p.Manifest(c)
 		}
 		return out
@@ -278,8 +280,12 @@ func (pl *planner) locations() []location {
 	for _, d := range pl.in.layout.CertDirs {
 		add(d, pkiSpec(), false, "certificates")
 	}
-	ours := func(path string, fi fs.FileInfo) bool { return isOurUnitFile(path) }
-	unitFiles := append(unitNames(), kubeletUnit)
+	ours := func(path string, fi fs.FileInfo) bool { return systemd.WrittenByKubestrap(path) }
+	var unitFiles []string
+	for _, c := range runmode.ControlPlane {
+		unitFiles = append(unitFiles, systemd.UnitName(c))
+	}
+	unitFiles = append(unitFiles, kubeletUnit)
 	units := &spec{
 		files:    unitFiles,
 		owns:     ours,
@@ -293,7 +299,7 @@ func (pl *planner) locations() []location {
 			// `systemctl enable` links units here; a link to one of our unit files is ours.
 			return &spec{files: unitFiles, quiet: true, owns: func(path string, fi fs.FileInfo) bool {
 				target, err := os.Readlink(path)
-				return err == nil && fi.Mode()&fs.ModeSymlink != 0 && isOurUnitFile(filepath.Join(p.SystemdUnitDir(), filepath.Base(target)))
+				return err == nil && fi.Mode()&fs.ModeSymlink != 0 && systemd.WrittenByKubestrap(filepath.Join(p.SystemdUnitDir(), filepath.Base(target)))
 			}}
 		},
 	}

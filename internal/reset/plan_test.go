@@ -13,6 +13,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
 // TestCleanupRemovesOnlyOurs: after init and join, cleanup removes every file of kubestrap's
@@ -395,11 +396,11 @@ func TestLayoutFromUnitsAndManifests(t *testing.T) {
 			if got := l.EtcdArgs()["name"]; got != "node1" {
 				t.Errorf("etcd --name = %q (%v)", got, l.Warnings)
 			}
-			if mode == "systemd" && !slices.Equal(l.ControlPlaneUnits(), []string{"kube-scheduler.service", "kube-controller-manager.service", "kube-apiserver.service", "etcd.service"}) {
-				t.Errorf("units %v", l.ControlPlaneUnits())
+			if len(l.Modes) != 1 || l.Modes[0].Mode != mode || !slices.Equal(l.Modes[0].Names(), runmode.ControlPlane) {
+				t.Errorf("modes %+v, want %s with %v", l.Modes, mode, runmode.ControlPlane)
 			}
-			if mode == "static-pod" && len(l.Manifests) != 4 {
-				t.Errorf("manifests %v", l.Manifests)
+			if got := len(l.contained()); (mode == "static-pod") != (got == 4) {
+				t.Errorf("%d contained components in %s mode", got, mode)
 			}
 			e.write("data/etcd/member/wal/0.wal", "wal")
 			e.write("srv/pki/ca.key", "pem")

@@ -180,7 +180,7 @@ func New(o Options, sys System) (*Reset, error) {
 	for _, w := range r.layout.Warnings {
 		fmt.Fprintf(r.log, "[reset] WARNING: %s\n", w)
 	}
-	r.hadKubelet = len(r.layout.Manifests) > 0 || slices.Contains(r.layout.Units, kubeletUnit)
+	r.hadKubelet = len(r.layout.contained()) > 0 || r.layout.KubeletUnit
 	if o.DryRun {
 		fmt.Fprintf(r.log, "[dryrun] Nothing will be stopped or removed under %s\n", r.p.Root())
 	}

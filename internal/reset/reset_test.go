@@ -133,7 +133,7 @@ func runningStaticPodNode(t *testing.T, e *env) *Layout {
 	l := Discover(e.p, "", "")
 	// The pods' processes run in their containers' namespaces with the manifests' command lines.
 	pid := 300
-	for _, argv := range l.Manifests {
+	for _, argv := range l.contained() {
 		e.procs.add(pid, 1, argv...).ns = "mnt:[9]"
 		pid++
 	}
@@ -150,7 +150,7 @@ func TestStopStaticPods(t *testing.T) {
 	if err := r.Stop(context.Background()); err != nil {
 		t.Fatalf("stop: %v\n%s", err, e.log.String())
 	}
-	for name := range l.Manifests {
+	for name := range l.contained() {
 		if _, err := os.Stat(e.p.Manifest(name)); !os.IsNotExist(err) {
 			t.Errorf("manifest %s not removed: %v", name, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,16 +13,19 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kubestrap/kubestrap/internal/logx"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
-// Stop stops everything of the root, whichever run mode started it: kubestrap's systemd units
-// (stopped and disabled over D-Bus when systemd manages the root), the static pods (manifests
-// removed, then the kubelet is given time to stop the pods before it is stopped itself), the
-// local supervisor with its components, and finally any process that still belongs to the root
-// (see processFinder), with SIGTERM and then SIGKILL. It returns an error only when a process of
-// the root survives SIGKILL.
+// Stop stops everything of the root, whichever run mode started it: each mode that left
+// something under the root stops what it runs (runmode.Mode.Stop, through stopper below: systemd
+// units stopped and disabled over D-Bus when systemd manages the root, static pods by removing
+// their manifests and giving the kubelet time to stop them before it is stopped itself, the local
+// supervisor with its components), then the kubelet of a joined node, and finally any process
+// that still belongs to the root (see processFinder), with SIGTERM and then SIGKILL. It returns
+// an error only when a process of the root survives SIGKILL.
 func (r *Reset) Stop(ctx context.Context) error {
 	finder := newProcessFinder(r.p, r.sys.Procs, r.sys.Self)
 	procs, err := finder.find()
@@ -29,16 +33,6 @@ func (r *Reset) Stop(ctx context.Context) error {
 		return err
 	}
 	pods := r.podProcesses()
-	if len(procs)+len(pods) == 0 && len(r.layout.Units) == 0 && len(r.layout.Manifests) == 0 {
-		fmt.Fprintf(r.log, "[reset] No process of %s is running\n", r.p.Root())
-		if !r.o.DryRun {
-			// The stale pid files and status of a supervisor killed with SIGKILL.
-			if _, err := r.sys.StopLocal(r.p, r.o.StopTimeout); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	start := time.Now()
 	prefix := "[reset] Stopping"
 	if r.o.DryRun {
@@ -49,25 +43,33 @@ func (r *Reset) Stop(ctx context.Context) error {
 	}
 	r.changes += len(procs) + len(pods)
 
-	if units := r.layout.ControlPlaneUnits(); len(units) > 0 {
-		r.stopUnits(ctx, units)
-	}
-	if len(r.layout.Manifests) > 0 {
-		if err := r.stopStaticPods(ctx, pods); err != nil {
+	// In the reverse of registration order: what systemd or the kubelet would restart goes
+	// before the local supervisor, the one mode also found by its processes.
+	st := &stopper{r: r, pods: pods}
+	for i := len(r.layout.Modes) - 1; i >= 0; i-- {
+		in := r.layout.Modes[i]
+		m, err := runmode.Get(in.Mode)
+		if err != nil {
 			return err
 		}
-	} else if slices.Contains(r.layout.Units, kubeletUnit) {
+		if err := m.Stop(ctx, in, st); err != nil {
+			return err
+		}
+	}
+	if r.layout.KubeletUnit && !st.kubeletDone {
 		r.stopUnits(ctx, []string{kubeletUnit})
 	}
+	if !st.localDone && slices.ContainsFunc(procs, func(p Process) bool { return p.Why == whySupervisor }) {
+		// A supervisor of the root whose files are gone: stopped in order all the same.
+		_ = st.StopLocal()
+	}
 	if r.o.DryRun {
+		if len(procs)+len(pods) == 0 {
+			fmt.Fprintf(r.log, "[reset] No process of %s is running\n", r.p.Root())
+		}
 		return nil
 	}
 
-	if r.layout.Local || slices.ContainsFunc(procs, func(p Process) bool { return p.Why == whySupervisor }) {
-		if _, err := r.sys.StopLocal(r.p, r.o.StopTimeout); err != nil {
-			fmt.Fprintf(r.log, "[reset] WARNING: stopping the local supervisor: %v\n", err)
-		}
-	}
 	// Whatever is left: orphans of a killed supervisor, a component started by hand, an init
 	// still running, what systemd could not be asked to stop.
 	left, err := r.terminate(finder.find)
@@ -85,6 +87,38 @@ func (r *Reset) Stop(ctx context.Context) error {
 		fmt.Fprintf(r.log, "[reset] Stopped every process of %s in %s\n", r.p.Root(), time.Since(start).Round(10*time.Millisecond))
 	} else {
 		fmt.Fprintf(r.log, "[reset] No process of %s is running\n", r.p.Root())
+	}
+	return nil
+}
+
+// stopper is reset's side of runmode.Stopper: what a run mode's Stop acts through, over reset's
+// system boundary, honouring the dry run.
+type stopper struct {
+	r *Reset
+	// pods are the static pod processes found before anything was stopped.
+	pods []Process
+	// kubeletDone and localDone note that the kubelet and the local supervisor were dealt with.
+	kubeletDone, localDone bool
+}
+
+var _ runmode.Stopper = (*stopper)(nil)
+
+func (s *stopper) StopUnits(ctx context.Context, units []string) { s.r.stopUnits(ctx, units) }
+
+func (s *stopper) StopStaticPods(ctx context.Context, in runmode.Installed) error {
+	s.kubeletDone = true
+	return s.r.stopStaticPods(ctx, in, s.pods)
+}
+
+// StopLocal stops the root's supervisor and its components (in a dry run, nothing: what runs is
+// listed already). A failure is a warning: what is left is stopped by signal afterwards.
+func (s *stopper) StopLocal() error {
+	s.localDone = true
+	if s.r.o.DryRun {
+		return nil
+	}
+	if _, err := s.r.sys.StopLocal(s.r.p, s.r.o.StopTimeout); err != nil {
+		fmt.Fprintf(s.r.log, "[reset] WARNING: stopping the local supervisor: %v\n", err)
 	}
 	return nil
 }
@@ -130,14 +164,19 @@ func stillRunning(left []Process, err error) error {
 
 // waitGone polls list until it is empty or timeout passes, and returns what is left.
 func (r *Reset) waitGone(list func() ([]Process, error), timeout time.Duration) ([]Process, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		left, err := list()
-		if err != nil || len(left) == 0 || time.Now().After(deadline) {
-			return left, err
-		}
-		time.Sleep(r.sys.Poll)
+	var (
+		left []Process
+		err  error
+	)
+	poll := wait.PollUntilContextTimeout(context.Background(), r.sys.Poll, timeout, true, func(context.Context) (bool, error) {
+		left, err = list()
+		return err != nil || len(left) == 0, nil
+	})
+	if poll != nil {
+		// The timeout fell between two polls: what runs at the deadline is the answer.
+		left, err = list()
 	}
+	return left, err
 }
 
 // stopUnits stops and disables units over D-Bus; when systemd does not manage the root's units
@@ -173,29 +212,29 @@ func (r *Reset) stopUnits(ctx context.Context, units []string) {
 	r.changes++
 }
 
-// stopStaticPods removes the static pod manifests, so that the kubelet stops their pods, waits
-// for that when a kubelet runs, then stops the kubelet; pod processes it left are killed.
-func (r *Reset) stopStaticPods(ctx context.Context, pods []Process) error {
-	var names []string
-	for name := range r.layout.Manifests {
-		names = append(names, name)
+// stopStaticPods removes the static pod manifests of in, so that the kubelet stops their pods,
+// waits for that when a kubelet runs, then stops the kubelet; pod processes it left are killed.
+func (r *Reset) stopStaticPods(ctx context.Context, in runmode.Installed, pods []Process) error {
+	manifests := map[string]string{}
+	for _, f := range in.Components {
+		manifests[f.Name] = f.Source
 	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(manifests))
 	kubelet := r.kubeletRunning()
 	if r.o.DryRun {
 		for _, n := range names {
-			fmt.Fprintf(r.log, "[dryrun] Would remove static pod manifest %s and wait for the kubelet to stop its pod\n", r.p.Manifest(n))
+			fmt.Fprintf(r.log, "[dryrun] Would remove static pod manifest %s and wait for the kubelet to stop its pod\n", manifests[n])
 		}
-		if kubelet || slices.Contains(r.layout.Units, kubeletUnit) {
+		if kubelet || r.layout.KubeletUnit {
 			r.stopUnits(ctx, []string{kubeletUnit})
 		}
 		return nil
 	}
 	fmt.Fprintf(r.log, "[reset] Removing the static pod manifests of %s so that the kubelet stops them\n", strings.Join(names, ", "))
 	for _, n := range names {
-		switch err := os.Remove(r.p.Manifest(n)); {
+		switch err := os.Remove(manifests[n]); {
 		case err == nil:
-			logx.FileRemoved(r.log, r.p.Manifest(n))
+			logx.FileRemoved(r.log, manifests[n])
 		case !errors.Is(err, os.ErrNotExist):
 			return fmt.Errorf("remove static pod manifest: %w", err)
 		}
@@ -213,7 +252,7 @@ func (r *Reset) stopStaticPods(ctx context.Context, pods []Process) error {
 			fmt.Fprintf(r.log, "[reset] WARNING: the kubelet did not stop %d pod process(es) in time\n", len(left))
 		}
 	}
-	if kubelet || slices.Contains(r.layout.Units, kubeletUnit) {
+	if kubelet || r.layout.KubeletUnit {
 		r.stopUnits(ctx, []string{kubeletUnit})
 	}
 	// Pods the kubelet did not get to: with the kubelet stopped nothing would restart them.
@@ -232,7 +271,8 @@ func (r *Reset) stopStaticPods(ctx context.Context, pods []Process) error {
 // container's mount namespace, so every namespace counts; the full command line (flags naming
 // this root's files) keeps another cluster's pods out.
 func (r *Reset) podProcesses() []Process {
-	if len(r.layout.Manifests) == 0 {
+	manifests := r.layout.contained()
+	if len(manifests) == 0 {
 		return nil
 	}
 	pids, err := r.sys.Procs.Pids()
@@ -245,7 +285,7 @@ func (r *Reset) podProcesses() []Process {
 		if err != nil || len(argv) == 0 {
 			continue
 		}
-		for name, cmd := range r.layout.Manifests {
+		for name, cmd := range manifests {
 			if len(cmd) == len(argv) && filepath.Base(argv[0]) == filepath.Base(cmd[0]) && slices.Equal(argv[1:], cmd[1:]) && r.sys.Procs.Alive(pid) {
 				out = append(out, Process{PID: pid, Argv: argv, Why: "static pod " + name + " of the root"})
 			}

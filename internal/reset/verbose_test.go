@@ -83,11 +83,11 @@ func TestResetVerboseStaticPods(t *testing.T) {
 	}
 	log := e.log.String()
 	want := []string{
-		"[v1] waiting for the kubelet to stop " + itoa(len(l.Manifests)) + " control-plane pod process(es)\n",
+		"[v1] waiting for the kubelet to stop " + itoa(len(l.contained())) + " control-plane pod process(es)\n",
 		"[v1] waiting for systemd to stop and disable kubelet.service\n",
 		"[v1] done waiting for systemd to stop and disable kubelet.service after ",
 	}
-	for name := range l.Manifests {
+	for name := range l.contained() {
 		want = append(want, "[v1] removed "+e.p.Manifest(name)+"\n")
 	}
 	for _, w := range want {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
-	"github.com/kubestrap/kubestrap/internal/controlplane"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 )
@@ -43,7 +43,7 @@ func (Local) Start(ctx context.Context, r *Run) error {
 	if err != nil {
 		return fmt.Errorf("find the kubestrap executable: %w", err)
 	}
-	spec := controlplane.SupervisorSpec(r.Cfg, r.Paths, cps, exe)
+	spec := SupervisorSpec(r.Cfg, r.Paths, cps, exe)
 	fmt.Fprintf(r.Log, "[control-plane] Starting %s under the local supervisor (logs in %s)\n", componentNames(cps), r.Paths.LogDir())
 	pid, err := supervisor.Host{Log: r.Log}.Start(r.Paths, spec, exe)
 	if errors.Is(err, supervisor.ErrAlreadyRunning) {
@@ -64,4 +64,99 @@ func (Local) LogHint(p paths.Paths, component string) (string, string) {
 	return p.ComponentLog(component), ""
 }
 
-func (Local) FindsRunning() bool { return true }
+// FindRunning: the root's supervisor, and whether it reports every component healthy.
+func (Local) FindRunning(p paths.Paths) Running {
+	running, pid := supervisor.Running(p)
+	if !running {
+		return Running{}
+	}
+	r := Running{Found: true, What: fmt.Sprintf("supervisor pid %d", pid)}
+	if pid == 0 {
+		r.What = "its supervisor is starting"
+	}
+	rep, err := supervisor.Status(p, supervisor.CheckHealth)
+	r.Healthy = err == nil && rep.Running() && rep.Healthy()
+	return r
+}
+
+// Auto: local mode runs anywhere; auto takes it where neither systemd nor a kubelet can run the
+// control plane (the other modes are asked first).
+func (Local) Auto(_ Host, p paths.Paths) (bool, string) {
+	if !p.IsRealRoot() {
+		return true, fmt.Sprintf("the root dir %s is not /, and neither systemd nor a kubelet reads files under a root dir", p.Root())
+	}
+	return true, "systemd is not PID 1, so neither systemd units nor a kubelet can be started here"
+}
+
+// Discover reads the supervisor's spec. The root is local mode's also without one when the
+// component links or the supervisor's pid file are there: an init killed before the spec was
+// written, or a supervisor killed with SIGKILL.
+func (m Local) Discover(p paths.Paths) (Installed, bool) {
+	in := Installed{Mode: m.Name()}
+	spec, err := supervisor.ReadSpec(p)
+	switch {
+	case err == nil:
+		for _, c := range spec.Components {
+			in.Components = append(in.Components, Found{Name: c.Name, Argv: append([]string{c.Path}, c.Args...), Source: supervisor.SpecPath(p)})
+		}
+		return in, true
+	case !errors.Is(err, supervisor.ErrNotStarted):
+		in.Warnings = append(in.Warnings, err.Error())
+		return in, true
+	}
+	return in, exists(p.BinDir()) || exists(supervisor.SupervisorPidFile(p))
+}
+
+// Stop stops the supervisor, which stops its components in reverse start order.
+func (Local) Stop(_ context.Context, _ Installed, s Stopper) error { return s.StopLocal() }
+
+// Status is the supervisor's report: pids, uptimes, restarts and each component's health.
+func (m Local) Status(_ context.Context, p paths.Paths) (StatusReport, error) {
+	rep, err := supervisor.Status(p, nil)
+	if errors.Is(err, supervisor.ErrNotStarted) {
+		return nil, ErrNothingInstalled
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Mode = m.Name()
+	return rep, nil
+}
+
+// Source: none; the supervisor's spec is kubestrap's own record, and the processes it starts are
+// what show-apiserver-options reads in local mode.
+func (Local) Source(paths.Paths, string) (Source, bool) { return Source{}, false }
+
+// SupervisorSpec describes the local-mode control plane for the supervisor: each component's
+// argument list exactly as the argument builder made it (the same list a static pod manifest or a
+// systemd unit gets), started through its own symlink to the kubestrap executable.
+func SupervisorSpec(cfg *config.Config, p paths.Paths, cps []components.Component, exe string) supervisor.Spec {
+	s := cfg.Kubestrap.Supervisor
+	spec := supervisor.Spec{
+		Root:        p.Root(),
+		Executable:  exe,
+		LogMaxBytes: int64(s.LogMaxSizeMB) << 20,
+		LogMaxFiles: int(s.LogMaxFiles),
+	}
+	if s.MaxRestartBackoff != nil {
+		spec.MaxBackoff = s.MaxRestartBackoff.Duration
+	}
+	if s.StopTimeout != nil {
+		spec.StopTimeout = s.StopTimeout.Duration
+	}
+	for _, c := range cps {
+		spec.Components = append(spec.Components, supervisor.ComponentSpec{
+			Name:      c.Name,
+			Path:      p.ComponentBinary(c.Name),
+			Args:      c.Args,
+			HealthURL: c.HealthURL(),
+		})
+	}
+	return spec
+}
+
+// exists reports whether path is there (a dangling link counts; an unreadable parent too).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil || !errors.Is(err, fs.ErrNotExist)
+}

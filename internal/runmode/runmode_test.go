@@ -3,6 +3,7 @@ package runmode
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -95,5 +96,73 @@ func TestLogHint(t *testing.T) {
 		if !strings.Contains(file+cmd, "kube-apiserver") {
 			t.Errorf("%s: hint %q %q does not name the component", m.Name(), file, cmd)
 		}
+	}
+}
+
+type fakeHost struct {
+	kubelet bool
+	files   map[string]bool
+	systemd bool
+}
+
+func (f fakeHost) LookPath(name string) (string, error) {
+	if name == "kubelet" && f.kubelet {
+		return "/usr/bin/kubelet", nil
+	}
+	return "", errors.New("not found")
+}
+func (f fakeHost) Exists(path string) bool { return f.files[path] }
+func (f fakeHost) SystemdRuns() bool       { return f.systemd }
+
+// TestResolve covers every combination of root dir ("/" or not), systemd as PID 1 or not,
+// and a kubelet with a container runtime or not: auto must only pick a mode that init can start.
+func TestResolve(t *testing.T) {
+	t.Parallel()
+	type row struct {
+		root             string
+		systemd, kubelet bool
+		want             string
+		reason           string
+	}
+	rows := []row{
+		{"/", true, true, config.ModeStaticPod, "container runtime listens on /var/run/containerd/containerd.sock"},
+		{"/", true, false, config.ModeSystemd, "systemd is PID 1"},
+		{"/", false, true, config.ModeLocal, "systemd is not PID 1"},
+		{"/", false, false, config.ModeLocal, "systemd is not PID 1"},
+		{"/r", true, true, config.ModeLocal, "the root dir /r is not /"},
+		{"/r", true, false, config.ModeLocal, "the root dir /r is not /"},
+		{"/r", false, true, config.ModeLocal, "the root dir /r is not /"},
+		{"/r", false, false, config.ModeLocal, "the root dir /r is not /"},
+	}
+	for _, r := range rows {
+		for _, requested := range []string{"", config.ModeAuto} {
+			p := paths.MustUnder(r.root)
+			h := fakeHost{systemd: r.systemd}
+			if r.kubelet {
+				h.kubelet = true
+				h.files = map[string]bool{p.Host("/var/run/containerd/containerd.sock"): true}
+			}
+			m, why, err := Resolve(requested, h, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Name(); got != r.want || !strings.Contains(why, r.reason) {
+				t.Errorf("root %s, systemd %v, kubelet+runtime %v, requested %q: mode %q (%q), want %q because %q", r.root, r.systemd, r.kubelet, requested, m.Name(), why, r.want, r.reason)
+			}
+		}
+	}
+	// A kubelet without a runtime is no reason for static-pod mode.
+	if m, _, _ := Resolve("", fakeHost{systemd: true, kubelet: true}, paths.MustUnder("/")); m.Name() != config.ModeSystemd {
+		t.Errorf("kubelet without a container runtime: mode %q, want systemd", m.Name())
+	}
+	// An explicit mode is kept as asked, whatever the host, with no reason to print; init
+	// reports when it cannot start it. An unknown one is refused.
+	for _, name := range Names() {
+		if m, why, err := Resolve(name, fakeHost{}, paths.MustUnder("/r")); err != nil || m.Name() != name || why != "" {
+			t.Errorf("explicit %s: got %v, %q, %v", name, m, why, err)
+		}
+	}
+	if _, _, err := Resolve("docker", fakeHost{}, paths.MustUnder("/")); err == nil {
+		t.Error("Resolve(docker) succeeded")
 	}
 }

@@ -2,6 +2,7 @@ package runmode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/kubestrap/kubestrap/internal/components"
@@ -80,4 +81,76 @@ func (StaticPod) LogHint(_ paths.Paths, component string) (string, string) {
 	return "", "crictl logs $(crictl ps -a --name " + component + " -q | head -1)"
 }
 
-func (StaticPod) FindsRunning() bool { return false }
+func (StaticPod) FindRunning(paths.Paths) Running { return Running{} }
+
+// Auto: static-pod mode where the host's systemd can restart an installed kubelet and a
+// container runtime listens for it.
+func (StaticPod) Auto(h Host, p paths.Paths) (bool, string) {
+	if !p.IsRealRoot() || !h.SystemdRuns() {
+		return false, ""
+	}
+	if _, err := h.LookPath("kubelet"); err != nil {
+		return false, ""
+	}
+	for _, s := range criSockets {
+		if h.Exists(p.Host(s)) {
+			return true, fmt.Sprintf("systemd is PID 1, a kubelet is installed and a container runtime listens on %s", s)
+		}
+	}
+	return false, ""
+}
+
+// criSockets are the runtime sockets kubeadm detects (reference §10), as host paths.
+var criSockets = []string{"/var/run/containerd/containerd.sock", "/var/run/crio/crio.sock", "/var/run/cri-dockerd.sock"}
+
+// Discover reads the control-plane manifests present, through staticpod.ReadCommand: the
+// command lines the kubelet runs.
+func (m StaticPod) Discover(p paths.Paths) (Installed, bool) {
+	in := Installed{Mode: m.Name(), Contained: true}
+	found := false
+	for _, name := range ControlPlane {
+		path := p.Manifest(name)
+		if !exists(path) {
+			continue
+		}
+		found = true
+		cmd, err := staticpod.ReadCommand(path, name)
+		if err != nil {
+			in.Warnings = append(in.Warnings, err.Error())
+			continue
+		}
+		in.Components = append(in.Components, Found{Name: name, Argv: cmd.Argv(), Source: path})
+	}
+	return in, found
+}
+
+// Stop removes the manifests, so that the kubelet stops the pods, then stops the kubelet.
+func (StaticPod) Stop(ctx context.Context, in Installed, s Stopper) error {
+	return s.StopStaticPods(ctx, in)
+}
+
+// Status: the kubelet and the container runtime report on static pods; kubestrap's status
+// reports the local supervisor only.
+func (m StaticPod) Status(context.Context, paths.Paths) (StatusReport, error) {
+	return nil, errors.New("the control plane runs as static pods of the kubelet, which kubestrap status does not report on: see them with 'crictl ps --name kube-' and 'kubectl -n kube-system get pods'")
+}
+
+// Source is the static pod manifest, with the $(VAR) references the kubelet expands expanded.
+func (StaticPod) Source(p paths.Paths, component string) (Source, bool) {
+	path := p.Manifest(component)
+	return Source{Name: "manifest", Label: "manifest", Path: path, Read: func() (*CommandLine, error) {
+		c, err := staticpod.ReadCommand(path, component)
+		if err != nil {
+			return nil, err
+		}
+		cl := &CommandLine{Path: path}
+		if len(c.Command) == 0 {
+			// The image's entrypoint runs the args.
+			cl.ArgsOnly, cl.Image = true, c.Image
+		}
+		for _, w := range c.Argv() {
+			cl.Words = append(cl.Words, Word{Text: w, Origin: "manifest"})
+		}
+		return cl, nil
+	}}, true
+}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // HealthTimeout bounds one health request: a component that takes longer is not healthy.
@@ -55,17 +57,13 @@ func waitHealthy(ctx context.Context, check HealthChecker, url string, interval 
 	if interval <= 0 {
 		interval = 200 * time.Millisecond
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		err := check(ctx, url)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w (last error: %v)", url, ctx.Err(), err)
-		case <-t.C:
-		}
+	var last error
+	err := wait.PollUntilContextCancel(ctx, interval, true, func(ctx context.Context) (bool, error) {
+		last = check(ctx, url)
+		return last == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s: %w (last error: %v)", url, err, last)
 	}
+	return nil
 }

@@ -96,7 +96,8 @@ func (h Host) Start(p paths.Paths, spec Spec, exe string) (int, error) {
 }
 
 // awaitPidFile waits until the supervisor just launched as cmd has written its pid file, and
-// reports the wait at -v 1.
+// reports the wait at -v 1. It is a select rather than apimachinery's wait.Poll* because it
+// waits on the child's exit as well, and reports that at once with the end of its log.
 func (h Host) awaitPidFile(p paths.Paths, cmd *exec.Cmd, exited <-chan error, logPath string, offset int64) (pid int, err error) {
 	done := logx.Wait(h.Log, "the supervisor (pid %d) to write %s", cmd.Process.Pid, p.PidFile(supervisorName))
 	defer func() { done(err) }()

@@ -15,10 +15,8 @@ import (
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
-// ModeLocal is the run mode the supervisor implements.
-const ModeLocal = "local"
-
-// Report is the state of a root's local control plane.
+// Report is the state of a root's local control plane. Mode is filled in by the run mode that
+// reports it (runmode.Local), which owns the mode's name.
 type Report struct {
 	Mode                    string            `json:"mode"`
 	Root                    string            `json:"rootDir"`
@@ -112,7 +110,7 @@ func (h Host) Status(p paths.Paths, health HealthChecker) (Report, error) {
 		return int64(now.Sub(since) / time.Second)
 	}
 
-	r := Report{Mode: ModeLocal, Root: p.Root()}
+	r := Report{Root: p.Root()}
 	if pid := h.liveSupervisor(p); pid != 0 {
 		r.SupervisorPID, r.SupervisorRunning = pid, true
 		if doc.Supervisor.PID == pid {

@@ -92,6 +92,10 @@ func TestStatus(t *testing.T) {
 		t.Errorf("Problems() = %q\nwant %q", got, wantProblems)
 	}
 
+	if r.Mode != "" {
+		t.Errorf("Mode = %q: the run mode that reports the status names itself", r.Mode)
+	}
+	r.Mode = "local" // as runmode.Local.Status does; the golden files show it
 	var table bytes.Buffer
 	if err := r.WriteTable(&table); err != nil {
 		t.Fatal(err)
@@ -119,7 +123,7 @@ func TestStatusAfterSupervisorDied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Report{Mode: ModeLocal, Root: p.Root(), Components: []ComponentStatus{{Name: "etcd", State: StateStopped, HealthURL: "http://etcd/health"}}}
+	want := Report{Root: p.Root(), Components: []ComponentStatus{{Name: "etcd", State: StateStopped, HealthURL: "http://etcd/health"}}}
 	if got, want := fmtJSON(r), fmtJSON(want); got != want {
 		t.Errorf("Status = %s\nwant %s", got, want)
 	}

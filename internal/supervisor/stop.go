@@ -130,7 +130,8 @@ func (h Host) alive(list []int) []int {
 	return out
 }
 
-// waitGone polls until live() is empty or deadline passes, and returns what is left.
+// waitGone polls until live() is empty or deadline passes, and returns what is left. It stays a
+// loop rather than apimachinery's wait.Poll* because it runs on h.Clock, the seam tests use.
 func (h Host) waitGone(live func() []int, deadline time.Time) []int {
 	for {
 		left := live()

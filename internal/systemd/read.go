@@ -484,3 +484,24 @@ func parseEnvLine(line string) ([2]string, bool) {
 	}
 	return [2]string{k, v}, true
 }
+
+// marker is the first-line comment of every unit file and drop-in kubestrap renders (see
+// templates/): /etc/systemd/system is shared with the distribution and the operator, so a unit
+// named like ours is only ours when it says so.
+const marker = "Written by kubestrap"
+
+// WrittenByKubestrap reports whether path is a regular file that kubestrap rendered.
+func WrittenByKubestrap(path string) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := f.Read(head)
+	return bytes.Contains(head[:n], []byte(marker))
+}
