@@ -25,7 +25,7 @@ type Patcher[T any] interface {
 }
 
 // Apply server-side applies obj, a typed k8s.io/api object, as FieldManager. The applied
-// configuration holds only the fields obj sets: status and null values are left out, so
+// configuration holds only the fields obj sets: status, null values and empty objects are left out, so
 // kubestrap never claims fields it has no opinion on. Force takes over a field someone else
 // changed that kubestrap sets (the image, the command), as kubeadm's create-or-update did; fields
 // kubestrap does not set are never touched.
@@ -50,7 +50,7 @@ func Apply[T any](ctx context.Context, api Patcher[T], obj runtime.Object) error
 }
 
 // ApplyConfiguration is the JSON Apply sends for obj (apiVersion and kind filled in from the
-// client-go scheme, status and nulls removed) and obj's kind.
+// client-go scheme, status, nulls and empty objects removed) and obj's kind.
 func ApplyConfiguration(obj runtime.Object) (kind string, data []byte, err error) {
 	gvks, _, err := scheme.Scheme.ObjectKinds(obj)
 	if err != nil || len(gvks) == 0 {
@@ -66,27 +66,29 @@ func ApplyConfiguration(obj runtime.Object) (kind string, data []byte, err error
 		return gvk.Kind, nil, fmt.Errorf("encode %s: %w", gvk.Kind, err)
 	}
 	delete(m, "status")
-	dropNulls(m)
+	dropEmpty(m)
 	m["apiVersion"], m["kind"] = gvk.GroupVersion().String(), gvk.Kind
 	data, err = json.Marshal(m)
 	return gvk.Kind, data, err
 }
 
-// dropNulls removes null values: in an applied configuration a null would be a claim on a field
-// kubestrap has no value for.
-func dropNulls(v any) {
+// dropEmpty removes null values and empty objects, innermost first: in an applied configuration
+// either would claim a field kubestrap has no value for (a container's "resources: {}" would make
+// kubestrap a co-owner of the resources a user sets). None of kubestrap's objects uses an empty
+// object as a value that means something (an emptyDir volume would; apply such an object another
+// way).
+func dropEmpty(v any) {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, e := range t {
-			if e == nil {
+			dropEmpty(e)
+			if m, ok := e.(map[string]any); e == nil || ok && len(m) == 0 {
 				delete(t, k)
-				continue
 			}
-			dropNulls(e)
 		}
 	case []any:
 		for _, e := range t {
-			dropNulls(e)
+			dropEmpty(e)
 		}
 	}
 }
