@@ -38,7 +38,7 @@ func MarkControlPlane(ctx context.Context, c kubernetes.Interface, name string, 
 	nodes := c.CoreV1().Nodes()
 	var node *corev1.Node
 	var lastErr error
-	err := wait.PollUntilContextTimeout(ctx, interval, waitFor, true, func(ctx context.Context) (bool, error) {
+	get := func(ctx context.Context) (bool, error) {
 		n, err := nodes.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			lastErr = err
@@ -46,7 +46,14 @@ func MarkControlPlane(ctx context.Context, c kubernetes.Interface, name string, 
 		}
 		node = n
 		return true, nil
-	})
+	}
+	var err error
+	if waitFor > 0 {
+		err = wait.PollUntilContextTimeout(ctx, interval, waitFor, true, get)
+	} else {
+		// One look, with the caller's context: a zero timeout would cancel the request itself.
+		_, err = get(ctx)
+	}
 	if node == nil {
 		if lastErr != nil && !apierrors.IsNotFound(lastErr) {
 			return fmt.Errorf("get Node %s: %w", name, lastErr)

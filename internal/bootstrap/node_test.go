@@ -86,6 +86,11 @@ func TestMarkControlPlaneWaitsForTheNode(t *testing.T) {
 		}
 	}
 
+	// No wait at all (systemd mode's whole init): one look.
+	if err := MarkControlPlane(ctx, c, "cp-1", nil, 0, 10*time.Millisecond); !errors.Is(err, ErrNodeNotRegistered) {
+		t.Fatalf("no wait, no Node: got %v, want ErrNodeNotRegistered", err)
+	}
+
 	go func() {
 		time.Sleep(100 * time.Millisecond)
 		c.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cp-1"}}, metav1.CreateOptions{})
@@ -96,5 +101,8 @@ func TestMarkControlPlaneWaitsForTheNode(t *testing.T) {
 	n, _ := c.CoreV1().Nodes().Get(ctx, "cp-1", metav1.GetOptions{})
 	if len(n.Spec.Taints) != 1 {
 		t.Errorf("taints %v", n.Spec.Taints)
+	}
+	if err := MarkControlPlane(ctx, c, "cp-1", nil, 0, 10*time.Millisecond); err != nil {
+		t.Errorf("no wait, Node there: %v", err)
 	}
 }
