@@ -16,6 +16,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/addons"
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/workflow"
 )
 
@@ -60,27 +61,22 @@ func runMarkControlPlane(ctx context.Context, d *Data) error {
 	if optional {
 		waitFor = 0
 	}
-	c, err := d.clientsetRetrying(ctx)
-	if err != nil {
-		return err
-	}
-	err = bootstrap.MarkControlPlane(ctx, c, name, taints, waitFor, nodePollInterval)
-	if optional && errors.Is(err, bootstrap.ErrNodeNotRegistered) {
+	// Retried like the other phases' API calls (the admin binding may not be usable for a moment
+	// after the apiserver turns ready), except that a Node that did not register is final: the
+	// wait for it is MarkControlPlane's own, bounded by the same timeout.
+	notRegistered := func(err error) bool { return errors.Is(err, bootstrap.ErrNodeNotRegistered) }
+	err := kubeclient.Retry(ctx, d.cfg.KubernetesAPICallTimeout(), notRegistered, func(ctx context.Context) error {
+		c, err := d.clientset(ctx)
+		if err != nil {
+			return err
+		}
+		return bootstrap.MarkControlPlane(ctx, c, name, taints, waitFor, nodePollInterval)
+	})
+	if optional && notRegistered(err) {
 		fmt.Fprintf(d.log, "[mark-control-plane] Skipped: no kubelet has registered Node %q (mode %q starts none); once one has, run: kubestrap init phase mark-control-plane\n", name, d.mode.Name())
 		return nil
 	}
 	return err
-}
-
-// clientsetRetrying is the admin client, retried like withAdminClient's calls (the admin binding
-// may not be usable for a moment after the apiserver turns ready).
-func (d *Data) clientsetRetrying(ctx context.Context) (kubernetes.Interface, error) {
-	var c kubernetes.Interface
-	err := d.withAdminClient(ctx, func(_ context.Context, cs kubernetes.Interface) error {
-		c = cs
-		return nil
-	})
-	return c, err
 }
 
 // addonRunIf skips an addon the configuration disables (dns.disabled, proxy.disabled), as
