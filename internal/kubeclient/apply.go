@@ -25,10 +25,10 @@ type Patcher[T any] interface {
 }
 
 // Apply server-side applies obj, a typed k8s.io/api object, as FieldManager. The applied
-// configuration holds only the fields obj sets: status, null values and empty objects are left out, so
-// kubestrap never claims fields it has no opinion on. Force takes over a field someone else
-// changed that kubestrap sets (the image, the command), as kubeadm's create-or-update did; fields
-// kubestrap does not set are never touched.
+// configuration holds only the fields obj sets (status, null values and empty objects are left
+// out), so kubestrap never claims fields it has no opinion on. Force takes over a field someone
+// else changed that kubestrap sets (the image, the command), as kubeadm's create-or-update did;
+// fields kubestrap does not set are never touched.
 func Apply[T any](ctx context.Context, api Patcher[T], obj runtime.Object) error {
 	acc, err := meta.Accessor(obj)
 	if err != nil {
