@@ -1,8 +1,9 @@
 // Package bootstrap owns the cluster objects that make a new control plane joinable and usable,
 // as kubeadm creates them (reference §3 and §5): the admin ClusterRoleBinding, bootstrap-token
 // Secrets and their RBAC, the CSR auto-approval bindings, the kube-public/cluster-info ConfigMap
-// and the uploaded kubeadm-config and kubelet-config ConfigMaps. Every write is create-or-update,
-// so re-running init converges instead of failing.
+// and the uploaded kubeadm-config and kubelet-config ConfigMaps. Every write is a server-side
+// apply as kubeclient.FieldManager, so re-running init converges instead of failing and keeps
+// fields others set.
 package bootstrap
 
 import (
@@ -15,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 )
 
 // Names of the objects, as kubeadm v1.37.2 names them, so kubeadm's tooling finds them.
@@ -32,7 +35,7 @@ const (
 // EnsureAdminBinding binds admin.conf's group kubeadm:cluster-admins to cluster-admin; until it
 // exists admin.conf has no rights, which is why the caller uses super-admin.conf for it.
 func EnsureAdminBinding(ctx context.Context, c kubernetes.Interface) error {
-	return applyClusterRoleBinding(ctx, c, &rbacv1.ClusterRoleBinding{
+	return ApplyClusterRoleBinding(ctx, c, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: ClusterAdminsGroup},
 		RoleRef:    clusterRole("cluster-admin"),
 		Subjects:   []rbacv1.Subject{group(ClusterAdminsGroup)},
@@ -81,7 +84,7 @@ func EnsureNodeBootstrapRBAC(ctx context.Context, c kubernetes.Interface) error 
 		},
 	}
 	for _, b := range bindings {
-		if err := applyClusterRoleBinding(ctx, c, b); err != nil {
+		if err := ApplyClusterRoleBinding(ctx, c, b); err != nil {
 			return err
 		}
 	}
@@ -159,87 +162,37 @@ func group(name string) rbacv1.Subject {
 	return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: name}
 }
 
-// The apply helpers create an object, or replace the fields kubestrap owns when it exists.
+// The apply helpers server-side apply an object as kubeclient.FieldManager: kubestrap owns the
+// fields it sets (a ConfigMap's own keys, a Role's rules, a binding's subjects) and nothing else,
+// so a re-run of init converges without dropping what others added (the bootstrapsigner's
+// jws-kubeconfig-* keys in cluster-info, a label a user put on a Role).
 
 func applyConfigMapKeys(ctx context.Context, c kubernetes.Interface, cm *corev1.ConfigMap) error {
-	api := c.CoreV1().ConfigMaps(cm.Namespace)
-	if _, err := api.Create(ctx, cm, metav1.CreateOptions{}); err == nil || !apierrors.IsAlreadyExists(err) {
-		return wrap("create ConfigMap", cm.Namespace, cm.Name, err)
-	}
-	cur, err := api.Get(ctx, cm.Name, metav1.GetOptions{})
-	if err != nil {
-		return wrap("get ConfigMap", cm.Namespace, cm.Name, err)
-	}
-	if cur.Data == nil {
-		cur.Data = map[string]string{}
-	}
-	// Merge rather than replace: cluster-info also carries the bootstrapsigner's jws-kubeconfig-*
-	// keys, which must survive a re-run of init.
-	for k, v := range cm.Data {
-		cur.Data[k] = v
-	}
-	_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
-	return wrap("update ConfigMap", cm.Namespace, cm.Name, err)
+	return kubeclient.Apply(ctx, c.CoreV1().ConfigMaps(cm.Namespace), cm)
 }
 
 func applyRole(ctx context.Context, c kubernetes.Interface, r *rbacv1.Role) error {
-	api := c.RbacV1().Roles(r.Namespace)
-	if _, err := api.Create(ctx, r, metav1.CreateOptions{}); err == nil || !apierrors.IsAlreadyExists(err) {
-		return wrap("create Role", r.Namespace, r.Name, err)
-	}
-	cur, err := api.Get(ctx, r.Name, metav1.GetOptions{})
-	if err != nil {
-		return wrap("get Role", r.Namespace, r.Name, err)
-	}
-	cur.Rules = r.Rules
-	_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
-	return wrap("update Role", r.Namespace, r.Name, err)
+	return kubeclient.Apply(ctx, c.RbacV1().Roles(r.Namespace), r)
 }
 
 func applyRoleBinding(ctx context.Context, c kubernetes.Interface, b *rbacv1.RoleBinding) error {
-	api := c.RbacV1().RoleBindings(b.Namespace)
-	if _, err := api.Create(ctx, b, metav1.CreateOptions{}); err == nil || !apierrors.IsAlreadyExists(err) {
-		return wrap("create RoleBinding", b.Namespace, b.Name, err)
-	}
-	cur, err := api.Get(ctx, b.Name, metav1.GetOptions{})
-	if err != nil {
-		return wrap("get RoleBinding", b.Namespace, b.Name, err)
-	}
-	cur.Subjects = b.Subjects
-	_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
-	return wrap("update RoleBinding", b.Namespace, b.Name, err)
+	return kubeclient.Apply(ctx, c.RbacV1().RoleBindings(b.Namespace), b)
 }
 
 func applyClusterRole(ctx context.Context, c kubernetes.Interface, r *rbacv1.ClusterRole) error {
-	api := c.RbacV1().ClusterRoles()
-	if _, err := api.Create(ctx, r, metav1.CreateOptions{}); err == nil || !apierrors.IsAlreadyExists(err) {
-		return wrap("create ClusterRole", "", r.Name, err)
-	}
-	cur, err := api.Get(ctx, r.Name, metav1.GetOptions{})
-	if err != nil {
-		return wrap("get ClusterRole", "", r.Name, err)
-	}
-	cur.Rules = r.Rules
-	_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
-	return wrap("update ClusterRole", "", r.Name, err)
+	return kubeclient.Apply(ctx, c.RbacV1().ClusterRoles(), r)
 }
 
-func applyClusterRoleBinding(ctx context.Context, c kubernetes.Interface, b *rbacv1.ClusterRoleBinding) error {
+// ApplyClusterRoleBinding applies b. roleRef is immutable: a binding of the same name with
+// another role is someone else's, and the error says so instead of the apiserver's bare Invalid.
+func ApplyClusterRoleBinding(ctx context.Context, c kubernetes.Interface, b *rbacv1.ClusterRoleBinding) error {
 	api := c.RbacV1().ClusterRoleBindings()
-	if _, err := api.Create(ctx, b, metav1.CreateOptions{}); err == nil || !apierrors.IsAlreadyExists(err) {
-		return wrap("create ClusterRoleBinding", "", b.Name, err)
-	}
-	cur, err := api.Get(ctx, b.Name, metav1.GetOptions{})
-	if err != nil {
+	if cur, err := api.Get(ctx, b.Name, metav1.GetOptions{}); err == nil && cur.RoleRef != b.RoleRef {
+		return fmt.Errorf("ClusterRoleBinding %s exists with roleRef %s, not %s: delete it or rename yours", b.Name, cur.RoleRef.Name, b.RoleRef.Name)
+	} else if err != nil && !apierrors.IsNotFound(err) {
 		return wrap("get ClusterRoleBinding", "", b.Name, err)
 	}
-	// roleRef is immutable; a binding with another role is someone else's and is left alone.
-	if cur.RoleRef != b.RoleRef {
-		return fmt.Errorf("ClusterRoleBinding %s exists with roleRef %s, not %s: delete it or rename yours", b.Name, cur.RoleRef.Name, b.RoleRef.Name)
-	}
-	cur.Subjects = b.Subjects
-	_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
-	return wrap("update ClusterRoleBinding", "", b.Name, err)
+	return kubeclient.Apply(ctx, api, b)
 }
 
 func wrap(what, ns, name string, err error) error {

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 )
 
 // Token is a bootstrap token as stored in a bootstrap.kubernetes.io/token Secret.
@@ -177,17 +178,12 @@ func CreateToken(ctx context.Context, c kubernetes.Interface, t Token) error {
 	return wrap("create Secret", s.Namespace, s.Name, err)
 }
 
-// CreateOrUpdateToken stores t; an existing Secret of the same id is updated (kubeadm does the same
-// when init is re-run with the same configured token).
+// CreateOrUpdateToken stores t; an existing Secret of the same id gets t's values (kubeadm does the
+// same when init is re-run with the same configured token). It is a server-side apply, so labels
+// or annotations others put on the Secret stay.
 func CreateOrUpdateToken(ctx context.Context, c kubernetes.Interface, t Token) error {
 	s := t.ToSecret()
-	api := c.CoreV1().Secrets(s.Namespace)
-	_, err := api.Create(ctx, s, metav1.CreateOptions{})
-	if err == nil || !apierrors.IsAlreadyExists(err) {
-		return wrap("create Secret", s.Namespace, s.Name, err)
-	}
-	_, err = api.Update(ctx, s, metav1.UpdateOptions{})
-	return wrap("update Secret", s.Namespace, s.Name, err)
+	return kubeclient.Apply(ctx, c.CoreV1().Secrets(s.Namespace), s)
 }
 
 // ListTokens returns every bootstrap token in kube-system, sorted by id.

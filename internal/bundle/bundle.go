@@ -1,7 +1,7 @@
-// Package bundle owns the upstream control-plane programs compiled into kubestrap: kube-apiserver,
-// kube-controller-manager and kube-scheduler from k8s.io/kubernetes, and etcd from etcdmain. It is the
-// only package that imports them, so every other package builds and tests without their weight.
-// It runs them unmodified, exactly as their own main functions would.
+// Package bundle owns the upstream programs compiled into kubestrap: kube-apiserver,
+// kube-controller-manager, kube-scheduler and kube-proxy from k8s.io/kubernetes, and etcd from
+// etcdmain. It is the only package that imports them, so every other package builds and tests
+// without their weight. It runs them unmodified, exactly as their own main functions would.
 package bundle
 
 import (
@@ -18,6 +18,7 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	kubeproxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 
 	"github.com/kubestrap/kubestrap/internal/inspect"
@@ -29,15 +30,41 @@ const (
 	ControllerManager = "kube-controller-manager"
 	Scheduler         = "kube-scheduler"
 	Etcd              = "etcd"
+	KubeProxy         = "kube-proxy"
 )
 
+// components is the table of bundled programs: a name and how to run it with os.Args already
+// set. Adding a program is one line here (and its import).
+var components = []struct {
+	name string
+	run  func(argv []string) int
+}{
+	{Etcd, func(argv []string) int {
+		// etcdmain exits the process itself on error; returning means a clean stop.
+		etcdmain.Main(argv)
+		return 0
+	}},
+	{APIServer, func([]string) int { return cli.Run(apiserver.NewAPIServerCommand()) }},
+	{ControllerManager, func([]string) int { return cli.Run(kcm.NewControllerManagerCommand()) }},
+	{Scheduler, func([]string) int { return cli.Run(scheduler.NewSchedulerCommand()) }},
+	// kube-proxy is not run by kubestrap on the host: the kube-proxy addon's DaemonSet runs it
+	// from an image, and bundling it lets an image built from this binary serve as that image.
+	{KubeProxy, func([]string) int { return cli.Run(kubeproxy.NewProxyCommand()) }},
+}
+
 // Names lists the bundled components.
-func Names() []string { return []string{Etcd, APIServer, ControllerManager, Scheduler} }
+func Names() []string {
+	out := make([]string, 0, len(components))
+	for _, c := range components {
+		out = append(out, c.name)
+	}
+	return out
+}
 
 // IsComponent reports whether name is a bundled component.
 func IsComponent(name string) bool {
-	for _, n := range Names() {
-		if n == name {
+	for _, c := range components {
+		if c.name == name {
 			return true
 		}
 	}
@@ -45,20 +72,14 @@ func IsComponent(name string) bool {
 }
 
 // Run runs component with argv (argv[0] is the program name, as os.Args) and returns its exit
-// status. The upstream commands read os.Args themselves, so os.Args is set to argv first.
+// status, 127 for an unknown component. The upstream commands read os.Args themselves, so
+// os.Args is set to argv first.
 func Run(component string, argv []string) int {
-	os.Args = argv
-	switch component {
-	case APIServer:
-		return cli.Run(apiserver.NewAPIServerCommand())
-	case ControllerManager:
-		return cli.Run(kcm.NewControllerManagerCommand())
-	case Scheduler:
-		return cli.Run(scheduler.NewSchedulerCommand())
-	case Etcd:
-		// etcdmain exits the process itself on error; returning means a clean stop.
-		etcdmain.Main(argv)
-		return 0
+	for _, c := range components {
+		if c.name == component {
+			os.Args = argv
+			return c.run(argv)
+		}
 	}
 	return 127
 }

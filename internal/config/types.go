@@ -116,7 +116,7 @@ type Networking struct {
 	DNSDomain     string `json:"dnsDomain,omitempty"`
 }
 
-// DNS and Proxy are the addon settings kubeadm keeps (kubestrap does not deploy the addons yet).
+// DNS and Proxy are the CoreDNS and kube-proxy addon settings (package addons).
 type DNS struct {
 	ImageMeta `json:",inline"`
 	Disabled  bool `json:"disabled,omitempty"`
@@ -310,8 +310,8 @@ type Config struct {
 	// strictly against their types when loaded. Keeping what the user wrote, rather than a
 	// decoded struct, is what lets kubelet.Configuration merge it field by field over kubestrap's
 	// defaults, as kubeadm does: a decoded struct cannot tell "not set" from a zero value. The
-	// kube-proxy document is kept (Marshal writes it back out) for the kube-proxy addon, which
-	// kubestrap does not deploy yet.
+	// kube-proxy document is kept (Marshal writes it back out) for the kube-proxy addon
+	// (addons.KubeProxyConfiguration fills kubeadm's defaults in where it is silent).
 	KubeletConfiguration   json.RawMessage
 	KubeProxyConfiguration json.RawMessage
 }

@@ -28,7 +28,7 @@ func TestUploadedKubeletConfigHasUserFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := fake.NewSimpleClientset()
+	client := fake.NewClientset()
 	d.client = client
 	if err := runUploadKubeletConfig(context.Background(), d); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 // Package initflow owns the init workflow: the ordered phases that turn a host into a control-plane
 // node (preflight, certs, kubeconfig, etcd, control-plane, kubelet-start, wait-control-plane,
-// upload-config, bootstrap-token, show-join-command) and the state they share. Each phase calls the
+// upload-config, mark-control-plane, bootstrap-token, addon, show-join-command) and the state they share. Each phase calls the
 // package that owns its work; the command layer only builds the Data and runs the phases.
 package initflow
 
@@ -79,9 +79,8 @@ func (d *Data) Skip(flag []string) []string {
 // kubeadmOnlyPhases are the phases of kubeadm v1.37.2's init that kubestrap has no counterpart
 // for yet: skipping them is accepted (kubeadm configurations list them) and only noted.
 var kubeadmOnlyPhases = []string{
-	"upload-certs", "mark-control-plane",
+	"upload-certs",
 	"kubelet-finalize", "kubelet-finalize/enable-client-cert-rotation",
-	"addon", "addon/coredns", "addon/kube-proxy",
 }
 
 // NewRunner returns init's phases in kubeadm's order, each a call into the package that owns the
@@ -105,7 +104,9 @@ func NewRunner() *workflow.Runner[*Data] {
 			{Name: "kubeadm", Short: "Upload the ClusterConfiguration to kube-system/kubeadm-config", RunIf: controlPlaneRunning, Run: runUploadKubeadmConfig},
 			{Name: "kubelet", Short: "Upload the kubelet configuration to kube-system/kubelet-config", RunIf: controlPlaneRunning, Run: runUploadKubeletConfig},
 		}},
+		{Name: "mark-control-plane", Short: "Label and taint the control-plane Node (where a kubelet registers one)", RunIf: markControlPlaneRunIf, Run: runMarkControlPlane},
 		{Name: "bootstrap-token", Aliases: []string{"bootstraptoken"}, Short: "Create the bootstrap token, its RBAC rules and the cluster-info ConfigMap", RunIf: controlPlaneRunning, Run: runBootstrapToken},
+		addonPhase(),
 		{Name: "show-join-command", Short: "Show the join command for worker nodes", RunIf: controlPlaneRunning, Run: runShowJoinCommand},
 	}})
 }
