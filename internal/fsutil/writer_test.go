@@ -209,7 +209,9 @@ func TestRecorderRollback(t *testing.T) {
 	steps := []func() error{
 		func() error { return r.WriteFile(replaced, []byte("new"), 0o600) },
 		func() error { return r.WriteFile(replaced, []byte("newer"), 0o644) }, // the first state counts
-		func() error { return r.WriteFile(filepath.Join(root, "var", "lib", "kubelet", "config.yaml"), []byte("c"), 0o644) },
+		func() error {
+			return r.WriteFile(filepath.Join(root, "var", "lib", "kubelet", "config.yaml"), []byte("c"), 0o644)
+		},
 		func() error { return r.Mkdir(filepath.Join(root, "var", "lib", "etcd", "member"), 0o700) },
 		func() error { return r.Symlink("new.pem", link) },
 		func() error { return r.Symlink("/x", filepath.Join(root, "new", "bin", "etcd")) },
