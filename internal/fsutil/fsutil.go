@@ -160,9 +160,3 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
-
-// ReportDryRun reports at verbosity 1 a write that a dry run skips, in the same form as a real
-// one. Deprecated: callers are moving to NewDryRun, which reports its writes itself.
-func ReportDryRun(w io.Writer, path string, data []byte, perm os.FileMode) {
-	logx.FileWritten(w, path, perm, len(data), true)
-}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/kubestrap/kubestrap/internal/logx"
 )
@@ -58,6 +59,15 @@ func ForceMode() Option { return func(o *options) { o.forceMode = true } }
 // NewDisk returns the Writer that writes: atomic writes with exact modes, each reported on log at
 // -v 1 ("[v1] wrote <path> (mode 0600, 227 bytes)"); a nil log reports nothing.
 func NewDisk(log io.Writer) Writer { return disk{log: log} }
+
+// For returns the writer of a command's --dry-run choice: NewDryRun(log) or NewDisk(log). A
+// command makes the choice once and passes the writer down.
+func For(dryRun bool, log io.Writer) Writer {
+	if dryRun {
+		return NewDryRun(log)
+	}
+	return NewDisk(log)
+}
 
 // OrDisk returns w, or the disk writer reporting on log when w is nil: the zero value of an
 // options struct writes, as it did before writers existed.
@@ -148,17 +158,25 @@ func NewDryRun(log io.Writer) Writer {
 	if log == nil {
 		log = io.Discard
 	}
-	return dryRun{log: log}
+	return &dryRun{log: log, dirs: map[string]bool{}}
 }
 
-type dryRun struct{ log io.Writer }
+type dryRun struct {
+	log io.Writer
 
-func (d dryRun) WriteFile(path string, data []byte, perm fs.FileMode, opts ...Option) error {
+	mu sync.Mutex
+	// dirs are the directories already announced, so that the phases that each need one (four
+	// manifests, three files in etc/kubernetes/kubestrap) say it once, as the real run creates
+	// it once.
+	dirs map[string]bool
+}
+
+func (d *dryRun) WriteFile(path string, data []byte, perm fs.FileMode, opts ...Option) error {
 	d.wouldWrite(path, data, perm, len(data), apply(opts))
 	return nil
 }
 
-func (d dryRun) WriteStream(path string, perm fs.FileMode, fill func(io.Writer) error, opts ...Option) error {
+func (d *dryRun) WriteStream(path string, perm fs.FileMode, fill func(io.Writer) error, opts ...Option) error {
 	// Only the size is reported, so the content is counted, not kept.
 	var n countWriter
 	if err := fill(&n); err != nil {
@@ -170,7 +188,7 @@ func (d dryRun) WriteStream(path string, perm fs.FileMode, fill func(io.Writer) 
 	return nil
 }
 
-func (d dryRun) CreateExclusive(path string, data []byte, perm fs.FileMode, opts ...Option) (bool, error) {
+func (d *dryRun) CreateExclusive(path string, data []byte, perm fs.FileMode, opts ...Option) (bool, error) {
 	if _, err := os.Lstat(path); err == nil {
 		return false, nil
 	}
@@ -178,7 +196,7 @@ func (d dryRun) CreateExclusive(path string, data []byte, perm fs.FileMode, opts
 	return true, nil
 }
 
-func (d dryRun) wouldWrite(path string, data []byte, perm fs.FileMode, size int, o options) {
+func (d *dryRun) wouldWrite(path string, data []byte, perm fs.FileMode, size int, o options) {
 	switch {
 	case o.showContent:
 		fmt.Fprintf(d.log, "[dryrun] Would write file %s (mode %04o) with content:\n%s", path, perm.Perm(), data)
@@ -190,30 +208,37 @@ func (d dryRun) wouldWrite(path string, data []byte, perm fs.FileMode, size int,
 	logx.FileWritten(d.log, path, perm, size, true)
 }
 
-func (d dryRun) Mkdir(dir string, perm fs.FileMode, opts ...Option) error {
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+func (d *dryRun) Mkdir(dir string, perm fs.FileMode, opts ...Option) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dirs[dir] {
+		return nil
+	}
+	d.dirs[dir] = true
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(d.log, "[dryrun] Would create directory %s (mode %04o)\n", dir, perm.Perm())
-	} else if err == nil && apply(opts).forceMode {
+	} else if err == nil && apply(opts).forceMode && fi.Mode().Perm() != perm.Perm() {
 		fmt.Fprintf(d.log, "[dryrun] Would set the mode of directory %s to %04o\n", dir, perm.Perm())
 	}
 	return nil
 }
 
-func (d dryRun) Symlink(target, link string) error {
+func (d *dryRun) Symlink(target, link string) error {
 	fmt.Fprintf(d.log, "[dryrun] Would link %s -> %s\n", link, target)
 	return nil
 }
 
-func (d dryRun) Rename(oldpath, newpath string) error {
+func (d *dryRun) Rename(oldpath, newpath string) error {
 	fmt.Fprintf(d.log, "[dryrun] Would rename %s to %s\n", oldpath, newpath)
 	return nil
 }
 
-func (d dryRun) Remove(path string) error {
+func (d *dryRun) Remove(path string) error {
 	if _, err := os.Lstat(path); err == nil {
 		fmt.Fprintf(d.log, "[dryrun] Would remove %s\n", path)
 	}
 	return nil
 }
 
-func (dryRun) DryRun() bool { return true }
+func (*dryRun) DryRun() bool { return true }

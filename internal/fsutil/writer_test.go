@@ -157,6 +157,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 		}, "[dryrun] Would write file " + root + "/bin/prog\n"},
 		{func() error { return w.Mkdir(filepath.Join(root, "var", "lib", "etcd"), 0o700) },
 			"[dryrun] Would create directory " + root + "/var/lib/etcd (mode 0700)\n"},
+		{func() error { return w.Mkdir(filepath.Join(root, "var", "lib", "etcd"), 0o700) }, ""}, // said once
 		{func() error { return w.Mkdir(filepath.Join(root, "etc"), 0o700) }, ""},
 		{func() error { return w.Symlink("/usr/bin/kubestrap", filepath.Join(root, "bin", "etcd")) },
 			"[dryrun] Would link " + root + "/bin/etcd -> /usr/bin/kubestrap\n"},
@@ -320,5 +321,40 @@ func TestRecorderOverDryRun(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "[dryrun] Would write file") {
 		t.Errorf("log %q", log.String())
+	}
+}
+
+// TestRecorderTrackForeignWrite: a link that something other than the Recorder switches (the
+// kubelet's certificate store) is put back once tracked, and the directories created on the way
+// to another file are removed.
+func TestRecorderTrackForeignWrite(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	link := filepath.Join(root, "a", "current")
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("old-target", link); err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, root)
+	r := NewRecorder(NewDisk(nil))
+	if err := r.WriteFile(filepath.Join(root, "a", "b", "c", "new"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Track(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("new-target", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if after := tree(t, root); after != before {
+		t.Errorf("after rollback:\n%s\nwant:\n%s", after, before)
 	}
 }

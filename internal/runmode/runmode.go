@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/systemd"
 )
@@ -177,10 +178,12 @@ func (RealHost) SystemdRuns() bool { return systemd.IsPID1Systemd() }
 
 // Run is what a mode works on during one init; built once per run.
 type Run struct {
-	Cfg    *config.Config
-	Paths  paths.Paths
-	DryRun bool
-	Log    io.Writer
+	Cfg   *config.Config
+	Paths paths.Paths
+	// Files writes every file of the mode; a dry-run writer (fsutil.NewDryRun) also makes
+	// Start and KubeletStart only say what they would run.
+	Files fsutil.Writer
+	Log   io.Writer
 
 	// installedExe is the root-owned copy of kubestrap that systemd mode's units run, installed
 	// once per run before the first unit.
