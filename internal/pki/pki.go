@@ -316,7 +316,8 @@ type File struct {
 }
 
 // WriteFiles writes each file through o.Files. The writes are independent, so a parallel run does
-// them concurrently: once keys are ECDSA, the fsyncs dominate the cost of a PKI.
+// them concurrently: once keys are ECDSA, the fsyncs dominate the cost of a PKI. A dry run prints
+// them one after another, in kubeadm's order.
 func WriteFiles(files []File, o Options) error {
 	w := o.Writer()
 	if o.Serial || len(files) < 2 || w.DryRun() {

@@ -180,8 +180,8 @@ func (RealHost) SystemdRuns() bool { return systemd.IsPID1Systemd() }
 type Run struct {
 	Cfg   *config.Config
 	Paths paths.Paths
-	// Files writes every file of the mode; a dry-run writer (fsutil.NewDryRun) also makes
-	// Start and KubeletStart only say what they would run.
+	// Files writes every file of the mode (nil: the disk, reporting on Log); a dry-run writer
+	// (fsutil.NewDryRun) also makes Start and KubeletStart only say what they would run.
 	Files fsutil.Writer
 	Log   io.Writer
 
@@ -189,6 +189,8 @@ type Run struct {
 	// once per run before the first unit.
 	installedExe string
 }
+
+func (r *Run) files() fsutil.Writer { return fsutil.OrDisk(r.Files, r.Log) }
 
 // registry lists every mode this build runs, in the order of config.Modes. reset reads their
 // components in this order (the first that has a component gives its command line) and stops
