@@ -184,18 +184,6 @@ func (r *Recorder) Watch(dir string) error {
 	return nil
 }
 
-// Changed lists the paths recorded so far (files and links written, replaced or removed, and
-// directories created), in the order first seen.
-func (r *Recorder) Changed() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, e := range r.entries {
-		out = append(out, e.path)
-	}
-	return append(out, r.dirs...)
-}
-
 // Rollback restores every recorded path (newest change first) through the wrapped Writer,
 // removes what appeared in watched directories, then removes the directories that were created,
 // deepest first. It continues past errors and returns them all. The records are dropped.

@@ -13,9 +13,9 @@ import (
 )
 
 // Writer is how every package that puts node files on disk does it, so that one value decides
-// whether a run writes (Disk), only says what it would write (DryRunWriter), or also remembers
-// what it changed so that it can be undone (Recorder). A package never decides that itself: it
-// takes a Writer from its caller.
+// whether a run writes (NewDisk), only says what it would write (NewDryRun), or also remembers
+// what it changed so that it can be undone (NewRecorder). A package never decides that itself:
+// it takes a Writer from its caller (a nil one in an options struct means the disk).
 type Writer interface {
 	// WriteFile replaces path with data atomically, with mode exactly perm; missing parent
 	// directories are created 0755.
@@ -52,7 +52,7 @@ func ShowContent() Option { return func(o *options) { o.showContent = true } }
 // content is not shown.
 func Describe(note string) Option { return func(o *options) { o.note = note } }
 
-// ForceMode makes Mkdir set perm on a directory that already exists too (etcd refuses a data
+// ForceMode makes Mkdir set perm on a directory that already exists too (etcd warns about a data
 // dir that others can read).
 func ForceMode() Option { return func(o *options) { o.forceMode = true } }
 
