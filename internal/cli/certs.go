@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
 )
@@ -159,7 +160,7 @@ func newCertsRenewNameCommand(g *globalOptions, name string) *cobra.Command {
 			if name != "all" {
 				names = []string{name}
 			}
-			return pki.Renew(cfg, p, names, pki.Options{Log: g.Err, DryRun: dryRun})
+			return pki.Renew(cfg, p, names, pki.Options{Log: g.Err, Files: fsutil.For(dryRun, g.Err)})
 		},
 	}
 	o.addFlags(cmd)

@@ -21,6 +21,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/clusterconfig"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
@@ -63,7 +64,7 @@ encryptionAlgorithm: ECDSA-P384
 	if err := kubeconfig.EnsureKubeconfigs(cfg, p, nil, pki.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := clusterconfig.Save(cfg, p, false, &bytes.Buffer{}); err != nil {
+	if _, err := clusterconfig.Save(fsutil.NewDisk(nil), cfg, p, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
 	return p, cfg

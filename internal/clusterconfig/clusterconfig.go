@@ -261,9 +261,9 @@ func Render(cfg *config.Config) ([]byte, error) {
 	return append([]byte(savedHeader), data...), nil
 }
 
-// Save writes cfg to the saved file under p, atomically and 0600, unless the file already holds
-// exactly that; it reports whether it wrote. A dry run only says what it would write.
-func Save(cfg *config.Config, p paths.Paths, dryRun bool, log io.Writer) (bool, error) {
+// Save writes cfg to the saved file under p through w, 0600, unless the file already holds
+// exactly that; it reports whether it wrote. A dry-run writer only says what it would write.
+func Save(w fsutil.Writer, cfg *config.Config, p paths.Paths, log io.Writer) (bool, error) {
 	data, err := Render(cfg)
 	if err != nil {
 		return false, err
@@ -276,20 +276,15 @@ func Save(cfg *config.Config, p paths.Paths, dryRun bool, log io.Writer) (bool, 
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return false, fmt.Errorf("reading the saved configuration: %w", err)
 	}
-	if dryRun {
-		fmt.Fprintf(log, "[dryrun] Would write file %s (the effective configuration, for later commands)\n", path)
-		return false, nil
-	}
 	// The directory also holds the encryption-at-rest key; it is private whoever creates it first.
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(filepath.Dir(dir), fsutil.DirMode); err != nil {
-		return false, fmt.Errorf("creating %s: %w", dir, err)
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return false, fmt.Errorf("creating %s: %w", dir, err)
-	}
-	if err := fsutil.WriteFileAtomic(path, data, SavedFileMode); err != nil {
+	if err := w.Mkdir(filepath.Dir(path), 0o700); err != nil {
 		return false, err
+	}
+	if err := w.WriteFile(path, data, SavedFileMode, fsutil.Describe("the effective configuration, for later commands")); err != nil {
+		return false, err
+	}
+	if w.DryRun() {
+		return false, nil
 	}
 	fmt.Fprintf(log, "[init] Saved the effective configuration to %s\n", path)
 	return true, nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -104,7 +105,7 @@ func TestLoadFromClusterWithSavedNodePart(t *testing.T) {
 	t.Parallel()
 	p := rootWithAdminConf(t)
 	saved := initConfig(t)
-	if _, err := Save(saved, p, false, &bytes.Buffer{}); err != nil {
+	if _, err := Save(fsutil.NewDisk(nil), saved, p, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
 	// The cluster's own copy differs from the saved file: the ConfigMap wins for the
@@ -165,7 +166,7 @@ func TestLoadFromClusterWithoutSavedFile(t *testing.T) {
 func TestLoadFallsBackToSavedFileWhenAPIDoesNotAnswer(t *testing.T) {
 	t.Parallel()
 	p := rootWithAdminConf(t)
-	if _, err := Save(initConfig(t), p, false, &bytes.Buffer{}); err != nil {
+	if _, err := Save(fsutil.NewDisk(nil), initConfig(t), p, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
@@ -259,7 +260,7 @@ func TestSave(t *testing.T) {
 	p := paths.MustUnder(t.TempDir())
 	cfg := initConfig(t)
 	var log bytes.Buffer
-	if wrote, err := Save(cfg, p, true, &log); err != nil || wrote {
+	if wrote, err := Save(fsutil.NewDryRun(&log), cfg, p, &log); err != nil || wrote {
 		t.Fatalf("dry run: %v %v", wrote, err)
 	}
 	if _, err := os.Stat(p.SavedConfig()); !errors.Is(err, os.ErrNotExist) {
@@ -268,7 +269,7 @@ func TestSave(t *testing.T) {
 	if !strings.Contains(log.String(), "[dryrun] Would write file "+p.SavedConfig()) {
 		t.Errorf("dry-run log %q", log.String())
 	}
-	if wrote, err := Save(cfg, p, false, &log); err != nil || !wrote {
+	if wrote, err := Save(fsutil.NewDisk(nil), cfg, p, &log); err != nil || !wrote {
 		t.Fatalf("first save: %v %v", wrote, err)
 	}
 	fi, err := os.Stat(p.SavedConfig())
@@ -292,14 +293,14 @@ func TestSave(t *testing.T) {
 		t.Errorf("round trip changed the configuration:\n%s", data)
 	}
 	// Unchanged: not rewritten (an atomic rewrite would be a new inode). Changed: rewritten.
-	if wrote, err := Save(cfg, p, false, &log); err != nil || wrote {
+	if wrote, err := Save(fsutil.NewDisk(nil), cfg, p, &log); err != nil || wrote {
 		t.Errorf("unchanged save: %v %v", wrote, err)
 	}
 	if again, _ := os.Stat(p.SavedConfig()); !os.SameFile(fi, again) {
 		t.Error("an unchanged configuration was rewritten")
 	}
 	cfg.Cluster.ClusterName = "renamed"
-	if wrote, err := Save(cfg, p, false, &log); err != nil || !wrote {
+	if wrote, err := Save(fsutil.NewDisk(nil), cfg, p, &log); err != nil || !wrote {
 		t.Errorf("changed save: %v %v", wrote, err)
 	}
 }

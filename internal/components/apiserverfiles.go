@@ -22,9 +22,9 @@ import (
 
 // FileOptions controls EnsureAPIServerFiles.
 type FileOptions struct {
-	// DryRun writes nothing and prints what would be written instead.
-	DryRun bool
-	// Log receives "[control-plane]" and "[dryrun]" progress lines; nil discards them.
+	// Files writes the files; nil is the disk, reporting on Log.
+	Files fsutil.Writer
+	// Log receives "[control-plane]" progress lines; nil discards them.
 	Log io.Writer
 }
 
@@ -48,10 +48,11 @@ func EnsureAPIServerFiles(cfg *config.Config, p paths.Paths, o FileOptions) erro
 	if log == nil {
 		log = io.Discard
 	}
+	w := fsutil.OrDisk(o.Files, o.Log)
 	args := ArgMap(APIServer(cfg, p).Args)
 
 	if f := args["encryption-provider-config"]; f == p.EncryptionConfig() {
-		if err := ensureEncryptionConfig(f, o.DryRun, log); err != nil {
+		if err := ensureEncryptionConfig(w, f, log); err != nil {
 			return err
 		}
 	} else {
@@ -59,7 +60,7 @@ func EnsureAPIServerFiles(cfg *config.Config, p paths.Paths, o FileOptions) erro
 	}
 
 	if f := args["audit-policy-file"]; f == p.AuditPolicy() {
-		if err := ensureAuditPolicy(f, o.DryRun, log); err != nil {
+		if err := ensureAuditPolicy(w, f, log); err != nil {
 			return err
 		}
 	} else {
@@ -68,36 +69,25 @@ func EnsureAPIServerFiles(cfg *config.Config, p paths.Paths, o FileOptions) erro
 
 	// Only our own log path: "-" means stdout, and a user's path is the user's to prepare.
 	if args["audit-log-path"] == p.AuditLog() {
-		dir := p.AuditLogDir()
-		if o.DryRun {
-			if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-				fmt.Fprintf(log, "[dryrun] Would create directory %s\n", dir)
-			}
-			return nil
-		}
-		if err := ensurePrivateDir(dir); err != nil {
+		if err := w.Mkdir(p.AuditLogDir(), 0o700); err != nil {
 			return fmt.Errorf("creating audit log directory: %w", err)
 		}
 	}
 	return nil
 }
 
-func ensureEncryptionConfig(path string, dryRun bool, log io.Writer) error {
+func ensureEncryptionConfig(w fsutil.Writer, path string, log io.Writer) error {
 	existing, err := readExisting(path)
 	if err != nil {
 		return err
 	}
 	if existing == nil {
 		fmt.Fprintf(log, "[control-plane] Writing encryption-at-rest configuration to %s\n", path)
-		if dryRun {
-			fmt.Fprintf(log, "[dryrun] Would write file %s (contents not shown: it holds the encryption key)\n", path)
-			return nil
-		}
 		data, err := newEncryptionConfig()
 		if err != nil {
 			return err
 		}
-		created, err := writeFileOnce(path, data, fsutil.Log(log))
+		created, err := writeFileOnce(w, path, data, fsutil.Describe("contents not shown: it holds the encryption key"))
 		if err != nil {
 			return fmt.Errorf("writing encryption-at-rest configuration %s: %w", path, err)
 		}
@@ -116,7 +106,7 @@ func ensureEncryptionConfig(path string, dryRun bool, log io.Writer) error {
 	return nil
 }
 
-func ensureAuditPolicy(path string, dryRun bool, log io.Writer) error {
+func ensureAuditPolicy(w fsutil.Writer, path string, log io.Writer) error {
 	existing, err := readExisting(path)
 	if err != nil {
 		return err
@@ -127,12 +117,7 @@ func ensureAuditPolicy(path string, dryRun bool, log io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(log, "[control-plane] Writing audit policy to %s\n", path)
-		if dryRun {
-			fmt.Fprintf(log, "[dryrun] Would write file %s\n%s", path, data)
-			fsutil.ReportDryRun(log, path, data, 0o600)
-			return nil
-		}
-		created, err := writeFileOnce(path, data, fsutil.Log(log))
+		created, err := writeFileOnce(w, path, data, fsutil.ShowContent())
 		if err != nil {
 			return fmt.Errorf("writing audit policy %s: %w", path, err)
 		}
@@ -294,24 +279,13 @@ func readExisting(path string) ([]byte, error) {
 	return data, nil
 }
 
-// writeFileOnce creates path (mode 0600, in a 0700 directory) with data unless it already exists,
-// and reports whether it did; a concurrent writer's file, possibly a key already in use, is never
-// replaced.
-func writeFileOnce(path string, data []byte, opts ...fsutil.Option) (created bool, err error) {
-	if err := ensurePrivateDir(filepath.Dir(path)); err != nil {
+// writeFileOnce creates path (mode 0600, in a 0700 directory: its parents 0755, as kubeadm's
+// /etc/kubernetes; an existing directory keeps its mode, it may be shared) with data unless it
+// already exists, and reports whether it did; a concurrent writer's file, possibly a key already
+// in use, is never replaced.
+func writeFileOnce(w fsutil.Writer, path string, data []byte, opts ...fsutil.Option) (created bool, err error) {
+	if err := w.Mkdir(filepath.Dir(path), 0o700); err != nil {
 		return false, err
 	}
-	return fsutil.CreateFileExclusive(path, data, 0o600, opts...)
-}
-
-// ensurePrivateDir creates dir with mode 0700 (its parents 0755, as kubeadm's /etc/kubernetes).
-// An existing directory keeps its mode: it may be shared with something else.
-func ensurePrivateDir(dir string) error {
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return err
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return nil
+	return w.CreateExclusive(path, data, 0o600, opts...)
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apiserver/pkg/server/options/encryptionconfig"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -156,7 +157,7 @@ func TestEnsureAPIServerFilesDryRun(t *testing.T) {
 	root := t.TempDir()
 	p := paths.MustUnder(root)
 	var log bytes.Buffer
-	if err := EnsureAPIServerFiles(baseConfig(), p, FileOptions{DryRun: true, Log: &log}); err != nil {
+	if err := EnsureAPIServerFiles(baseConfig(), p, FileOptions{Files: fsutil.NewDryRun(&log), Log: &log}); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := os.ReadDir(root)
@@ -253,11 +254,11 @@ func TestEnsureAPIServerFilesHonoursExtraArgs(t *testing.T) {
 func TestWriteFileOnceNeverReplaces(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d", "f")
-	created, err := writeFileOnce(path, []byte("first"))
+	created, err := writeFileOnce(fsutil.NewDisk(nil), path, []byte("first"))
 	if err != nil || !created {
 		t.Fatalf("first write: created=%v err=%v", created, err)
 	}
-	created, err = writeFileOnce(path, []byte("second"))
+	created, err = writeFileOnce(fsutil.NewDisk(nil), path, []byte("second"))
 	if err != nil || created {
 		t.Fatalf("second write: created=%v err=%v, want not created", created, err)
 	}

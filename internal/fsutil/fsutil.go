@@ -1,7 +1,9 @@
 // Package fsutil owns how kubestrap puts a file on disk: atomically (a reader or a crash sees the
 // old content or the new, never half a file) and with exactly the mode asked for, whatever the
-// umask. Every package that writes node files goes through it, which makes it the one place
-// that reports each write at -v 1 (see Log and ReportDryRun).
+// umask. Every package that writes node files does it through a Writer its caller passes in —
+// the disk (NewDisk), a dry run that prints what it would write (NewDryRun), or a Recorder that
+// can roll back exactly what was written — which makes this the one place that reports each
+// write at -v 1 and prints each "[dryrun] Would write file" line.
 package fsutil
 
 import (
@@ -18,10 +20,18 @@ import (
 // Option adjusts one write.
 type Option func(*options)
 
-type options struct{ log io.Writer }
+type options struct {
+	log io.Writer
+	// What a dry run prints (see ShowContent, Describe) and how Mkdir treats an existing
+	// directory (ForceMode).
+	showContent bool
+	note        string
+	forceMode   bool
+}
 
 // Log reports the write on w at verbosity 1 ("[v1] wrote <path> (mode 0600, 227 bytes)"); at
-// level 0, or when w is not a logx.Logger, nothing is printed. The content is never shown.
+// level 0, or when w is not a logx.Logger, nothing is printed. The content is never shown. It is
+// for the package functions (WriteFileAtomic, ...); a Writer reports on the log it was made with.
 func Log(w io.Writer) Option { return func(o *options) { o.log = w } }
 
 func apply(opts []Option) options {
@@ -30,12 +40,6 @@ func apply(opts []Option) options {
 		f(&o)
 	}
 	return o
-}
-
-// ReportDryRun reports at verbosity 1 a write that a dry run skips, in the same form as a real
-// one, so that -v shows the same list of files with and without --dry-run.
-func ReportDryRun(w io.Writer, path string, data []byte, perm os.FileMode) {
-	logx.FileWritten(w, path, perm, len(data), true)
 }
 
 // DirMode is the mode of parent directories created on the way (kubeadm's).

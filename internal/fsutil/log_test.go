@@ -51,15 +51,17 @@ func TestCreateExclusiveReportsOnlyWhatItCreated(t *testing.T) {
 	}
 }
 
-func TestReportDryRun(t *testing.T) {
+// TestDryRunWriterReportsAtLevel1: a dry run's writes are reported at -v 1 like real ones, marked
+// as such, besides the "[dryrun]" line every level shows.
+func TestDryRunWriterReportsAtLevel1(t *testing.T) {
 	t.Parallel()
 	var v0, v1 bytes.Buffer
-	ReportDryRun(logx.New(&v0, 0), "/etc/kubernetes/admin.conf", []byte("abc"), 0o600)
-	ReportDryRun(logx.New(&v1, 1), "/etc/kubernetes/admin.conf", []byte("abc"), 0o600)
-	if v0.Len() != 0 {
-		t.Errorf("level 0: %q", v0.String())
+	NewDryRun(logx.New(&v0, 0)).WriteFile("/etc/kubernetes/admin.conf", []byte("abc"), 0o600)
+	NewDryRun(logx.New(&v1, 1)).WriteFile("/etc/kubernetes/admin.conf", []byte("abc"), 0o600)
+	if want := "[dryrun] Would write file /etc/kubernetes/admin.conf\n"; v0.String() != want {
+		t.Errorf("level 0: got %q, want %q", v0.String(), want)
 	}
-	if want := "[v1] would write /etc/kubernetes/admin.conf (mode 0600, 3 bytes; dry run)\n"; v1.String() != want {
+	if want := "[dryrun] Would write file /etc/kubernetes/admin.conf\n[v1] would write /etc/kubernetes/admin.conf (mode 0600, 3 bytes; dry run)\n"; v1.String() != want {
 		t.Errorf("got %q, want %q", v1.String(), want)
 	}
 }

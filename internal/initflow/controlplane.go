@@ -5,11 +5,8 @@ package initflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/kubestrap/kubestrap/internal/components"
@@ -68,20 +65,11 @@ func runEtcdLocal(ctx context.Context, d *Data) error {
 		return nil
 	}
 	dir := d.p.EtcdDataDir(etcdDataDir(d.cfg))
-	if d.dryRun {
-		fmt.Fprintf(d.log, "[dryrun] Would create directory %s (0700)\n", dir)
-	} else {
-		fmt.Fprintf(d.log, "[etcd] Using data directory %s\n", dir)
-		// Parents get the usual 0755; only the data dir itself is private.
-		if err := os.MkdirAll(filepath.Dir(dir), fsutil.DirMode); err != nil {
-			return fmt.Errorf("create etcd data dir: %w", err)
-		}
-		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("create etcd data dir: %w", err)
-		}
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return err
-		}
+	fmt.Fprintf(d.log, "[etcd] Using data directory %s\n", dir)
+	// Parents get the usual 0755; only the data dir itself is private, even one that exists
+	// (etcd warns about any other mode).
+	if err := d.files.Mkdir(dir, 0o700, fsutil.ForceMode()); err != nil {
+		return fmt.Errorf("create etcd data dir: %w", err)
 	}
 	return writeComponent(d, components.Etcd(d.cfg, d.p))
 }
@@ -90,7 +78,7 @@ func runEtcdLocal(ctx context.Context, d *Data) error {
 func componentPhase(name string) func(context.Context, *Data) error {
 	return func(ctx context.Context, d *Data) error {
 		if name == components.APIServerName {
-			if err := components.EnsureAPIServerFiles(d.cfg, d.p, components.FileOptions{DryRun: d.dryRun, Log: d.log}); err != nil {
+			if err := components.EnsureAPIServerFiles(d.cfg, d.p, components.FileOptions{Files: d.files, Log: d.log}); err != nil {
 				return err
 			}
 		}

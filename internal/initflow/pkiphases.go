@@ -12,7 +12,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/workflow"
 )
 
-func (d *Data) pkiOptions() pki.Options { return pki.Options{DryRun: d.dryRun, Log: d.log} }
+func (d *Data) pkiOptions() pki.Options { return pki.Options{Files: d.files, Log: d.log} }
 
 // certsPhase is the certs group: one sub-phase per certificate kubestrap can make.
 func certsPhase() workflow.Phase[*Data] {

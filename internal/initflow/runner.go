@@ -13,6 +13,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/runmode"
 	"github.com/kubestrap/kubestrap/internal/workflow"
@@ -30,11 +31,13 @@ type Options struct {
 
 // Data is what every init phase works on; built once per run.
 type Data struct {
-	cfg             *config.Config
-	p               paths.Paths
-	mode            runmode.Mode
-	run             *runmode.Run
-	dryRun          bool
+	cfg    *config.Config
+	p      paths.Paths
+	mode   runmode.Mode
+	run    *runmode.Run
+	dryRun bool
+	// files writes every file of the run: the disk, or the dry-run writer when dryRun.
+	files           fsutil.Writer
 	ignorePreflight []string
 	skipTokenPrint  bool
 	out, log        io.Writer
@@ -57,7 +60,8 @@ func New(cfg *config.Config, p paths.Paths, mode string, o Options) (*Data, erro
 	}
 	d := &Data{cfg: cfg, p: p, mode: m, dryRun: o.DryRun || cfg.Init.DryRun,
 		ignorePreflight: o.IgnorePreflight, skipTokenPrint: o.SkipTokenPrint, out: o.Out, log: o.Log}
-	d.run = &runmode.Run{Cfg: cfg, Paths: p, DryRun: d.dryRun, Log: d.log}
+	d.files = fsutil.For(d.dryRun, d.log)
+	d.run = &runmode.Run{Cfg: cfg, Paths: p, Files: d.files, Log: d.log}
 	if d.dryRun {
 		fmt.Fprintf(d.log, "[dryrun] Nothing will be written under %s\n", p.Root())
 	}

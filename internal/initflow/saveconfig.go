@@ -22,7 +22,7 @@ func withSavedConfig(r *workflow.Runner[*Data]) *workflow.Runner[*Data] {
 		// The mode init resolved "auto" to is what this node runs.
 		cfg := *d.cfg
 		cfg.Kubestrap.Mode = d.mode.Name()
-		if _, err := clusterconfig.Save(&cfg, d.p, d.dryRun, d.log); err != nil {
+		if _, err := clusterconfig.Save(d.files, &cfg, d.p, d.log); err != nil {
 			return err
 		}
 		saved = d

@@ -4,7 +4,8 @@
 // kubeadm-flags.env and systemd unit), and the TLS bootstrap that turns the bootstrap token into
 // the node's own client certificate and kubelet.conf — handed to a systemd-managed kubelet as
 // kubeadm does, or performed by kubestrap itself when there is none. Every file it writes is
-// tracked, and a join that fails at any step leaves the root dir as it found it.
+// written through one fsutil.Recorder, and a join that fails at any step leaves the root dir as it
+// found it.
 package join
 
 import (
@@ -28,6 +29,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/discovery"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/kubelet"
@@ -82,7 +84,9 @@ type Options struct {
 type Join struct {
 	o   Options
 	log io.Writer
-	tx  *fileTx
+	// files writes every file of the join, in whatever package: the record of what was there
+	// before is what a failed join rolls back.
+	files *fsutil.Recorder
 
 	discovered *discovery.Result
 	// dryRunUndiscovered: a dry run went on without the cluster after discovery failed.
@@ -111,9 +115,8 @@ func New(o Options) (*Join, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	tx := newFileTx(o.Paths.Root())
-	tx.log = log
-	return &Join{o: o, log: log, tx: tx, alg: config.DefaultEncryptionAlgorithm}, nil
+	files := fsutil.NewRecorder(fsutil.For(o.DryRun, log))
+	return &Join{o: o, log: log, files: files, alg: config.DefaultEncryptionAlgorithm}, nil
 }
 
 // SkipPhases are the phases the JoinConfiguration's skipPhases names.
@@ -145,7 +148,7 @@ func (j *Join) undoOnError(err *error) {
 		}
 		cancel()
 	}
-	if rerr := j.tx.rollback(); rerr != nil {
+	if rerr := j.files.Rollback(); rerr != nil {
 		*err = fmt.Errorf("%w\n(rolling back the files of this join also failed: %v)", *err, rerr)
 		return
 	}
@@ -295,7 +298,9 @@ func (j *Join) KubeletStart(ctx context.Context) (err error) {
 
 	caPath := p.Host(j.o.Config.Join.CACertPath)
 	bootstrapPath := p.Kubeconfig(BootstrapKubeletConf)
-	if j.o.DryRun {
+	if j.discovered == nil {
+		// A dry run without a cluster has no CA or kubeconfig to pass to the writer: it can
+		// only name the files.
 		j.logf("[dryrun] Would write file %s", caPath)
 		j.logf("[dryrun] Would write file %s", bootstrapPath)
 	} else {
@@ -304,23 +309,18 @@ func (j *Join) KubeletStart(ctx context.Context) (err error) {
 			return fmt.Errorf("encoding %s: %w", bootstrapPath, err)
 		}
 		j.logf("[kubelet-start] Writing the cluster CA to %s", caPath)
-		if err := j.tx.writeFile(caPath, j.discovered.CAData, pki.CertFileMode); err != nil {
+		if err := j.files.WriteFile(caPath, j.discovered.CAData, pki.CertFileMode); err != nil {
 			return err
 		}
 		j.logf("[kubelet-start] Writing the TLS bootstrap kubeconfig to %s", bootstrapPath)
-		if err := j.tx.writeFile(bootstrapPath, data, pki.KeyFileMode); err != nil {
+		if err := j.files.WriteFile(bootstrapPath, data, pki.KeyFileMode); err != nil {
 			return err
 		}
 	}
 
 	nr := j.o.Config.Join.NodeRegistration
 	flags := kubelet.NodeFlags{NodeName: nr.Name, CRISocket: nr.CRISocket, Taints: nr.Taints, ExtraArgs: nr.KubeletExtraArgs, Hostname: j.o.Hostname}
-	for _, path := range nodeFiles(p) {
-		if err := j.tx.track(path); err != nil {
-			return err
-		}
-	}
-	if err := kubelet.WriteNodeFiles(p, kc, flags, kubelet.Options{DryRun: j.o.DryRun, Log: j.log}); err != nil {
+	if err := kubelet.WriteNodeFiles(p, kc, flags, kubelet.Options{Files: j.files, Log: j.log}); err != nil {
 		return err
 	}
 
@@ -332,10 +332,10 @@ func (j *Join) KubeletStart(ctx context.Context) (err error) {
 		return nil
 	}
 	// What the kubelet writes during its own TLS bootstrap must go too if the join fails.
-	if err := j.tx.track(p.Kubeconfig(KubeletConf)); err != nil {
+	if err := j.files.Track(p.Kubeconfig(KubeletConf)); err != nil {
 		return err
 	}
-	if err := j.tx.watch(p.KubeletPKIDir()); err != nil {
+	if err := j.files.Watch(p.KubeletPKIDir()); err != nil {
 		return err
 	}
 	j.logf("[kubelet-start] Restarting the kubelet")
@@ -435,11 +435,6 @@ func (j *Join) checkExistingNode(ctx context.Context) error {
 	return perr
 }
 
-// nodeFiles are the paths kubelet.WriteNodeFiles writes, tracked for rollback.
-func nodeFiles(p paths.Paths) []string {
-	return []string{p.KubeletFlagsEnv(), p.KubeletConfig(), systemdKubeletUnit(p), systemdKubeletDropIn(p)}
-}
-
 // loadBootstrapConfig reads bootstrap-kubelet.conf written by an earlier `join phase
 // kubelet-start`, for a tls-bootstrap phase run on its own.
 func (j *Join) loadBootstrapConfig() (bool, error) {
@@ -470,7 +465,7 @@ func (j *Join) cluster() (string, []byte, error) {
 }
 
 // Commit makes the join's changes final; after it a later error no longer rolls them back.
-func (j *Join) Commit() { j.tx.forget() }
+func (j *Join) Commit() { j.files.Forget() }
 
 // Summary prints the closing message of a successful join.
 func (j *Join) Summary(w io.Writer) {

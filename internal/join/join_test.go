@@ -565,33 +565,6 @@ func TestJoinHandsBootstrapToSystemdKubelet(t *testing.T) {
 	}
 }
 
-func TestFileTxRestoresSymlinksAndRemovesCreatedDirs(t *testing.T) {
-	t.Parallel()
-	root := t.TempDir()
-	link := filepath.Join(root, "a", "current")
-	os.MkdirAll(filepath.Dir(link), 0o755)
-	os.Symlink("old-target", link)
-	tx := newFileTx(root)
-	if err := tx.writeFile(filepath.Join(root, "a", "b", "c", "new"), []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// The kubelet's certificate store switches the link itself once the path is tracked.
-	if err := tx.track(link); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(link)
-	os.Symlink("new-target", link)
-	if err := tx.rollback(); err != nil {
-		t.Fatal(err)
-	}
-	if got := tree(t, root); strings.Join(got, ",") != "a,a/current@" {
-		t.Errorf("after rollback: %v", got)
-	}
-	if target, _ := os.Readlink(link); target != "old-target" {
-		t.Errorf("symlink points at %q", target)
-	}
-}
-
 // A join that fails after the certificate was stored removes it and puts back the link an earlier
 // kubelet left.
 func TestJoinRollsBackStoredClientCert(t *testing.T) {

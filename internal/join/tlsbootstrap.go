@@ -87,9 +87,6 @@ func (systemdKubelet) Stop(ctx context.Context) error {
 	return m.StopAndDisable(ctx, []string{systemd.KubeletUnit})
 }
 
-func systemdKubeletUnit(p paths.Paths) string   { return systemd.KubeletUnitPath(p) }
-func systemdKubeletDropIn(p paths.Paths) string { return systemd.KubeletDropInPath(p) }
-
 // TLSBootstrap obtains the node's client certificate and writes kubelet.conf, then deletes
 // bootstrap-kubelet.conf. With a systemd-managed kubelet the kubelet does it and join waits for
 // the result; otherwise kubestrap submits the kubelet's CSR itself with the bootstrap identity
@@ -149,7 +146,7 @@ func (j *Join) waitForKubelet(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the kubelet did not write a working %s within %s (last error: %v): see 'journalctl -u kubelet'", path, timeout, last)
 	}
-	return j.tx.remove(j.o.Paths.Kubeconfig(BootstrapKubeletConf))
+	return j.files.Remove(j.o.Paths.Kubeconfig(BootstrapKubeletConf))
 }
 
 // bootstrapClientCert is the kubelet's TLS bootstrap done by kubestrap: the same key, CSR,
@@ -235,12 +232,12 @@ func (j *Join) bootstrapClientCert(ctx context.Context) error {
 		return fmt.Errorf("encoding %s: %w", KubeletConf, err)
 	}
 	kubeletConf := p.Kubeconfig(KubeletConf)
-	if err := j.tx.writeFile(kubeletConf, data, pki.KeyFileMode); err != nil {
+	if err := j.files.WriteFile(kubeletConf, data, pki.KeyFileMode); err != nil {
 		return err
 	}
 	j.logf("[tls-bootstrap] Wrote %s (user %s)", kubeletConf, user)
 	// The token's job is done; leaving it on disk would only let it be reused until it expires.
-	if err := j.tx.remove(p.Kubeconfig(BootstrapKubeletConf)); err != nil {
+	if err := j.files.Remove(p.Kubeconfig(BootstrapKubeletConf)); err != nil {
 		return err
 	}
 	j.logf("[tls-bootstrap] Removed %s", p.Kubeconfig(BootstrapKubeletConf))
@@ -252,19 +249,19 @@ func (j *Join) bootstrapClientCert(ctx context.Context) error {
 // kubelet's own certificate store (client-go's certificate.NewFileStore, which the kubelet opens
 // with the same prefix and directory): a dated kubelet-client-<date>.pem (mode 0600, fsynced)
 // and the kubelet-client-current.pem symlink switched onto it, so a kubelet started later reads
-// them and rotates them as its own. The store writes them itself rather than through fsutil; the
-// join's transaction records the link (and the store's transient kubelet-client-updated.pem)
-// and watches the directory for the dated file, whose name the store chooses, so that a failed
-// join removes them. It returns the dated file.
+// them and rotates them as its own. The store writes them itself rather than through the join's
+// writer, so the join's Recorder tracks the link (and the store's transient
+// kubelet-client-updated.pem) and watches the directory for the dated file, whose name the store
+// chooses, so that a failed join removes them. It returns the dated file.
 func (j *Join) storeClientCert(certPEM, keyPEM []byte) (string, error) {
 	p := j.o.Paths
 	dir := p.KubeletPKIDir()
 	for _, path := range []string{p.KubeletClientCert(), filepath.Join(dir, kubeletClientPair+"-updated.pem")} {
-		if err := j.tx.track(path); err != nil {
+		if err := j.files.Track(path); err != nil {
 			return "", err
 		}
 	}
-	if err := j.tx.watch(dir); err != nil {
+	if err := j.files.Watch(dir); err != nil {
 		return "", err
 	}
 	store, err := certificate.NewFileStore(kubeletClientPair, dir, dir, "", "")

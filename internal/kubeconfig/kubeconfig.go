@@ -221,7 +221,7 @@ func EnsureKubeconfigs(cfg *config.Config, p paths.Paths, names []string, o pki.
 
 	caCert, err := pki.ReadCert(caCertPath)
 	if errors.Is(err, os.ErrNotExist) {
-		if !o.DryRun {
+		if !o.Writer().DryRun() {
 			return fmt.Errorf("CA certificate %s not found: create it first (kubestrap init phase certs ca)", caCertPath)
 		}
 		// A dry run of a fresh init: the certs phase only pretended to create the CA, so there
@@ -231,6 +231,7 @@ func EnsureKubeconfigs(cfg *config.Config, p paths.Paths, names []string, o pki.
 				return fmt.Errorf("%s exists but the CA %s does not: remove it or restore the CA", it.path, caCertPath)
 			}
 			logf("[kubeconfig] Writing %q kubeconfig file", it.id.File)
+			// Nothing to sign with, so no content to pass to the writer: the file is only named.
 			logf("[dryrun] Would write file %s", it.path)
 		}
 		return nil
@@ -274,7 +275,7 @@ func EnsureKubeconfigs(cfg *config.Config, p paths.Paths, names []string, o pki.
 			toGenerate = append(toGenerate, it)
 		}
 	}
-	if len(toGenerate) > 0 && !o.DryRun {
+	if len(toGenerate) > 0 && !o.Writer().DryRun() {
 		caKey, err := pki.ReadKey(caKeyPath)
 		if err != nil {
 			return fmt.Errorf("loading the cluster CA key: %w", err)

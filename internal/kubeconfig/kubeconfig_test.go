@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/config/configtest"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
@@ -241,7 +242,7 @@ func TestEnsureKubeconfigsWithoutCA(t *testing.T) {
 
 	// Dry run of a fresh init: reports the files, writes nothing.
 	var log bytes.Buffer
-	if err := EnsureKubeconfigs(cfg, p, nil, pki.Options{DryRun: true, Log: &log}); err != nil {
+	if err := EnsureKubeconfigs(cfg, p, nil, pki.Options{Files: fsutil.NewDryRun(&log), Log: &log}); err != nil {
 		t.Fatal(err)
 	}
 	if entries, _ := os.ReadDir(p.Root()); len(entries) != 0 {
@@ -254,7 +255,7 @@ func TestEnsureKubeconfigsWithoutCA(t *testing.T) {
 	// Dry run with a CA: still writes nothing.
 	p2 := withCA(t, cfg)
 	before := snapshot(t, p2.Root())
-	if err := EnsureKubeconfigs(cfg, p2, nil, pki.Options{DryRun: true}); err != nil {
+	if err := EnsureKubeconfigs(cfg, p2, nil, pki.Options{Files: fsutil.NewDryRun(nil)}); err != nil {
 		t.Fatal(err)
 	}
 	if after := snapshot(t, p2.Root()); len(after) != len(before) {

@@ -2,7 +2,6 @@ package kubelet
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +14,7 @@ import (
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/systemd"
 )
@@ -38,8 +38,9 @@ type NodeFlags struct {
 
 // Options controls WriteNodeFiles.
 type Options struct {
-	// DryRun writes nothing and prints every file in full instead.
-	DryRun bool
+	// Files writes the node files; nil is the disk, reporting on Log. A dry-run writer writes
+	// nothing and prints every file in full instead.
+	Files fsutil.Writer
 	// Log receives kubeadm-style progress lines; nil discards them.
 	Log io.Writer
 	// Kubelet is the kubelet binary the unit runs; empty means "kubelet" on PATH, else
@@ -87,10 +88,9 @@ func WriteNodeFiles(p paths.Paths, kc *kubeletv1beta1.KubeletConfiguration, flag
 	if err != nil {
 		return err
 	}
-	if !o.DryRun {
-		if err := ensureKubeletDir(p.KubeletDir()); err != nil {
-			return err
-		}
+	w := fsutil.OrDisk(o.Files, o.Log)
+	if err := w.Mkdir(p.KubeletDir(), kubeletDirMode); err != nil {
+		return err
 	}
 	const prefix = "[kubelet-start]"
 	for _, f := range []struct {
@@ -102,7 +102,7 @@ func WriteNodeFiles(p paths.Paths, kc *kubeletv1beta1.KubeletConfiguration, flag
 		{systemd.KubeletUnitPath(p), "kubelet systemd unit", unit},
 		{systemd.KubeletDropInPath(p), "kubelet systemd drop-in", dropIn},
 	} {
-		if err := systemd.WriteFile(f.path, f.data, fileMode, f.what, prefix, o.DryRun, log); err != nil {
+		if err := systemd.WriteFile(w, f.path, f.data, fileMode, f.what, prefix, log); err != nil {
 			return err
 		}
 	}
@@ -172,11 +172,4 @@ func kubeletBinary(path string) string {
 		return p
 	}
 	return defaultKubelet
-}
-
-func ensureKubeletDir(dir string) error {
-	if err := os.MkdirAll(dir, kubeletDirMode); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	return nil
 }

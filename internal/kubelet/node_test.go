@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/config/configtest"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/systemd"
@@ -175,7 +176,7 @@ func TestWriteNodeFilesDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	if err := WriteNodeFiles(p, kc, flagCases[0].flags, Options{DryRun: true, Log: &log, Kubelet: "/usr/bin/kubelet", FS: rootOwned}); err != nil {
+	if err := WriteNodeFiles(p, kc, flagCases[0].flags, Options{Files: fsutil.NewDryRun(&log), Log: &log, Kubelet: "/usr/bin/kubelet", FS: rootOwned}); err != nil {
 		t.Fatal(err)
 	}
 	wantCfg, _ := Marshal(ForRoot(kc, p))

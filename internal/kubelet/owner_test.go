@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/systemd"
 )
@@ -114,7 +115,11 @@ func TestWriteNodeFilesRefusesUnsafeKubelet(t *testing.T) {
 			path, fsys, want := tc.prepare(t, bin, kubelet)
 			root := t.TempDir()
 			var log bytes.Buffer
-			err := WriteNodeFiles(paths.MustUnder(root), kc, flagCases[0].flags, Options{Log: &log, Kubelet: path, FS: fsys, DryRun: tc.dryRun})
+			files := fsutil.NewDisk(&log)
+			if tc.dryRun {
+				files = fsutil.NewDryRun(&log)
+			}
+			err := WriteNodeFiles(paths.MustUnder(root), kc, flagCases[0].flags, Options{Log: &log, Kubelet: path, FS: fsys, Files: files})
 			if err == nil {
 				t.Fatalf("accepted; log:\n%s", log.String())
 			}

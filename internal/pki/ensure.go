@@ -116,7 +116,7 @@ func EnsureCerts(cfg *config.Config, p paths.Paths, names []string, o Options) e
 		if err := inspectCA(it, now); err != nil {
 			return nil, err
 		}
-		if it.generate && !o.DryRun {
+		if it.generate && !o.dryRun() {
 			return nil, fmt.Errorf("%s not found: create the %s CA first (kubestrap init phase certs %s)", it.certPath, name, name)
 		}
 		// In a dry run, phases called one by one find no CA on disk because the "ca" phase only
@@ -172,7 +172,7 @@ func EnsureCerts(cfg *config.Config, p paths.Paths, names []string, o Options) e
 
 	// Phase 2: generate what is missing. Dry runs skip the (possibly slow) key generation: they
 	// only report what would be written.
-	if !o.DryRun {
+	if !o.dryRun() {
 		if err := generateAll(items, sa, alg, now, cfg, o.Serial); err != nil {
 			return err
 		}
@@ -212,7 +212,7 @@ func EnsureCerts(cfg *config.Config, p paths.Paths, names []string, o Options) e
 	if err := WriteFiles(files, o); err != nil {
 		return err
 	}
-	if len(names) == 0 && !o.DryRun {
+	if len(names) == 0 && !o.dryRun() {
 		o.logf("[certs] Valid certificates and keys now exist in %q", dir)
 	}
 	return nil

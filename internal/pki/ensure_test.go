@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -549,7 +550,7 @@ func TestEnsureCertsDryRun(t *testing.T) {
 	cfg := testConfig()
 	p := paths.MustUnder(t.TempDir())
 	var log bytes.Buffer
-	if err := EnsureCerts(cfg, p, nil, Options{DryRun: true, Log: &log, Now: fixedClock(t0)}); err != nil {
+	if err := EnsureCerts(cfg, p, nil, Options{Files: fsutil.NewDryRun(&log), Log: &log, Now: fixedClock(t0)}); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := os.ReadDir(p.Root())
@@ -570,7 +571,7 @@ func TestEnsureCertsDryRun(t *testing.T) {
 	// Phase by phase, as `init --dry-run` runs them: the leaves' CA exists only on paper.
 	log.Reset()
 	for _, n := range CertNames(cfg) {
-		if err := EnsureCerts(cfg, p, []string{n}, Options{DryRun: true, Log: &log, Now: fixedClock(t0)}); err != nil {
+		if err := EnsureCerts(cfg, p, []string{n}, Options{Files: fsutil.NewDryRun(&log), Log: &log, Now: fixedClock(t0)}); err != nil {
 			t.Fatalf("dry run of phase %s: %v", n, err)
 		}
 	}
@@ -585,7 +586,7 @@ func TestEnsureCertsDryRun(t *testing.T) {
 	p2, _ := newPKI(t, cfg)
 	log.Reset()
 	before := snapshot(t, p2.Root())
-	if err := EnsureCerts(cfg, p2, nil, Options{DryRun: true, Log: &log, Now: fixedClock(t0)}); err != nil {
+	if err := EnsureCerts(cfg, p2, nil, Options{Files: fsutil.NewDryRun(&log), Log: &log, Now: fixedClock(t0)}); err != nil {
 		t.Fatal(err)
 	}
 	assertUnchanged(t, before, snapshot(t, p2.Root()))

@@ -1,10 +1,7 @@
 package pki
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/kubestrap/kubestrap/internal/fsutil"
 )
@@ -29,46 +26,14 @@ const pendingSuffix = ".tmp-renew"
 // pendingPath is the staged name of a file of a pair being renewed.
 func pendingPath(path string) string { return path + pendingSuffix }
 
-// pairFS is the file-system seam of a pair commit; tests inject failures between its steps.
-type pairFS interface {
-	// WriteFile writes path atomically with mode perm.
-	WriteFile(path string, data []byte, perm os.FileMode) error
-	// Rename renames oldpath to newpath durably (the directory is synced).
-	Rename(oldpath, newpath string) error
-}
-
-type osPairFS struct{}
-
-func (osPairFS) WriteFile(path string, data []byte, perm os.FileMode) error {
-	return fsutil.WriteFileAtomic(path, data, perm)
-}
-
-func (osPairFS) Rename(oldpath, newpath string) error {
-	if err := os.Rename(oldpath, newpath); err != nil {
-		return err
-	}
-	// The key's rename must be on disk before the certificate's, or a crash could persist the
-	// second without the first.
-	if d, err := os.Open(filepath.Dir(newpath)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-func (o Options) pairFS() pairFS {
-	if o.fs != nil {
-		return o.fs
-	}
-	return osPairFS{}
-}
-
-// writePair replaces certPath and keyPath with a new pair through the staged commit above.
-func writePair(fsys pairFS, certPath, keyPath string, certPEM, keyPEM []byte) error {
+// writePair replaces certPath and keyPath with a new pair through the staged commit above. The
+// writer's Rename is durable: the key's rename is on disk before the certificate's, or a crash
+// could persist the second without the first.
+func writePair(fsys fsutil.Writer, certPath, keyPath string, certPEM, keyPEM []byte) error {
 	keyStaged, certStaged := pendingPath(keyPath), pendingPath(certPath)
 	discard := func() {
-		os.Remove(keyStaged)
-		os.Remove(certStaged)
+		_ = fsys.Remove(keyStaged)
+		_ = fsys.Remove(certStaged)
 	}
 	if err := fsys.WriteFile(keyStaged, keyPEM, KeyFileMode); err != nil {
 		discard()
@@ -90,9 +55,10 @@ func writePair(fsys pairFS, certPath, keyPath string, certPEM, keyPEM []byte) er
 }
 
 // recoverPair finishes or discards a renewal of certPath/keyPath that a crash interrupted, and
-// returns a message saying which ("" when nothing was pending). With dryRun it only says what it
+// returns a message saying which ("" when nothing was pending). A dry-run writer only says what it
 // would do.
-func recoverPair(fsys pairFS, certPath, keyPath string, dryRun bool) (string, error) {
+func recoverPair(fsys fsutil.Writer, certPath, keyPath string) (string, error) {
+	dryRun := fsys.DryRun()
 	keyStaged, certStaged := pendingPath(keyPath), pendingPath(certPath)
 	keyPending, err := fileExists(keyStaged)
 	if err != nil {
@@ -109,7 +75,7 @@ func recoverPair(fsys pairFS, certPath, keyPath string, dryRun bool) (string, er
 			return fmt.Sprintf("[dryrun] Would discard the staged files of an interrupted renewal of %s", certPath), nil
 		}
 		for _, f := range []string{keyStaged, certStaged} {
-			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := fsys.Remove(f); err != nil {
 				return "", fmt.Errorf("discarding %s: %w", f, err)
 			}
 		}

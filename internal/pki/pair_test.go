@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -19,6 +20,7 @@ import (
 // error handling of writePair: the files are left exactly as a crash would leave them. With
 // failOnly the operation returns an error instead.
 type crashFS struct {
+	fsutil.Writer
 	budget   int
 	failOnly bool
 	ops      []string
@@ -37,22 +39,22 @@ func (c *crashFS) step(op string) error {
 	panic(crashed{})
 }
 
-func (c *crashFS) WriteFile(path string, data []byte, perm os.FileMode) error {
+func (c *crashFS) WriteFile(path string, data []byte, perm os.FileMode, opts ...fsutil.Option) error {
 	if err := c.step("write " + filepath.Base(path)); err != nil {
 		return err
 	}
-	return osPairFS{}.WriteFile(path, data, perm)
+	return c.Writer.WriteFile(path, data, perm, opts...)
 }
 
 func (c *crashFS) Rename(oldpath, newpath string) error {
 	if err := c.step("rename " + filepath.Base(oldpath)); err != nil {
 		return err
 	}
-	return osPairFS{}.Rename(oldpath, newpath)
+	return c.Writer.Rename(oldpath, newpath)
 }
 
 // renewWith runs Renew of the apiserver pair through fsys and reports whether it crashed.
-func renewWith(t *testing.T, p pathsAndCfg, fsys pairFS, now time.Time) (didCrash bool, err error) {
+func renewWith(t *testing.T, p pathsAndCfg, fsys *crashFS, now time.Time) (didCrash bool, err error) {
 	t.Helper()
 	defer func() {
 		if r := recover(); r != nil {
@@ -62,7 +64,7 @@ func renewWith(t *testing.T, p pathsAndCfg, fsys pairFS, now time.Time) (didCras
 			didCrash = true
 		}
 	}()
-	return false, Renew(p.cfg, p.p, []string{APIServer}, Options{Now: fixedClock(now), fs: fsys})
+	return false, Renew(p.cfg, p.p, []string{APIServer}, Options{Now: fixedClock(now), Files: fsys})
 }
 
 // pairOnDisk reads apiserver.crt/.key and says whether they are one pair.
@@ -95,7 +97,7 @@ func TestRenewCrashBetweenWrites(t *testing.T) {
 			old, _ := pairOnDisk(t, dir)
 			t1 := t0.Add(time.Hour)
 
-			fsys := &crashFS{budget: budget}
+			fsys := &crashFS{Writer: fsutil.NewDisk(nil), budget: budget}
 			didCrash, err := renewWith(t, pathsAndCfg{p, cfg}, fsys, t1)
 			if !didCrash {
 				t.Fatalf("no crash (err %v, ops %v)", err, fsys.ops)
@@ -161,7 +163,7 @@ func TestRecoverPairCompletesHalfCommit(t *testing.T) {
 	cfg := testConfig()
 	p, _ := newPKI(t, cfg)
 	dir := certDir(p, cfg)
-	if crashedNow, _ := renewWith(t, pathsAndCfg{p, cfg}, &crashFS{budget: 3}, t0.Add(time.Hour)); !crashedNow {
+	if crashedNow, _ := renewWith(t, pathsAndCfg{p, cfg}, &crashFS{Writer: fsutil.NewDisk(nil), budget: 3}, t0.Add(time.Hour)); !crashedNow {
 		t.Fatal("no crash")
 	}
 	staged, err := os.ReadFile(filepath.Join(dir, "apiserver.crt.tmp-renew"))
@@ -172,14 +174,14 @@ func TestRecoverPairCompletesHalfCommit(t *testing.T) {
 		t.Fatal("the crash point should leave the new key with the old certificate")
 	}
 	// A dry run only says what it would do.
-	msg, err := recoverPair(osPairFS{}, filepath.Join(dir, "apiserver.crt"), filepath.Join(dir, "apiserver.key"), true)
+	msg, err := recoverPair(fsutil.NewDryRun(nil), filepath.Join(dir, "apiserver.crt"), filepath.Join(dir, "apiserver.key"))
 	if err != nil || !strings.Contains(msg, "[dryrun] Would complete") {
 		t.Fatalf("dry-run recovery: %q %v", msg, err)
 	}
 	if _, ok := pairOnDisk(t, dir); ok {
 		t.Fatal("dry-run recovery changed the files")
 	}
-	if _, err := recoverPair(osPairFS{}, filepath.Join(dir, "apiserver.crt"), filepath.Join(dir, "apiserver.key"), false); err != nil {
+	if _, err := recoverPair(fsutil.NewDisk(nil), filepath.Join(dir, "apiserver.crt"), filepath.Join(dir, "apiserver.key")); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := pairOnDisk(t, dir); !ok {
@@ -202,7 +204,7 @@ func TestRenewWriteErrorKeepsPair(t *testing.T) {
 		cfg := testConfig()
 		p, _ := newPKI(t, cfg)
 		dir := certDir(p, cfg)
-		fsys := &crashFS{budget: budget, failOnly: true}
+		fsys := &crashFS{Writer: fsutil.NewDisk(nil), budget: budget, failOnly: true}
 		if _, err := renewWith(t, pathsAndCfg{p, cfg}, fsys, t0.Add(time.Hour)); err == nil {
 			t.Fatalf("budget %d: no error", budget)
 		}

@@ -47,9 +47,9 @@ const (
 
 // Options tune how the PKI functions act; the zero value is a real, parallel run that logs nowhere.
 type Options struct {
-	// DryRun writes nothing under the root dir; each file that would be written is reported as
-	// "[dryrun] Would write file <path>".
-	DryRun bool
+	// Files writes the PKI's files; nil is the disk, reporting on Log. A dry-run writer
+	// (fsutil.NewDryRun) writes nothing and also skips generating keys nobody would see.
+	Files fsutil.Writer
 	// Log receives kubeadm-style progress lines ("[certs] ..."). nil discards them.
 	Log io.Writer
 	// Now is the clock; nil means time.Now. Tests inject a fixed clock for deterministic output.
@@ -57,9 +57,12 @@ type Options struct {
 	// Serial generates keys one after another instead of concurrently: the benchmark baseline,
 	// and a way to keep CPU usage to one core.
 	Serial bool
-	// fs is the seam renewal writes key/certificate pairs through; nil is the real file system.
-	fs pairFS
 }
+
+// Writer is o.Files, or the disk writer reporting on Log.
+func (o Options) Writer() fsutil.Writer { return fsutil.OrDisk(o.Files, o.Log) }
+
+func (o Options) dryRun() bool { return o.Writer().DryRun() }
 
 func (o Options) now() time.Time {
 	if o.Now != nil {
@@ -312,20 +315,14 @@ type File struct {
 	Perm os.FileMode
 }
 
-// WriteFiles writes each file atomically or, in a dry run, reports it as
-// "[dryrun] Would write file <path>". The writes are independent, so a parallel run does them
-// concurrently: once keys are ECDSA, the fsyncs dominate the cost of a PKI.
+// WriteFiles writes each file through o.Files. The writes are independent, so a parallel run does
+// them concurrently: once keys are ECDSA, the fsyncs dominate the cost of a PKI. A dry run prints
+// them one after another, in kubeadm's order.
 func WriteFiles(files []File, o Options) error {
-	if o.DryRun {
+	w := o.Writer()
+	if o.Serial || len(files) < 2 || w.DryRun() {
 		for _, f := range files {
-			o.logf("[dryrun] Would write file %s", f.Path)
-			fsutil.ReportDryRun(o.Log, f.Path, f.Data, f.Perm)
-		}
-		return nil
-	}
-	if o.Serial || len(files) < 2 {
-		for _, f := range files {
-			if err := fsutil.WriteFileAtomic(f.Path, f.Data, f.Perm, fsutil.Log(o.Log)); err != nil {
+			if err := w.WriteFile(f.Path, f.Data, f.Perm); err != nil {
 				return err
 			}
 		}
@@ -335,7 +332,7 @@ func WriteFiles(files []File, o Options) error {
 	done := make(chan struct{})
 	for i, f := range files {
 		go func() {
-			errs[i] = fsutil.WriteFileAtomic(f.Path, f.Data, f.Perm, fsutil.Log(o.Log))
+			errs[i] = w.WriteFile(f.Path, f.Data, f.Perm)
 			done <- struct{}{}
 		}()
 	}

@@ -146,7 +146,7 @@ func Renew(cfg *config.Config, p paths.Paths, names []string, o Options) error {
 			it.certPath, it.keyPath = filepath.Join(dir, s.CertFile()), filepath.Join(dir, s.KeyFile())
 			// A renewal a crash interrupted is finished (or discarded) first, so that what is
 			// read below is a whole pair.
-			msg, err := recoverPair(o.pairFS(), it.certPath, it.keyPath, o.DryRun)
+			msg, err := recoverPair(o.Writer(), it.certPath, it.keyPath)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -234,22 +234,26 @@ func Renew(cfg *config.Config, p paths.Paths, names []string, o Options) error {
 		if it.kubeconfig != nil {
 			continue
 		}
-		if o.DryRun {
-			o.logf("[dryrun] Would write file %s", it.keyPath)
-			o.logf("[dryrun] Would write file %s", it.certPath)
+		if o.dryRun() {
+			// What the pair becomes, not the staging steps that keep it whole.
+			for _, f := range []File{{it.keyPath, it.keyPEM, KeyFileMode}, {it.certPath, it.certPEM, CertFileMode}} {
+				if err := o.Writer().WriteFile(f.Path, f.Data, f.Perm); err != nil {
+					return err
+				}
+			}
 			continue
 		}
-		if err := writePair(o.pairFS(), it.certPath, it.keyPath, it.certPEM, it.keyPEM); err != nil {
+		if err := writePair(o.Writer(), it.certPath, it.keyPath, it.certPEM, it.keyPEM); err != nil {
 			return err
 		}
 	}
 	for _, m := range msgs {
-		if o.DryRun && strings.HasSuffix(m, " renewed") {
+		if o.dryRun() && strings.HasSuffix(m, " renewed") {
 			m = "[dryrun] Would renew the " + strings.TrimSuffix(m, " renewed")
 		}
 		o.logf("%s", m)
 	}
-	if renewAll && !o.DryRun {
+	if renewAll && !o.dryRun() {
 		o.logf("\nDone renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates.")
 	}
 	return nil

@@ -262,7 +262,7 @@ func TestRenewSelectedAndEdgeCases(t *testing.T) {
 
 	// Dry run writes nothing.
 	log.Reset()
-	if err := Renew(cfg, p, []string{FrontProxyClient}, Options{DryRun: true, Log: &log, Now: fixedClock(t0)}); err != nil {
+	if err := Renew(cfg, p, []string{FrontProxyClient}, Options{Files: fsutil.NewDryRun(&log), Log: &log, Now: fixedClock(t0)}); err != nil {
 		t.Fatal(err)
 	}
 	assertUnchanged(t, snap, snapshot(t, dir))

@@ -20,6 +20,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/config/configtest"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/runmode"
@@ -273,10 +274,10 @@ func (e *env) populateInit() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := supervisor.WriteSpec(e.p, supervisor.Spec{Root: e.root, Executable: exe, Components: specs}); err != nil {
+	if err := supervisor.WriteSpec(fsutil.NewDisk(nil), e.p, supervisor.Spec{Root: e.root, Executable: exe, Components: specs}); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := supervisor.LinkComponents(e.p, runmode.ControlPlane, exe, nil); err != nil {
+	if err := supervisor.LinkComponents(fsutil.NewDisk(nil), e.p, runmode.ControlPlane, exe); err != nil {
 		e.t.Fatal(err)
 	}
 	unit, dropIn, err := systemd.KubeletUnits(e.p, "/usr/bin/kubelet")

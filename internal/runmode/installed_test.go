@@ -12,6 +12,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/config/configtest"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/staticpod"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
@@ -35,7 +36,7 @@ func install(t *testing.T, p paths.Paths, mode string) []components.Component {
 	}
 	switch mode {
 	case config.ModeLocal:
-		if err := supervisor.WriteSpec(p, SupervisorSpec(cfg, p, cps, "/usr/bin/kubestrap")); err != nil {
+		if err := supervisor.WriteSpec(fsutil.NewDisk(nil), p, SupervisorSpec(cfg, p, cps, "/usr/bin/kubestrap")); err != nil {
 			t.Fatal(err)
 		}
 	case config.ModeStaticPod:

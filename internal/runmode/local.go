@@ -26,7 +26,7 @@ func (Local) Startable(paths.Paths) (bool, string) { return true, "" }
 // WriteComponent writes nothing: the supervisor's spec, written when it starts, holds the
 // command lines. A dry run shows each one.
 func (Local) WriteComponent(r *Run, c components.Component) error {
-	if r.DryRun {
+	if r.files().DryRun() {
 		fmt.Fprintf(r.Log, "[dryrun] Would run %s as:\n  %s %s\n", c.Name, r.Paths.ComponentBinary(c.Name), strings.Join(c.Args, " \\\n    "))
 	}
 	return nil
@@ -35,7 +35,7 @@ func (Local) WriteComponent(r *Run, c components.Component) error {
 // Start launches the detached supervisor of the root, or notes that it already runs.
 func (Local) Start(ctx context.Context, r *Run) error {
 	cps := components.ControlPlane(r.Cfg, r.Paths)
-	if r.DryRun {
+	if r.files().DryRun() {
 		fmt.Fprintf(r.Log, "[dryrun] Would start the local supervisor for %s\n", componentNames(cps))
 		return nil
 	}
@@ -45,7 +45,7 @@ func (Local) Start(ctx context.Context, r *Run) error {
 	}
 	spec := SupervisorSpec(r.Cfg, r.Paths, cps, exe)
 	fmt.Fprintf(r.Log, "[control-plane] Starting %s under the local supervisor (logs in %s)\n", componentNames(cps), r.Paths.LogDir())
-	pid, err := supervisor.Host{Log: r.Log}.Start(r.Paths, spec, exe)
+	pid, err := supervisor.Host{Log: r.Log, Files: r.files()}.Start(r.Paths, spec, exe)
 	if errors.Is(err, supervisor.ErrAlreadyRunning) {
 		fmt.Fprintf(r.Log, "[control-plane] The supervisor of this root is already running (pid %d)\n", pid)
 		return nil

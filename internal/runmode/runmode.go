@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/systemd"
 )
@@ -177,15 +178,19 @@ func (RealHost) SystemdRuns() bool { return systemd.IsPID1Systemd() }
 
 // Run is what a mode works on during one init; built once per run.
 type Run struct {
-	Cfg    *config.Config
-	Paths  paths.Paths
-	DryRun bool
-	Log    io.Writer
+	Cfg   *config.Config
+	Paths paths.Paths
+	// Files writes every file of the mode (nil: the disk, reporting on Log); a dry-run writer
+	// (fsutil.NewDryRun) also makes Start and KubeletStart only say what they would run.
+	Files fsutil.Writer
+	Log   io.Writer
 
 	// installedExe is the root-owned copy of kubestrap that systemd mode's units run, installed
 	// once per run before the first unit.
 	installedExe string
 }
+
+func (r *Run) files() fsutil.Writer { return fsutil.OrDisk(r.Files, r.Log) }
 
 // registry lists every mode this build runs, in the order of config.Modes. reset reads their
 // components in this order (the first that has a component gives its command line) and stops

@@ -28,7 +28,7 @@ func (StaticPod) WriteComponent(r *Run, c components.Component) error {
 	if err != nil {
 		return err
 	}
-	return staticpod.Write(r.Paths, pod, staticpod.Options{DryRun: r.DryRun, Log: r.Log})
+	return staticpod.Write(r.Paths, pod, staticpod.Options{Files: r.files(), Log: r.Log})
 }
 
 // Start does nothing: the kubelet, restarted by KubeletStart, runs the manifests.
@@ -51,10 +51,10 @@ func (StaticPod) KubeletStart(ctx context.Context, r *Run) error {
 		Taints:    nr.Taints,
 		ExtraArgs: nr.KubeletExtraArgs,
 	}
-	if err := kubelet.WriteNodeFiles(r.Paths, kc, flags, kubelet.Options{DryRun: r.DryRun, Log: r.Log}); err != nil {
+	if err := kubelet.WriteNodeFiles(r.Paths, kc, flags, kubelet.Options{Files: r.files(), Log: r.Log}); err != nil {
 		return err
 	}
-	if r.DryRun {
+	if r.files().DryRun() {
 		fmt.Fprintf(r.Log, "[dryrun] Would run: %s\n", systemd.KubeletRestartCommand(r.Paths))
 		return nil
 	}

@@ -23,20 +23,20 @@ func (Systemd) Startable(p paths.Paths) (bool, string) { return systemd.Manageab
 // root-owned once per run, before the first unit: every unit then runs that copy.
 func (Systemd) WriteComponent(r *Run, c components.Component) error {
 	if r.installedExe == "" {
-		exe, err := systemd.InstallBinary(r.Paths, "", systemd.InstallFS{}, r.DryRun, r.Log)
+		exe, err := systemd.InstallBinary(r.files(), r.Paths, "", systemd.InstallFS{}, r.Log)
 		if err != nil {
 			return err
 		}
 		r.installedExe = exe
 	}
-	return systemd.WriteUnit(r.Cfg, r.Paths, c, systemd.Options{DryRun: r.DryRun, Log: r.Log, Installed: r.installedExe})
+	return systemd.WriteUnit(r.Cfg, r.Paths, c, systemd.Options{Files: r.files(), Log: r.Log, Installed: r.installedExe})
 }
 
 // Start starts the control-plane units over D-Bus, or says how to when kubestrap cannot drive
 // this host's systemd (then init does not wait, and a whole init fails at the end).
 func (Systemd) Start(ctx context.Context, r *Run) error {
 	units := systemd.UnitNames(components.ControlPlane(r.Cfg, r.Paths))
-	if r.DryRun {
+	if r.files().DryRun() {
 		fmt.Fprintf(r.Log, "[dryrun] Would run: %s\n", systemd.ManualStartCommand(r.Paths, units))
 		return nil
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/config/configtest"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
@@ -455,7 +456,7 @@ func TestWriteDryRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := Write(p, pod, Options{DryRun: true, Log: &log}); err != nil {
+		if err := Write(p, pod, Options{Files: fsutil.NewDryRun(&log), Log: &log}); err != nil {
 			t.Fatal(err)
 		}
 		b, _ := Marshal(pod)

@@ -19,8 +19,9 @@ import (
 
 // Options controls Write.
 type Options struct {
-	// DryRun writes nothing and prints the full manifest instead.
-	DryRun bool
+	// Files writes the manifest; nil is the disk, reporting on Log. A dry-run writer prints the
+	// full manifest instead.
+	Files fsutil.Writer
 	// Log receives kubeadm-style progress lines; nil discards them.
 	Log io.Writer
 }
@@ -72,25 +73,11 @@ func Write(p paths.Paths, pod *corev1.Pod, o Options) error {
 		verb = "Updating"
 	}
 	fmt.Fprintf(log, "%s %s static Pod manifest for %q in %q\n", prefix, verb, pod.Name, filepath.Dir(path))
-	if o.DryRun {
-		fmt.Fprintf(log, "[dryrun] Would write file %s (mode %04o) with content:\n%s", path, FileMode, data)
-		fsutil.ReportDryRun(log, path, data, FileMode)
-		return nil
-	}
-	if err := ensureDir(filepath.Dir(path)); err != nil {
+	w := fsutil.OrDisk(o.Files, o.Log)
+	// The manifests directory is 0700 (its parents 0755); an existing one keeps its mode, which
+	// the operator may have chosen.
+	if err := w.Mkdir(filepath.Dir(path), DirMode); err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(path, data, FileMode, fsutil.Log(log))
-}
-
-// ensureDir creates the manifests directory 0700 (its parents 0755); an existing one keeps its
-// mode, which the operator may have chosen.
-func ensureDir(dir string) error {
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", filepath.Dir(dir), err)
-	}
-	if err := os.Mkdir(dir, DirMode); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	return nil
+	return w.WriteFile(path, data, FileMode, fsutil.ShowContent())
 }

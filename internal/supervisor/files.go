@@ -12,6 +12,12 @@ import (
 	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
+// The supervisor's runtime state — pid files, status.json, the lock, its own and the components'
+// logs — is written with fsutil's functions, not through a command's fsutil.Writer: it changes
+// while the detached supervisor runs, long after the command that started it (and chose dry run
+// or recorded its writes for rollback) has returned, and a dry run never starts a supervisor.
+// What Start installs for it (the component links and the spec) does go through Host.Files.
+
 func writePidFile(path string, pid int, log io.Writer) error {
 	return fsutil.WriteFileAtomic(path, []byte(strconv.Itoa(pid)+"\n"), 0o644, fsutil.Log(log))
 }

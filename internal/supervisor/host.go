@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/procfs"
 )
@@ -48,6 +49,11 @@ type Host struct {
 	// Log receives Start's and Stop's verbose lines (logx: files written and removed, waits);
 	// nil discards them.
 	Log io.Writer
+	// Files writes what Start installs for the supervisor (the component links and the spec);
+	// nil is the disk, reporting on Log. The supervisor's runtime state (pid files,
+	// status.json, its log) is written directly: it changes while the supervisor runs, which is
+	// after and outside the run of the command that installed it.
+	Files fsutil.Writer
 }
 
 func (h Host) withDefaults() Host {
@@ -63,6 +69,7 @@ func (h Host) withDefaults() Host {
 	if h.Self == 0 {
 		h.Self = os.Getpid()
 	}
+	h.Files = fsutil.OrDisk(h.Files, h.Log)
 	return h
 }
 

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/procfs"
 )
@@ -160,7 +161,7 @@ type inProcess struct {
 
 func runInProcess(t *testing.T, p paths.Paths, spec Spec, deps Deps) *inProcess {
 	t.Helper()
-	if err := LinkComponents(p, names(spec), testExe(t), nil); err != nil {
+	if err := LinkComponents(fsutil.NewDisk(nil), p, names(spec), testExe(t)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -413,7 +414,7 @@ func TestRunRotatesComponentLogs(t *testing.T) {
 // startDetached runs Start from a separate process that exits right away, as init does.
 func startDetached(t *testing.T, p paths.Paths, spec Spec) (supervisorPID, starterPID int) {
 	t.Helper()
-	if err := WriteSpec(p, spec); err != nil {
+	if err := WriteSpec(fsutil.NewDisk(nil), p, spec); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(testExe(t))
@@ -580,7 +581,7 @@ func TestStopKillsOrphansFoundByCmdline(t *testing.T) {
 		t.Skip("no sleep program")
 	}
 	p := paths.MustUnder(t.TempDir())
-	if err := LinkComponents(p, []string{"etcd"}, sleep, nil); err != nil {
+	if err := LinkComponents(fsutil.NewDisk(nil), p, []string{"etcd"}, sleep); err != nil {
 		t.Fatal(err)
 	}
 	// An etcd nobody supervises, in a session of its own like the orphan of a detached
@@ -620,7 +621,7 @@ func TestRunKillsOrphansOfEarlierSupervisor(t *testing.T) {
 		t.Skip("no sleep program")
 	}
 	p := paths.MustUnder(t.TempDir())
-	if err := LinkComponents(p, []string{"etcd"}, sleep, nil); err != nil {
+	if err := LinkComponents(fsutil.NewDisk(nil), p, []string{"etcd"}, sleep); err != nil {
 		t.Fatal(err)
 	}
 	orphan := &exec.Cmd{Path: p.ComponentBinary("etcd"), Args: []string{p.ComponentBinary("etcd"), "60"}}

@@ -167,7 +167,8 @@ func relink(p paths.Paths, spec Spec, log io.Writer) error {
 			missing = append(missing, c.Name)
 		}
 	}
-	return LinkComponents(p, missing, spec.Executable, log)
+	// The running supervisor mends its own links: no command's writer is involved.
+	return LinkComponents(fsutil.NewDisk(log), p, missing, spec.Executable)
 }
 
 type supervisor struct {

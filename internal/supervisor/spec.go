@@ -12,14 +12,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/kubestrap/kubestrap/internal/fsutil"
-	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -161,9 +159,9 @@ func supervisorLog(p paths.Paths) string {
 // ErrNotStarted means no local control plane was ever started under the root.
 var ErrNotStarted = errors.New("no local control plane has been started")
 
-// WriteSpec persists spec (defaulted) as <StateDir>/supervisor.json, atomically and 0600: it
-// names every flag of the control plane, which is nobody else's business.
-func WriteSpec(p paths.Paths, spec Spec, opts ...fsutil.Option) error {
+// WriteSpec persists spec (defaulted) as <StateDir>/supervisor.json through w, 0600: it names
+// every flag of the control plane, which is nobody else's business.
+func WriteSpec(w fsutil.Writer, p paths.Paths, spec Spec) error {
 	spec = spec.withDefaults(p)
 	if err := spec.validate(p); err != nil {
 		return err
@@ -172,10 +170,7 @@ func WriteSpec(p paths.Paths, spec Spec, opts ...fsutil.Option) error {
 	if err != nil {
 		return fmt.Errorf("encoding supervisor spec: %w", err)
 	}
-	if err := os.MkdirAll(p.StateDir(), 0o755); err != nil {
-		return err
-	}
-	return fsutil.WriteFileAtomic(specFile(p), append(data, '\n'), 0o600, opts...)
+	return w.WriteFile(specFile(p), append(data, '\n'), 0o600)
 }
 
 // ReadSpec reads the spec WriteSpec stored; ErrNotStarted when there is none.
@@ -202,26 +197,23 @@ func ReadSpec(p paths.Paths) (Spec, error) {
 // symlink that points elsewhere (an older kubestrap) but never a file kubestrap did not put
 // there. systemd mode can use it too: whoever starts a component through the link gets
 // argv[0]-dispatch and a process named after the component.
-// Each link made is reported on log at -v 1 (logx).
-func LinkComponents(p paths.Paths, names []string, exe string, log io.Writer) error {
+// Each link is made through w.
+func LinkComponents(w fsutil.Writer, p paths.Paths, names []string, exe string) error {
 	if !filepath.IsAbs(exe) {
 		return fmt.Errorf("executable %q is not an absolute path", exe)
-	}
-	if err := os.MkdirAll(p.BinDir(), 0o755); err != nil {
-		return err
 	}
 	for _, name := range names {
 		if err := validName(name); err != nil {
 			return err
 		}
-		if err := linkOne(p.ComponentBinary(name), exe, log); err != nil {
+		if err := linkOne(w, p.ComponentBinary(name), exe); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func linkOne(link, exe string, log io.Writer) error {
+func linkOne(w fsutil.Writer, link, exe string) error {
 	fi, err := os.Lstat(link)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -236,18 +228,7 @@ func linkOne(link, exe string, log io.Writer) error {
 	default:
 		return fmt.Errorf("refusing to replace %s: it is not a symlink created by kubestrap; remove it or choose another --root-dir", link)
 	}
-	// Symlink to a temporary name and rename over, so the link never goes missing in between.
-	tmp := fmt.Sprintf("%s.tmp-%d", link, os.Getpid())
-	_ = os.Remove(tmp)
-	if err := os.Symlink(exe, tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	logx.Linked(log, link, exe)
-	return nil
+	return w.Symlink(exe, link)
 }
 
 func sameFile(a, b string) bool {

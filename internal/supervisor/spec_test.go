@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -23,7 +24,7 @@ func TestWriteSpecRoundTrip(t *testing.T) {
 		},
 		StopTimeout: 3 * time.Second,
 	}
-	if err := WriteSpec(p, spec); err != nil {
+	if err := WriteSpec(fsutil.NewDisk(nil), p, spec); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(specFile(p))
@@ -74,7 +75,7 @@ func TestSpecValidation(t *testing.T) {
 		{"supervisor's own name", Spec{Components: []ComponentSpec{{Name: "supervisor"}}}, "invalid component name"},
 		{"relative path", Spec{Components: []ComponentSpec{{Name: "etcd", Path: "bin/etcd"}}}, "not absolute"},
 	} {
-		err := WriteSpec(p, tc.spec)
+		err := WriteSpec(fsutil.NewDisk(nil), p, tc.spec)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: WriteSpec error %v, want one containing %q", tc.name, err, tc.want)
 		}
@@ -95,7 +96,7 @@ func TestLinkComponents(t *testing.T) {
 	os.Symlink("/old/kubestrap", p.ComponentBinary("kube-apiserver"))
 	os.WriteFile(p.ComponentBinary("kube-scheduler"), []byte("not ours"), 0o755)
 
-	if err := LinkComponents(p, []string{"etcd", "kube-apiserver"}, exe, nil); err != nil {
+	if err := LinkComponents(fsutil.NewDisk(nil), p, []string{"etcd", "kube-apiserver"}, exe); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"etcd", "kube-apiserver"} {
@@ -104,10 +105,10 @@ func TestLinkComponents(t *testing.T) {
 		}
 	}
 	// Idempotent.
-	if err := LinkComponents(p, []string{"etcd"}, exe, nil); err != nil {
+	if err := LinkComponents(fsutil.NewDisk(nil), p, []string{"etcd"}, exe); err != nil {
 		t.Errorf("linking again: %v", err)
 	}
-	err := LinkComponents(p, []string{"kube-scheduler"}, exe, nil)
+	err := LinkComponents(fsutil.NewDisk(nil), p, []string{"kube-scheduler"}, exe)
 	if err == nil || !strings.Contains(err.Error(), "refusing to replace") {
 		t.Errorf("linking over a foreign file: %v, want a refusal", err)
 	}
@@ -116,10 +117,10 @@ func TestLinkComponents(t *testing.T) {
 	}
 	// A hard link of the executable itself is ours to replace.
 	os.Link(exe, p.ComponentBinary("kube-controller-manager"))
-	if err := LinkComponents(p, []string{"kube-controller-manager"}, exe, nil); err != nil {
+	if err := LinkComponents(fsutil.NewDisk(nil), p, []string{"kube-controller-manager"}, exe); err != nil {
 		t.Errorf("replacing a hard link of the executable: %v", err)
 	}
-	if err := LinkComponents(p, []string{"etcd"}, "relative/kubestrap", nil); err == nil {
+	if err := LinkComponents(fsutil.NewDisk(nil), p, []string{"etcd"}, "relative/kubestrap"); err == nil {
 		t.Error("a relative executable path was accepted")
 	}
 	if entries, _ := filepath.Glob(filepath.Join(p.BinDir(), "*.tmp-*")); len(entries) > 0 {

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
@@ -56,10 +55,10 @@ func (h Host) Start(p paths.Paths, spec Spec, exe string) (int, error) {
 			links = append(links, c.Name)
 		}
 	}
-	if err := LinkComponents(p, links, exe, h.Log); err != nil {
+	if err := LinkComponents(h.Files, p, links, exe); err != nil {
 		return 0, err
 	}
-	if err := WriteSpec(p, spec, fsutil.Log(h.Log)); err != nil {
+	if err := WriteSpec(h.Files, p, spec); err != nil {
 		return 0, err
 	}
 	for _, dir := range []string{p.RunDir(), p.LogDir()} {

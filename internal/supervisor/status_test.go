@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
@@ -40,7 +41,7 @@ func TestStatus(t *testing.T) {
 		{Name: "kube-controller-manager", HealthURL: "https://kcm/healthz"},
 		{Name: "kube-scheduler"},
 	}}
-	if err := WriteSpec(p, spec); err != nil {
+	if err := WriteSpec(fsutil.NewDisk(nil), p, spec); err != nil {
 		t.Fatal(err)
 	}
 	f.add(100, 'S', "/usr/bin/kubestrap", "supervise", "--root-dir", p.Root())
@@ -109,7 +110,7 @@ func TestStatusAfterSupervisorDied(t *testing.T) {
 	t.Parallel()
 	p := paths.MustUnder(t.TempDir())
 	f := newFakeProc(t)
-	if err := WriteSpec(p, Spec{Components: []ComponentSpec{{Name: "etcd", HealthURL: "http://etcd/health"}}}); err != nil {
+	if err := WriteSpec(fsutil.NewDisk(nil), p, Spec{Components: []ComponentSpec{{Name: "etcd", HealthURL: "http://etcd/health"}}}); err != nil {
 		t.Fatal(err)
 	}
 	// A supervisor killed with SIGKILL leaves its files; its pids may belong to others now.

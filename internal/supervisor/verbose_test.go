@@ -60,11 +60,11 @@ func TestWriteSpecAndLinksVerbose(t *testing.T) {
 	p := paths.MustUnder(t.TempDir())
 	var buf bytes.Buffer
 	log := logx.New(&buf, 1)
-	if err := WriteSpec(p, Spec{Components: []ComponentSpec{{Name: "etcd"}}}, fsutil.Log(log)); err != nil {
+	if err := WriteSpec(fsutil.NewDisk(log), p, Spec{Components: []ComponentSpec{{Name: "etcd"}}}); err != nil {
 		t.Fatal(err)
 	}
 	exe, _ := os.Executable()
-	if err := LinkComponents(p, []string{"etcd"}, exe, log); err != nil {
+	if err := LinkComponents(fsutil.NewDisk(log), p, []string{"etcd"}, exe); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{

@@ -56,7 +56,8 @@ func (f InstallFS) owner(fi fs.FileInfo) (uint32, bool) {
 // owns); the copy's content is verified against src after writing. It returns the installed
 // path. An existing verified copy is kept. It fails, naming the offending file or directory, when
 // a safe copy cannot be made (not root, or a root dir below a user-writable directory).
-func InstallBinary(p paths.Paths, src string, fsys InstallFS, dryRun bool, log io.Writer) (string, error) {
+// The copy is written through w; a dry-run writer only says where it would go.
+func InstallBinary(w fsutil.Writer, p paths.Paths, src string, fsys InstallFS, log io.Writer) (string, error) {
 	if src == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -70,7 +71,9 @@ func InstallBinary(p paths.Paths, src string, fsys InstallFS, dryRun bool, log i
 		return "", fmt.Errorf("read the kubestrap executable %s: %w", src, err)
 	}
 	dst := p.InstalledBinary(hex.EncodeToString(sum[:]))
-	if dryRun {
+	if w.DryRun() {
+		// Not a file write the dry-run writer can show: the copy is only checked as root, and
+		// streaming 200 MB to print one line is waste.
 		fmt.Fprintf(log, "[dryrun] Would install %s to %s (mode %04o, owned by root) for the systemd units\n", src, dst, BinaryMode)
 		return dst, nil
 	}
@@ -83,9 +86,9 @@ func InstallBinary(p paths.Paths, src string, fsys InstallFS, dryRun bool, log i
 	if err := checkDirChain(filepath.Dir(dst), fsys, true); err != nil {
 		return "", unsafeInstall(dst, err)
 	}
-	if err := fsutil.WriteStreamAtomic(dst, BinaryMode, func(w io.Writer) error {
-		return copyVerified(w, src, sum, fsys)
-	}, fsutil.Log(log)); err != nil {
+	if err := w.WriteStream(dst, BinaryMode, func(out io.Writer) error {
+		return copyVerified(out, src, sum, fsys)
+	}); err != nil {
 		return "", fmt.Errorf("install the kubestrap binary for systemd at %s: %w; nothing was installed, run the command again", dst, err)
 	}
 	if err := checkDirChain(filepath.Dir(dst), fsys, false); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kubestrap/kubestrap/internal/components"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -91,7 +92,7 @@ func TestInstallFromWorldWritableDir(t *testing.T) {
 	if err := os.WriteFile(want, []byte("tampered"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := InstallBinary(p, src, rootOwned, false, &log); err != nil {
+	if _, err := InstallBinary(fsutil.NewDisk(nil), p, src, rootOwned, &log); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(want); string(got) != "#!/bin/sh\necho kubestrap\n" {
@@ -155,7 +156,7 @@ func TestInstallRefusesUnsafePlaces(t *testing.T) {
 	})
 	t.Run("installed copy not owned by root", func(t *testing.T) {
 		p := paths.MustUnder(t.TempDir())
-		dst, err := InstallBinary(p, src, rootOwned, false, &bytes.Buffer{})
+		dst, err := InstallBinary(fsutil.NewDisk(nil), p, src, rootOwned, &bytes.Buffer{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +195,7 @@ func TestInstallRefusesCorruptedCopy(t *testing.T) {
 		return int64(n), err
 	}
 	want := p.InstalledBinary(sha256File(t, src))
-	_, err := InstallBinary(p, src, fsys, false, &bytes.Buffer{})
+	_, err := InstallBinary(fsutil.NewDisk(nil), p, src, fsys, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "does not match its SHA-256") || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v", err)
 	}
@@ -204,7 +205,7 @@ func TestInstallRefusesCorruptedCopy(t *testing.T) {
 	}
 
 	// The same install with a faithful copy succeeds, so the refusal above was the corruption.
-	if got, err := InstallBinary(p, src, rootOwned, false, &bytes.Buffer{}); err != nil || got != want {
+	if got, err := InstallBinary(fsutil.NewDisk(nil), p, src, rootOwned, &bytes.Buffer{}); err != nil || got != want {
 		t.Fatalf("InstallBinary = %q, %v; want %q", got, err, want)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/config/configtest"
+	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/golden"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/staticpod"
@@ -329,7 +330,7 @@ func TestWriteUnitDryRun(t *testing.T) {
 	var log bytes.Buffer
 	src := testExecutable(t)
 	exe := p.InstalledBinary(sha256File(t, src))
-	writeAll(t, cfg, p, Options{DryRun: true, Log: &log, Executable: src})
+	writeAll(t, cfg, p, Options{Files: fsutil.NewDryRun(&log), Log: &log, Executable: src})
 	if !strings.Contains(log.String(), "[dryrun] Would install "+src+" to "+exe) {
 		t.Errorf("dry run does not mention installing the binary:\n%s", log.String())
 	}
@@ -370,10 +371,10 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFile(KubeletUnitPath(p), u, UnitFileMode, "kubelet unit", "[test]", false, &bytes.Buffer{}); err != nil {
+	if err := WriteFile(fsutil.NewDisk(nil), KubeletUnitPath(p), u, UnitFileMode, "kubelet unit", "[test]", &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFile(KubeletDropInPath(p), d, UnitFileMode, "kubelet drop-in", "[test]", false, &bytes.Buffer{}); err != nil {
+	if err := WriteFile(fsutil.NewDisk(nil), KubeletDropInPath(p), d, UnitFileMode, "kubelet drop-in", "[test]", &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
 	verify(t, tool, "kubelet", []string{KubeletUnitPath(p)})

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
@@ -22,8 +21,9 @@ const UnitFileMode fs.FileMode = 0o644
 
 // Options controls WriteUnit.
 type Options struct {
-	// DryRun writes and links nothing and prints the full unit instead.
-	DryRun bool
+	// Files writes the unit, the link and the installed binary; nil is the disk, reporting on
+	// Log. A dry-run writer writes and links nothing and prints the full unit instead.
+	Files fsutil.Writer
 	// Log receives kubeadm-style progress lines; nil discards them.
 	Log io.Writer
 	// Executable is the kubestrap binary to run; empty means the running one (os.Executable).
@@ -43,6 +43,8 @@ func (o Options) log() io.Writer {
 	return o.Log
 }
 
+func (o Options) files() fsutil.Writer { return fsutil.OrDisk(o.Files, o.Log) }
+
 // WriteUnit makes c runnable by systemd: the kubestrap binary installed root-owned
 // (InstallBinary), the component symlink p.ComponentBinary(c.Name) to that copy, and the unit file
 // <root>/etc/systemd/system/<name>.service. A unit runs as root, so it must never execute a file
@@ -55,22 +57,22 @@ func WriteUnit(cfg *config.Config, p paths.Paths, c components.Component, o Opti
 	if err != nil {
 		return err
 	}
+	w := o.files()
 	exe := o.Installed
 	if exe == "" {
-		if exe, err = InstallBinary(p, o.Executable, o.FS, o.DryRun, o.log()); err != nil {
+		if exe, err = InstallBinary(w, p, o.Executable, o.FS, o.log()); err != nil {
 			return err
 		}
-	} else if !o.DryRun {
+	} else if !w.DryRun() {
+		// A dry run installed nothing to check.
 		if err := CheckInstalled(exe, o.FS); err != nil {
 			return err
 		}
 	}
-	if o.DryRun {
-		fmt.Fprintf(o.log(), "[dryrun] Would link %s -> %s\n", p.ComponentBinary(c.Name), exe)
-	} else {
-		if err := supervisor.LinkComponents(p, []string{c.Name}, exe, o.log()); err != nil {
-			return fmt.Errorf("link %s: %w", p.ComponentBinary(c.Name), err)
-		}
+	if err := supervisor.LinkComponents(w, p, []string{c.Name}, exe); err != nil {
+		return fmt.Errorf("link %s: %w", p.ComponentBinary(c.Name), err)
+	}
+	if !w.DryRun() {
 		if err := checkDirChain(p.BinDir(), o.FS, false); err != nil {
 			return unsafeInstall(p.ComponentBinary(c.Name), err)
 		}
@@ -79,14 +81,14 @@ func WriteUnit(cfg *config.Config, p paths.Paths, c components.Component, o Opti
 	if c.Name == components.EtcdName {
 		prefix = "[etcd]"
 	}
-	return WriteFile(p.SystemdUnit(UnitName(c.Name)), data, UnitFileMode, "systemd unit for "+c.Name, prefix, o.DryRun, o.log())
+	return WriteFile(w, p.SystemdUnit(UnitName(c.Name)), data, UnitFileMode, "systemd unit for "+c.Name, prefix, o.log())
 }
 
-// WriteFile writes data to path atomically unless path already holds exactly data, logging
-// "<prefix> Writing <what> to <path>" or "Using existing"; in a dry run it prints the content
+// WriteFile writes data to path through w unless path already holds exactly data, logging
+// "<prefix> Writing <what> to <path>" or "Using existing"; a dry-run writer prints the content
 // instead. Missing directories are created 0755, as /etc/systemd/system and /var/lib/kubelet
 // parents are.
-func WriteFile(path string, data []byte, perm fs.FileMode, what, prefix string, dryRun bool, log io.Writer) error {
+func WriteFile(w fsutil.Writer, path string, data []byte, perm fs.FileMode, what, prefix string, log io.Writer) error {
 	old, err := os.ReadFile(path)
 	switch {
 	case err == nil && bytes.Equal(old, data):
@@ -96,13 +98,5 @@ func WriteFile(path string, data []byte, perm fs.FileMode, what, prefix string, 
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	fmt.Fprintf(log, "%s Writing %s to %s\n", prefix, what, path)
-	if dryRun {
-		fmt.Fprintf(log, "[dryrun] Would write file %s (mode %04o) with content:\n%s", path, perm, data)
-		fsutil.ReportDryRun(log, path, data, perm)
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
-	}
-	return fsutil.WriteFileAtomic(path, data, perm, fsutil.Log(log))
+	return w.WriteFile(path, data, perm, fsutil.ShowContent())
 }
