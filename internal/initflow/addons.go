@@ -93,38 +93,28 @@ func addonRunIf(name string, disabled func(*config.Config) bool, field string) f
 	}
 }
 
-func runCoreDNS(ctx context.Context, d *Data) error {
-	o, err := addons.CoreDNSObjects(d.cfg)
-	if err != nil {
-		return err
-	}
-	if d.dryRun {
-		return printAddon(d.log, "CoreDNS", o.List())
-	}
-	if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
-		return addons.EnsureCoreDNS(ctx, c, o)
-	}); err != nil {
-		return err
-	}
-	fmt.Fprintln(d.log, "[addons] Applied essential addon: CoreDNS")
-	return nil
-}
+// addonObjects is what each addon package builds: its objects, listed for printing and applying.
+type addonObjects interface{ List() []runtime.Object }
 
-func runKubeProxy(ctx context.Context, d *Data) error {
-	o, err := addons.KubeProxyObjects(d.cfg)
-	if err != nil {
-		return err
+// runAddon is an addon phase: build the addon's objects from the configuration, print them in a
+// dry run, otherwise apply them with the admin credentials.
+func runAddon[O addonObjects](name string, build func(*config.Config) (O, error), ensure func(context.Context, kubernetes.Interface, O) error) func(context.Context, *Data) error {
+	return func(ctx context.Context, d *Data) error {
+		o, err := build(d.cfg)
+		if err != nil {
+			return err
+		}
+		if d.dryRun {
+			return printAddon(d.log, name, o.List())
+		}
+		if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
+			return ensure(ctx, c, o)
+		}); err != nil {
+			return err
+		}
+		fmt.Fprintf(d.log, "[addons] Applied essential addon: %s\n", name)
+		return nil
 	}
-	if d.dryRun {
-		return printAddon(d.log, "kube-proxy", o.List())
-	}
-	if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
-		return addons.EnsureKubeProxy(ctx, c, o)
-	}); err != nil {
-		return err
-	}
-	fmt.Fprintln(d.log, "[addons] Applied essential addon: kube-proxy")
-	return nil
 }
 
 func printAddon(w io.Writer, name string, objs []runtime.Object) error {
@@ -134,9 +124,9 @@ func printAddon(w io.Writer, name string, objs []runtime.Object) error {
 
 func addonPhase() workflow.Phase[*Data] {
 	return workflow.Phase[*Data]{Name: "addon", Short: "Install the CoreDNS and kube-proxy addons", Phases: []workflow.Phase[*Data]{
-		{Name: "coredns", Short: "Install the CoreDNS addon", Run: runCoreDNS,
+		{Name: "coredns", Short: "Install the CoreDNS addon", Run: runAddon("CoreDNS", addons.CoreDNSObjects, addons.EnsureCoreDNS),
 			RunIf: addonRunIf("CoreDNS", func(c *config.Config) bool { return c.Cluster.DNS.Disabled }, "dns.disabled")},
-		{Name: "kube-proxy", Short: "Install the kube-proxy addon", Run: runKubeProxy,
+		{Name: "kube-proxy", Short: "Install the kube-proxy addon", Run: runAddon("kube-proxy", addons.KubeProxyObjects, addons.EnsureKubeProxy),
 			RunIf: addonRunIf("kube-proxy", func(c *config.Config) bool { return c.Cluster.Proxy.Disabled }, "proxy.disabled")},
 	}}
 }

@@ -92,14 +92,9 @@ func runUploadKubeadmConfig(ctx context.Context, d *Data) error {
 	if err != nil {
 		return err
 	}
-	if d.dryRun {
-		fmt.Fprintf(d.log, "[dryrun] Would create ConfigMap kube-system/%s with:\n%s", bootstrap.KubeadmConfigConfigMap, b)
-		return nil
-	}
-	fmt.Fprintf(d.log, "[upload-config] Storing the configuration in ConfigMap %q in the \"kube-system\" namespace\n", bootstrap.KubeadmConfigConfigMap)
-	return d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
-		return bootstrap.UploadClusterConfig(ctx, c, b)
-	})
+	return uploadConfigMap(ctx, d, bootstrap.KubeadmConfigConfigMap, b,
+		fmt.Sprintf("[upload-config] Storing the configuration in ConfigMap %q in the \"kube-system\" namespace", bootstrap.KubeadmConfigConfigMap),
+		bootstrap.UploadClusterConfig)
 }
 
 func runUploadKubeletConfig(ctx context.Context, d *Data) error {
@@ -111,13 +106,21 @@ func runUploadKubeletConfig(ctx context.Context, d *Data) error {
 	if err != nil {
 		return err
 	}
+	return uploadConfigMap(ctx, d, bootstrap.KubeletConfigConfigMap, b,
+		fmt.Sprintf("[kubelet] Creating ConfigMap %q in namespace kube-system with the configuration for the kubelets in the cluster", bootstrap.KubeletConfigConfigMap),
+		bootstrap.UploadKubeletConfig)
+}
+
+// uploadConfigMap stores data in the kube-system ConfigMap name through upload, announcing it
+// first; a dry run prints what it would store instead.
+func uploadConfigMap(ctx context.Context, d *Data, name string, data []byte, announce string, upload func(context.Context, kubernetes.Interface, []byte) error) error {
 	if d.dryRun {
-		fmt.Fprintf(d.log, "[dryrun] Would create ConfigMap kube-system/%s with:\n%s", bootstrap.KubeletConfigConfigMap, b)
+		fmt.Fprintf(d.log, "[dryrun] Would create ConfigMap kube-system/%s with:\n%s", name, data)
 		return nil
 	}
-	fmt.Fprintf(d.log, "[kubelet] Creating ConfigMap %q in namespace kube-system with the configuration for the kubelets in the cluster\n", bootstrap.KubeletConfigConfigMap)
+	fmt.Fprintln(d.log, announce)
 	return d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
-		return bootstrap.UploadKubeletConfig(ctx, c, b)
+		return upload(ctx, c, data)
 	})
 }
 
