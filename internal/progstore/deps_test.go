@@ -4,24 +4,33 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // heavy are the import paths whose package initialisation the front program must not pay: the
-// bundled components and their servers.
+// bundled components and their servers. Any other k8s.io/kubernetes package the front links must
+// be a leaf utility that imports the standard library only (kubeadm's pubkeypin, which
+// internal/pki uses, is one).
 var heavy = []string{
 	"github.com/kubestrap/kubestrap/internal/bundle",
-	"k8s.io/kubernetes/cmd/",
+	"k8s.io/kubernetes/cmd/kube-",
 	"k8s.io/kubernetes/pkg/",
 	"k8s.io/apiserver/pkg/server",
 	"k8s.io/controller-manager/",
 	"go.etcd.io/etcd/server/",
 }
 
-func deps(t *testing.T, tags string) []string {
+type pkg struct {
+	path     string
+	standard bool
+	imports  []string
+}
+
+func deps(t *testing.T, tags string) []pkg {
 	t.Helper()
-	args := []string{"list", "-e", "-deps"}
+	args := []string{"list", "-e", "-deps", "-f", "{{.ImportPath}} {{.Standard}} {{join .Imports \",\"}}"}
 	if tags != "" {
 		args = append(args, "-tags", tags)
 	}
@@ -30,15 +39,39 @@ func deps(t *testing.T, tags string) []string {
 	if err != nil {
 		t.Fatalf("go %s: %v", strings.Join(args, " "), err)
 	}
-	return strings.Fields(string(out))
+	var pkgs []pkg
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		p := pkg{path: f[0], standard: f[1] == "true"}
+		if len(f) > 2 {
+			p.imports = strings.Split(f[2], ",")
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
 }
 
-func heavyIn(pkgs []string) []string {
+// heavyIn lists the packages of pkgs that are heavy, or from k8s.io/kubernetes and import
+// anything but the standard library and each other.
+func heavyIn(pkgs []pkg) []string {
+	standard := map[string]bool{}
+	for _, p := range pkgs {
+		standard[p.path] = p.standard
+	}
 	var found []string
 	for _, p := range pkgs {
 		for _, h := range heavy {
-			if strings.HasPrefix(p, h) {
-				found = append(found, p)
+			if strings.HasPrefix(p.path, h) {
+				found = append(found, p.path)
+				break
+			}
+		}
+		if !strings.HasPrefix(p.path, "k8s.io/kubernetes/") || slices.Contains(found, p.path) {
+			continue
+		}
+		for _, imp := range p.imports {
+			if !standard[imp] && !strings.HasPrefix(imp, "k8s.io/kubernetes/cmd/kubeadm/app/util/") {
+				found = append(found, p.path+" (imports "+imp+")")
 				break
 			}
 		}
