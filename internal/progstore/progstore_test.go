@@ -313,3 +313,28 @@ func TestDispatchDir(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbeddedSourceStreams: extracting the embedded program streams it in small pieces; a single
+// write of the whole program means a copy of it was made in memory (200 MB for the real one).
+func TestEmbeddedSourceStreams(t *testing.T) {
+	t.Parallel()
+	content := strings.Repeat("x", 1<<20)
+	var largest int
+	o := self()
+	o.FS.Copy = func(dst io.Writer, r io.Reader) (int64, error) {
+		return io.Copy(writerFunc(func(p []byte) (int, error) {
+			largest = max(largest, len(p))
+			return dst.Write(p)
+		}), r)
+	}
+	if _, err := Install(t.TempDir(), embeddedSource(content), o); err != nil {
+		t.Fatal(err)
+	}
+	if largest >= len(content) {
+		t.Errorf("the program was written in one piece of %d bytes", largest)
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
