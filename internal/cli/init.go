@@ -71,6 +71,7 @@ and kube-scheduler on this host, then make the cluster ready for nodes to join.
 				fmt.Fprintln(g.Err, msg)
 				return nil
 			}
+			runner.Log = g.Err // the leveled writer now: -v 1 traces each phase's timing
 			if err := initflow.RunAll(cmd.Context(), runner, d, opts.skipPhases); err != nil {
 				return err
 			}

@@ -180,6 +180,9 @@ func assertNoCoreDNS(ctx context.Context, t *testing.T, client kubernetes.Interf
 
 // TestBundledKubeProxy: "kubestrap kube-proxy" is upstream's command, stamped v1.37.2.
 func TestBundledKubeProxy(t *testing.T) {
+	// A front kubestrap extracts its component program under KUBESTRAP_ROOT_DIR, here a
+	// temporary root rather than the machine's /var/lib/kubestrap.
+	t.Setenv("KUBESTRAP_ROOT_DIR", t.TempDir())
 	help := mustRun(t, "kube-proxy", "--help").stdout
 	if !strings.Contains(help, "The Kubernetes network proxy runs on each node") || !strings.Contains(help, "--proxy-mode") {
 		t.Errorf("kube-proxy --help is not upstream's:\n%s", help)

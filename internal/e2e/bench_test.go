@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,9 +26,17 @@ import (
 // first process start). It also reports when init itself returns: after the controller-manager and
 // scheduler are healthy, the controllers run, and the cluster objects exist.
 //
-//	go test -run '^$' -bench InitToReady -benchtime 3x ./internal/e2e/
+// Each reports the median of its runs. A run of kubestrap init starts from an empty root dir, so it
+// includes extracting the component program there (the release shape's first-run cost).
+//
+//	go test -run '^$' -bench InitToReady -benchtime 5x ./internal/e2e/
 func BenchmarkInitToReady(b *testing.B) {
 	b.Run("kubestrap-init", func(b *testing.B) {
+		var readies, totals []time.Duration
+		defer func() { // medians of the runs (ReportMetric keeps one value per metric)
+			b.ReportMetric(median(readies).Seconds(), "s/ready")
+			b.ReportMetric(median(totals).Seconds(), "s/init-complete")
+		}()
 		for i := 0; i < b.N; i++ {
 			root := b.TempDir()
 			cfgFile := writeConfig(b, b.TempDir(), 25000)
@@ -49,8 +58,7 @@ func BenchmarkInitToReady(b *testing.B) {
 			if err != nil {
 				b.Fatalf("init: %v\n%s", err, stderr.String())
 			}
-			b.ReportMetric(ready.Seconds(), "s/ready")
-			b.ReportMetric(total.Seconds(), "s/init-complete")
+			readies, totals = append(readies, ready), append(totals, total)
 			b.StartTimer()
 		}
 	})
@@ -68,18 +76,21 @@ func BenchmarkInitToReady(b *testing.B) {
 		}
 		p := paths.MustUnder(root)
 		cps := components.ControlPlane(cfg, p)
+		prog := componentProgram(b, root)
+		var readies []time.Duration
+		defer func() { b.ReportMetric(median(readies).Seconds(), "s/ready") }()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			os.RemoveAll(p.EtcdDataDir(""))
 			b.StartTimer()
 			start := time.Now()
-			procs := startByHand(b, binary, cps[:2]) // etcd, kube-apiserver
+			procs := startByHand(b, prog, cps[:2]) // etcd, kube-apiserver
 			waitReady(b, cps[1].HealthURL())
 			elapsed := time.Since(start)
 			b.StopTimer()
 			stopByHand(procs)
-			b.ReportMetric(elapsed.Seconds(), "s/ready")
+			readies = append(readies, elapsed)
 			b.StartTimer()
 		}
 	})
@@ -93,7 +104,7 @@ func BenchmarkInitToReady(b *testing.B) {
 //
 //	go test -run '^$' -bench IdleRSS -benchtime 1x ./internal/e2e/
 func BenchmarkIdleRSS(b *testing.B) {
-	const settle = 30 * time.Second
+	const settle = 60 * time.Second // issue 16: memory of the control plane after 60 s
 	for i := 0; i < b.N; i++ {
 		root := b.TempDir()
 		cfgFile := writeConfig(b, b.TempDir(), 25000)
@@ -152,6 +163,35 @@ func BenchmarkIdleRSS(b *testing.B) {
 		b.ReportMetric(float64(sup)/1024, "MiB-PSS-supervisor")
 		b.ReportMetric(float64(bundledPss+sup)/float64(separatePss), "PSS-ratio-with-supervisor")
 	}
+}
+
+// median of ds (0 for none).
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// componentProgram returns the program that runs the components, as one would start them by hand:
+// the component program the front binary carries, extracted under root (init extracts it there
+// too), or the binary under test itself when it is a monolith.
+func componentProgram(b *testing.B, root string) string {
+	b.Helper()
+	if out, err := frontComponent(root).CombinedOutput(); err != nil {
+		b.Fatalf("kubestrap etcd --version: %v\n%s", err, out)
+	}
+	progs, _ := filepath.Glob(filepath.Join(paths.MustUnder(root).BinDir(), "*", "kubestrap"))
+	switch len(progs) {
+	case 0:
+		return binary
+	case 1:
+		return progs[0]
+	}
+	b.Fatalf("several component programs under %s: %v", root, progs)
+	return ""
 }
 
 func runB(b *testing.B, args ...string) result {

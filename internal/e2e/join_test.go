@@ -222,6 +222,10 @@ func TestJoin(t *testing.T) {
 		if _, err := admin.CoreV1().Secrets("kube-system").Get(ctx, "bootstrap-token-"+tokenID, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("Secret of the deleted token: %v", err)
 		}
+		// The controller-manager removes the token's signature from cluster-info
+		// asynchronously; until it has, the signature verifies and a join that starts fast
+		// enough still succeeds, as it would with kubeadm.
+		waitForSignatureGone(t, ctx, admin, tokenID)
 		root := t.TempDir()
 		start := time.Now()
 		r = run(t, append(slices.Clone(joinArgs), "--root-dir", root, "--node-name", "worker-3")...)
@@ -265,6 +269,19 @@ func waitForSignature(t *testing.T, ctx context.Context, c kubernetes.Interface,
 		}
 	}
 	t.Fatalf("cluster-info was not signed for token %s within 30s", id)
+}
+
+// waitForSignatureGone waits until the controller-manager has removed a deleted token's signature
+// from cluster-info.
+func waitForSignatureGone(t *testing.T, ctx context.Context, c kubernetes.Interface, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		cm, err := c.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
+		if err == nil && cm.Data["jws-kubeconfig-"+id] == "" {
+			return
+		}
+	}
+	t.Fatalf("cluster-info still carries a signature for the deleted token %s after 60s", id)
 }
 
 // listTree lists the paths under root.

@@ -41,7 +41,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "kubestrap")
-	build := exec.Command("go", "build", "-o", binary, "github.com/kubestrap/kubestrap/cmd/kubestrap")
+	// The README's build: the release shape (a front program carrying the component program).
+	build := exec.Command(filepath.Join("..", "..", "hack", "build.sh"), "-o", binary)
 	var out bytes.Buffer
 	build.Stdout, build.Stderr = &out, &out
 	if err := build.Run(); err != nil {

@@ -162,6 +162,9 @@ func TestRunVerbatim(t *testing.T) {
 					argv = execStart(t, filepath.Join(root, "etc/systemd/system", name+".service"))
 				}
 				cmd := exec.Command(argv[0], argv[1:]...)
+				// A front kubestrap extracts its component program under the root, not under
+				// the machine's /var/lib/kubestrap.
+				cmd.Env = append(os.Environ(), "KUBESTRAP_ROOT_DIR="+root)
 				cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 				if err := cmd.Start(); err != nil {
 					t.Fatalf("start %s from its %s: %v", name, source, err)

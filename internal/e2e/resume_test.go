@@ -144,7 +144,7 @@ func TestExplicitModeNotStartedFails(t *testing.T) {
 			}
 			if mode == "systemd" {
 				// The units run a root-owned copy of the binary, which reset removes.
-				installed, _ := filepath.Glob(filepath.Join(root, "var/lib/kubestrap/libexec/*/kubestrap"))
+				installed, _ := filepath.Glob(filepath.Join(root, "var/lib/kubestrap/bin/*/kubestrap"))
 				if len(installed) != 1 {
 					t.Fatalf("installed binaries: %v, want one", installed)
 				}

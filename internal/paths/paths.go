@@ -160,17 +160,18 @@ func (p Paths) ComponentLog(name string) string { return filepath.Join(p.LogDir(
 
 func (p Paths) StateDir() string { return p.Host(StateDir) }
 
-// BinDir holds the component symlinks (kube-apiserver -> kubestrap) that make each component
-// show up under its own name in ps and /proc/PID/comm.
+// BinDir holds the component symlinks (kube-apiserver -> the component program) that make each
+// component show up under its own name in ps and /proc/PID/comm, and the content-addressed store
+// of component programs (<BinDir>/<sha256>/kubestrap; package progstore).
 func (p Paths) BinDir() string { return filepath.Join(p.StateDir(), "bin") }
 
 // ComponentBinary is the symlink through which a component is started.
 func (p Paths) ComponentBinary(component string) string { return filepath.Join(p.BinDir(), component) }
 
-// InstalledBinary is where systemd mode installs the kubestrap binary whose SHA-256 is sum (hex):
-// a root-owned copy that the units' component links point at, so that a unit run as root never
-// executes a file in a user's build directory. Content-addressed, so that installing a new build
-// never rewrites a binary a running unit executes.
+// InstalledBinary is the installed component program whose SHA-256 is sum (hex): a verified copy
+// the component links point at, root-owned when root runs it, so that a unit or supervisor run as
+// root never executes a file in a user's build directory. Content-addressed, so that installing a
+// new build never rewrites a program a running component executes.
 func (p Paths) InstalledBinary(sum string) string {
-	return filepath.Join(p.StateDir(), "libexec", sum, "kubestrap")
+	return filepath.Join(p.BinDir(), sum, "kubestrap")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/progstore"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 )
 
@@ -39,9 +40,12 @@ func (Local) Start(ctx context.Context, r *Run) error {
 		fmt.Fprintf(r.Log, "[dryrun] Would start the local supervisor for %s\n", componentNames(cps))
 		return nil
 	}
-	exe, err := os.Executable()
+	// The supervisor and the components run from the component program: this program when it is
+	// the monolith, else the one it carries, installed under the root. The supervisor shares the
+	// components' pages that way (a front would be a second, unshared binary in memory).
+	exe, err := progstore.ForRoot(r.Paths.BinDir(), r.Log)
 	if err != nil {
-		return fmt.Errorf("find the kubestrap executable: %w", err)
+		return err
 	}
 	spec := SupervisorSpec(r.Cfg, r.Paths, cps, exe)
 	fmt.Fprintf(r.Log, "[control-plane] Starting %s under the local supervisor (logs in %s)\n", componentNames(cps), r.Paths.LogDir())

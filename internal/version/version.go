@@ -38,8 +38,19 @@ func Get() Info {
 		info.Kubernetes = ModuleVersion(bi, KubernetesModule)
 		info.Etcd = ModuleVersion(bi, EtcdModule)
 	}
+	if info.Kubernetes == "" && info.Etcd == "" {
+		// A front program links neither module; it reports the program it carries.
+		info.Kubernetes, info.Etcd = bundledKubernetes, bundledEtcd
+	}
 	return info
 }
+
+// The bundled components' versions as recorded for an embedded component program (SetBundled).
+var bundledKubernetes, bundledEtcd string
+
+// SetBundled records the versions of the component program a front kubestrap carries embedded:
+// its own build information does not list the components' modules, since it does not link them.
+func SetBundled(kubernetes, etcd string) { bundledKubernetes, bundledEtcd = kubernetes, etcd }
 
 // ModuleVersion returns the version of module path in bi ("" when absent), following replaces.
 func ModuleVersion(bi *debug.BuildInfo, path string) string {

@@ -10,8 +10,11 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
 // Phase is one named step. A phase with sub-phases runs them in order; Run, when set, runs before
@@ -77,6 +80,7 @@ type run[D any] struct {
 	r       *Runner[D]
 	skipped map[string]bool
 	noted   map[string]bool // reasons already printed
+	start   time.Time       // of the run, for the -v 1 phase timings
 }
 
 // Names lists every phase path ("certs", "certs/ca", ...) in run order.
@@ -191,7 +195,7 @@ func (r *Runner[D]) canonicalPaths() map[string]string {
 }
 
 func (r *Runner[D]) newRun(skipped map[string]bool) *run[D] {
-	return &run[D]{r: r, skipped: skipped, noted: map[string]bool{}}
+	return &run[D]{r: r, skipped: skipped, noted: map[string]bool{}, start: time.Now()}
 }
 
 // selected reports whether p, at prefix, runs: not skipped by name, BeforePhase done, and
@@ -232,6 +236,10 @@ func (x *run[D]) phases(ctx context.Context, data D, prefix string, ps []Phase[D
 		if !ok {
 			continue
 		}
+		// -v 1 traces each phase: when it started in the run and how long it took, so that
+		// where a command spends its time can be read off any run.
+		began := time.Now()
+		logx.Printf(x.r.Log, logx.LevelFiles, "phase %s started at +%s", full, began.Sub(x.start).Round(time.Millisecond))
 		if p.Run != nil {
 			if err := p.Run(ctx, data); err != nil {
 				return fmt.Errorf("phase %s: %w", full, err)
@@ -259,6 +267,7 @@ func (x *run[D]) phases(ctx context.Context, data D, prefix string, ps []Phase[D
 				return fmt.Errorf("phase %s: %w", full, err)
 			}
 		}
+		logx.Printf(x.r.Log, logx.LevelFiles, "phase %s done after %s", full, time.Since(began).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
 type trace struct{ ran []string }
@@ -273,5 +275,28 @@ func TestRunChildrenAndBeforePhaseErrors(t *testing.T) {
 	}
 	if got := strings.Join(tr.ran, " "); got != "group(a,b,c) group-finish" {
 		t.Errorf("ran %q", got)
+	}
+}
+
+// TestPhaseTimingsAtV1: at -v 1 every phase run reports when it started in the run and how long
+// it took (where a command spends its time); at -v 0 nothing is added.
+func TestPhaseTimingsAtV1(t *testing.T) {
+	t.Parallel()
+	for _, level := range []int{0, 1} {
+		var out strings.Builder
+		r := &Runner[*struct{}]{Command: "test", Log: logx.New(&out, level), Phases: []Phase[*struct{}]{
+			{Name: "a", Run: func(context.Context, *struct{}) error { return nil }},
+			{Name: "b", Phases: []Phase[*struct{}]{{Name: "c", Run: func(context.Context, *struct{}) error { return nil }}}},
+		}}
+		if err := r.Run(context.Background(), &struct{}{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		for _, phase := range []string{"a", "b", "b/c"} {
+			has := strings.Contains(got, "phase "+phase+" started at +") && strings.Contains(got, "phase "+phase+" done after ")
+			if has != (level == 1) {
+				t.Errorf("-v %d: timing lines for %s: %v\n%s", level, phase, has, got)
+			}
+		}
 	}
 }
