@@ -1,0 +1,264 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// realnodeEnv set to "require" turns the real-node harness's missing prerequisites into failures
+// instead of skips; .ci/run sets it, so CI cannot pass by silently skipping these tests.
+const realnodeEnv = "KUBESTRAP_E2E_REALNODE"
+
+var realnode struct {
+	once   sync.Once
+	script string // absolute path of hack/realnode
+	bin    string // the harness's bin dir (containerd, runc, CNI plugins, kubelet, pause)
+	static string // a static kubestrap binary, which the images need
+	reason string // why the harness cannot run here; empty when it can
+}
+
+// needRealNode skips the test (or fails it, with KUBESTRAP_E2E_REALNODE=require) when this machine
+// cannot run real node stacks, and otherwise returns the harness script, its bin dir and a static
+// kubestrap binary.
+func needRealNode(t *testing.T) (script, bin, static string) {
+	t.Helper()
+	realnode.once.Do(func() {
+		realnode.script, realnode.bin, realnode.static, realnode.reason = prepareRealNode()
+	})
+	if realnode.reason != "" {
+		if os.Getenv(realnodeEnv) == "require" {
+			t.Fatalf("real nodes are required (%s=require) but cannot run here: %s", realnodeEnv, realnode.reason)
+		}
+		t.Skipf("needs real node stacks (hack/realnode): %s; set %s=require to make this a failure", realnode.reason, realnodeEnv)
+	}
+	return realnode.script, realnode.bin, realnode.static
+}
+
+func prepareRealNode() (script, bin, static, reason string) {
+	if os.Getenv(realnodeEnv) == "skip" {
+		return "", "", "", realnodeEnv + "=skip"
+	}
+	if os.Geteuid() != 0 {
+		return "", "", "", "not root (the harness creates namespaces and runs containers)"
+	}
+	_, file, _, _ := runtime.Caller(0)
+	repo := filepath.Join(filepath.Dir(file), "..", "..")
+	script = filepath.Join(repo, "hack", "realnode")
+	out, err := exec.Command(script, "bindir").CombinedOutput()
+	if err != nil {
+		return "", "", "", fmt.Sprintf("the harness is not installed (run hack/realnode install): %s", strings.TrimSpace(string(out)))
+	}
+	bin = strings.TrimSpace(string(out))
+	// The images run the binary with no libc in them: it must be static. Built once per run
+	// (cached by Go after the first time), in /tmp, which the hosts see.
+	dir, err := os.MkdirTemp("", "kubestrap-e2e-static-")
+	if err != nil {
+		return "", "", "", err.Error()
+	}
+	static = filepath.Join(dir, "kubestrap")
+	build := exec.Command("go", "build", "-o", static, "github.com/kubestrap/kubestrap/cmd/kubestrap")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", "", "", fmt.Sprintf("building a static kubestrap: %v\n%s", err, out)
+	}
+	return script, bin, static, ""
+}
+
+// realHost is one running harness host.
+type realHost struct {
+	t      *testing.T
+	script string
+	name   string
+}
+
+// startRealHost starts a harness host (destroying a leftover of the same name first) and
+// destroys it when the test ends, checking that it leaves no mount behind.
+func startRealHost(t *testing.T, script, name, addr string) *realHost {
+	t.Helper()
+	h := &realHost{t: t, script: script, name: name}
+	_ = exec.Command(script, "destroy", name).Run()
+	h.run("start", name, "--addr", addr)
+	t.Cleanup(func() {
+		if out, err := exec.Command(script, "destroy", name).CombinedOutput(); err != nil {
+			t.Errorf("destroying host %s: %v\n%s", name, err, out)
+		}
+		mounts, _ := os.ReadFile("/proc/self/mountinfo")
+		if bytes.Contains(mounts, []byte("/hosts/"+name+"/")) {
+			t.Errorf("host %s left mounts behind:\n%s", name, mounts)
+		}
+	})
+	return h
+}
+
+// run runs the harness with args and returns its stdout; a failure ends the test.
+func (h *realHost) run(args ...string) string {
+	h.t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(h.script, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		h.t.Fatalf("hack/realnode %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// exec runs a command inside the host and returns its combined output and error.
+func (h *realHost) exec(args ...string) (string, error) {
+	out, err := exec.Command(h.script, append([]string{"exec", h.name}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// mustExec is exec where a failure ends the test.
+func (h *realHost) mustExec(args ...string) string {
+	h.t.Helper()
+	out, err := h.exec(args...)
+	if err != nil {
+		h.t.Fatalf("in host %s: %s: %v\n%s", h.name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// waitFor polls check until it returns "" (done) or timeout passes; the last reason fails the test.
+func waitFor(t *testing.T, what string, timeout time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		why := check()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not done after %s: %s", what, timeout, why)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestStaticPodModeRealKubelet runs kubestrap's static-pod mode under a real kubelet and
+// containerd, with images made from the binary itself and no registry: the four control-plane
+// static pods run, the node registers, show-apiserver-options agrees between manifest and
+// process, and reset stops the pods through the runtime at once and removes every file.
+//
+// The host's init system is not systemd, so init cannot restart the kubelet: init runs with the
+// phases that need a running control plane skipped, the harness then starts the kubelet (restarted
+// whenever it exits, as kubeadm's unit does, with the flags from the files init wrote), and those
+// phases are run one by one, as init's own message says to.
+func TestStaticPodModeRealKubelet(t *testing.T) {
+	script, bin, static := needRealNode(t)
+	h := startRealHost(t, script, "e2e-cp", "10.214.0.20/24")
+	socket := strings.TrimSpace(h.run("socket", h.name))
+
+	// Air-gapped images, built from the static binary and imported over containerd's API.
+	start := time.Now()
+	out, err := exec.Command(static, "images", "import", "--pause-binary", filepath.Join(bin, "pause"), "--containerd-address", socket).CombinedOutput()
+	if err != nil {
+		t.Fatalf("images import: %v\n%s", err, out)
+	}
+	t.Logf("images built and imported in %s", time.Since(start).Round(time.Millisecond))
+	images := h.mustExec("ctr", "-n", "k8s.io", "images", "ls", "-q")
+	for _, want := range []string{"registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/kube-apiserver:v1.37.2",
+		"registry.k8s.io/kube-controller-manager:v1.37.2", "registry.k8s.io/kube-scheduler:v1.37.2", "registry.k8s.io/pause:3.10.2"} {
+		if !strings.Contains(images, want+"\n") {
+			t.Errorf("image %s is not in containerd's k8s.io namespace:\n%s", want, images)
+		}
+	}
+
+	// A real kubelet on this machine: cgroupfs (systemd is not PID 1) and cgroup v1 allowed.
+	cfg := filepath.Join(filepath.Dir(static), "config.yaml")
+	if err := os.WriteFile(cfg, []byte(`apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: cgroupfs
+failCgroupV1: false
+---
+apiVersion: kubestrap.io/v1alpha1
+kind: KubestrapConfiguration
+mode: static-pod
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	initStart := time.Now()
+	h.mustExec(static, "init", "--config", cfg, "--skip-phases", "wait-control-plane,upload-config,bootstrap-token,show-join-command")
+	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		h.mustExec("test", "-f", "/etc/kubernetes/manifests/"+c+".yaml")
+	}
+	h.run("kubelet", h.name)
+	for _, phase := range [][]string{{"wait-control-plane"}, {"upload-config", "all"}, {"bootstrap-token"}, {"show-join-command"}} {
+		h.mustExec(append(append([]string{static, "init", "phase"}, phase...), "--config", cfg)...)
+	}
+
+	kubectl := func(args ...string) (string, error) {
+		return h.exec(append([]string{"kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"}, args...)...)
+	}
+	pods := []string{"etcd-e2e-cp", "kube-apiserver-e2e-cp", "kube-controller-manager-e2e-cp", "kube-scheduler-e2e-cp"}
+	waitFor(t, "the four control-plane static pods Ready", 5*time.Minute, func() string {
+		out, err := kubectl("get", "pods", "-n", "kube-system", "-o",
+			`jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+		if err != nil {
+			return out
+		}
+		for _, p := range pods {
+			if !strings.Contains(out, p+" Running True\n") {
+				return "pods:\n" + out
+			}
+		}
+		return ""
+	})
+	t.Logf("init to the four static pods Ready: %s", time.Since(initStart).Round(time.Millisecond))
+	waitFor(t, "node e2e-cp Ready", 2*time.Minute, func() string {
+		out, err := kubectl("get", "node", "e2e-cp", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		if err != nil || out != "True" {
+			return out
+		}
+		return ""
+	})
+	t.Logf("init to node Ready: %s", time.Since(initStart).Round(time.Millisecond))
+
+	// The containers are the images' entrypoints, and the process's flags are the manifest's.
+	diff := h.mustExec(static, "show-apiserver-options", "--diff")
+	if !strings.Contains(strings.ToLower(diff), "no differences") || !strings.Contains(diff, "process") || !strings.Contains(diff, "manifest") {
+		t.Errorf("show-apiserver-options --diff:\n%s", diff)
+	}
+
+	// reset: the pods go through the runtime, at once, and every file goes.
+	resetStart := time.Now()
+	resetOut := h.mustExec(static, "reset", "--force")
+	took := time.Since(resetStart)
+	t.Logf("reset took %s", took.Round(time.Millisecond))
+	for _, p := range pods {
+		if !strings.Contains(resetOut, "[reset] Removed pod kube-system/"+p) {
+			t.Errorf("reset did not remove pod %s through the runtime:\n%s", p, resetOut)
+		}
+	}
+	if strings.Contains(resetOut, "Waiting up to") {
+		t.Errorf("reset waited for the kubelet's grace period:\n%s", resetOut)
+	}
+	// Generous for a loaded machine; waiting out the grace period takes 30 s.
+	if took > 20*time.Second {
+		t.Errorf("reset took %s; the pods should stop within seconds through the runtime:\n%s", took, resetOut)
+	}
+	if tasks := h.mustExec("sh", "-c", "ctr -n k8s.io tasks ls -q 2>/dev/null"); strings.TrimSpace(tasks) != "" {
+		t.Errorf("containers still running after reset: %s", tasks)
+	}
+	if ps := h.mustExec("ps", "-eo", "comm="); strings.Contains(ps, "kube-apiserver") || strings.Contains(ps, "etcd") ||
+		strings.Contains(ps, "kube-scheduler") || strings.Contains(ps, "kube-controller") {
+		t.Errorf("control-plane processes still running after reset:\n%s", ps)
+	}
+	// Directories kubeadm leaves (emptied) may stay; no file may. The one exception is what the
+	// kubelet writes whenever it starts (its *_state checkpoints): reset cannot stop a kubelet
+	// that systemd does not run, so the harness keeps restarting it, and each start writes them
+	// again; under systemd reset stops the kubelet first.
+	if left := h.mustExec("sh", "-c", "find /etc/kubernetes /var/lib/etcd /var/lib/kubelet -mindepth 1 -not -type d -not -path '/var/lib/kubelet/*_state' 2>/dev/null; true"); strings.TrimSpace(left) != "" {
+		t.Errorf("files left after reset:\n%s", left)
+	}
+}
