@@ -154,60 +154,16 @@ func waitFor(t *testing.T, what string, timeout time.Duration, check func() stri
 func TestStaticPodModeRealKubelet(t *testing.T) {
 	script, bin, static := needRealNode(t)
 	h := startRealHost(t, script, "e2e-cp", "10.214.0.20/24")
-	socket := strings.TrimSpace(h.run("socket", h.name))
-
-	// Air-gapped images, built from the static binary and imported over containerd's API.
-	start := time.Now()
-	out, err := exec.Command(static, "images", "import", "--pause-binary", filepath.Join(bin, "pause"), "--containerd-address", socket).CombinedOutput()
-	if err != nil {
-		t.Fatalf("images import: %v\n%s", err, out)
-	}
-	t.Logf("images built and imported in %s", time.Since(start).Round(time.Millisecond))
-	images := h.mustExec("ctr", "-n", "k8s.io", "images", "ls", "-q")
-	for _, want := range []string{"registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/kube-apiserver:v1.37.2",
-		"registry.k8s.io/kube-controller-manager:v1.37.2", "registry.k8s.io/kube-scheduler:v1.37.2", "registry.k8s.io/pause:3.10.2"} {
-		if !strings.Contains(images, want+"\n") {
-			t.Errorf("image %s is not in containerd's k8s.io namespace:\n%s", want, images)
-		}
-	}
-
-	// A real kubelet on this machine: cgroupfs (systemd is not PID 1) and cgroup v1 allowed.
-	cfg := filepath.Join(filepath.Dir(static), "config.yaml")
-	if err := os.WriteFile(cfg, []byte(`apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
----
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-cgroupDriver: cgroupfs
-failCgroupV1: false
----
-apiVersion: kubestrap.io/v1alpha1
-kind: KubestrapConfiguration
-mode: static-pod
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	importImages(t, h, bin, static)
 	initStart := time.Now()
-	h.mustExec(static, "init", "--config", cfg, "--skip-phases", "wait-control-plane,upload-config,bootstrap-token,show-join-command")
-	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-		h.mustExec("test", "-f", "/etc/kubernetes/manifests/"+c+".yaml")
-	}
-	h.run("kubelet", h.name)
-	for _, phase := range [][]string{{"wait-control-plane"}, {"upload-config", "all"}, {"bootstrap-token"}, {"show-join-command"}} {
-		h.mustExec(append(append([]string{static, "init", "phase"}, phase...), "--config", cfg)...)
-	}
-
-	kubectl := func(args ...string) (string, error) {
-		return h.exec(append([]string{"kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"}, args...)...)
-	}
-	pods := []string{"etcd-e2e-cp", "kube-apiserver-e2e-cp", "kube-controller-manager-e2e-cp", "kube-scheduler-e2e-cp"}
+	initRealControlPlane(t, h, static)
 	waitFor(t, "the four control-plane static pods Ready", 5*time.Minute, func() string {
-		out, err := kubectl("get", "pods", "-n", "kube-system", "-o",
+		out, err := h.kubectl("get", "pods", "-n", "kube-system", "-o",
 			`jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
 		if err != nil {
 			return out
 		}
-		for _, p := range pods {
+		for _, p := range controlPlanePods(h.name) {
 			if !strings.Contains(out, p+" Running True\n") {
 				return "pods:\n" + out
 			}
@@ -215,13 +171,7 @@ mode: static-pod
 		return ""
 	})
 	t.Logf("init to the four static pods Ready: %s", time.Since(initStart).Round(time.Millisecond))
-	waitFor(t, "node e2e-cp Ready", 2*time.Minute, func() string {
-		out, err := kubectl("get", "node", "e2e-cp", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
-		if err != nil || out != "True" {
-			return out
-		}
-		return ""
-	})
+	waitRealNodeReady(t, h, h.name)
 	t.Logf("init to node Ready: %s", time.Since(initStart).Round(time.Millisecond))
 
 	// The containers are the images' entrypoints, and the process's flags are the manifest's.
@@ -235,7 +185,7 @@ mode: static-pod
 	resetOut := h.mustExec(static, "reset", "--force")
 	took := time.Since(resetStart)
 	t.Logf("reset took %s", took.Round(time.Millisecond))
-	for _, p := range pods {
+	for _, p := range controlPlanePods(h.name) {
 		if !strings.Contains(resetOut, "[reset] Removed pod kube-system/"+p) {
 			t.Errorf("reset did not remove pod %s through the runtime:\n%s", p, resetOut)
 		}
@@ -260,5 +210,149 @@ mode: static-pod
 	// again; under systemd reset stops the kubelet first.
 	if left := h.mustExec("sh", "-c", "find /etc/kubernetes /var/lib/etcd /var/lib/kubelet -mindepth 1 -not -type d -not -path '/var/lib/kubelet/*_state' 2>/dev/null; true"); strings.TrimSpace(left) != "" {
 		t.Errorf("files left after reset:\n%s", left)
+	}
+}
+
+func controlPlanePods(node string) []string {
+	return []string{"etcd-" + node, "kube-apiserver-" + node, "kube-controller-manager-" + node, "kube-scheduler-" + node}
+}
+
+// kubectl runs kubectl in the host with its admin.conf.
+func (h *realHost) kubectl(args ...string) (string, error) {
+	return h.exec(append([]string{"kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"}, args...)...)
+}
+
+// importImages builds the images from the static binary and imports them into h's containerd over
+// its API, and checks that the runtime lists them under the manifests' names.
+func importImages(t *testing.T, h *realHost, bin, static string) {
+	t.Helper()
+	socket := strings.TrimSpace(h.run("socket", h.name))
+	start := time.Now()
+	out, err := exec.Command(static, "images", "import", "--pause-binary", filepath.Join(bin, "pause"), "--containerd-address", socket).CombinedOutput()
+	if err != nil {
+		t.Fatalf("images import: %v\n%s", err, out)
+	}
+	t.Logf("images built and imported into %s in %s", h.name, time.Since(start).Round(time.Millisecond))
+	images := h.mustExec("sh", "-c", "ctr -n k8s.io images ls -q 2>/dev/null")
+	for _, want := range []string{"registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/kube-apiserver:v1.37.2",
+		"registry.k8s.io/kube-controller-manager:v1.37.2", "registry.k8s.io/kube-scheduler:v1.37.2", "registry.k8s.io/pause:3.10.2"} {
+		if !strings.Contains(images, want+"\n") {
+			t.Errorf("image %s is not in containerd's k8s.io namespace of %s:\n%s", want, h.name, images)
+		}
+	}
+}
+
+// initRealControlPlane runs kubestrap init in static-pod mode in h and starts h's kubelet, and
+// returns the configuration file. The host's init system is not systemd, so init cannot restart
+// the kubelet: init runs with the phases that need a running control plane skipped, the harness
+// then starts the kubelet (restarted whenever it exits, as kubeadm's unit does, with the flags
+// from the files init wrote), and those phases run one by one, as init's own message says to.
+func initRealControlPlane(t *testing.T, h *realHost, static string) string {
+	t.Helper()
+	// A real kubelet on this machine: cgroupfs (systemd is not PID 1) and cgroup v1 allowed.
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte(`apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: cgroupfs
+failCgroupV1: false
+---
+apiVersion: kubestrap.io/v1alpha1
+kind: KubestrapConfiguration
+mode: static-pod
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.mustExec(static, "init", "--config", cfg, "--skip-phases", "wait-control-plane,upload-config,bootstrap-token,show-join-command")
+	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		h.mustExec("test", "-f", "/etc/kubernetes/manifests/"+c+".yaml")
+	}
+	h.run("kubelet", h.name)
+	for _, phase := range [][]string{{"wait-control-plane"}, {"upload-config", "all"}, {"bootstrap-token"}} {
+		h.mustExec(append(append([]string{static, "init", "phase"}, phase...), "--config", cfg)...)
+	}
+	return cfg
+}
+
+func waitRealNodeReady(t *testing.T, cp *realHost, node string) {
+	t.Helper()
+	waitFor(t, "node "+node+" Ready", 3*time.Minute, func() string {
+		out, err := cp.kubectl("get", "node", node, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		if err != nil || out != "True" {
+			return out
+		}
+		return ""
+	})
+}
+
+// TestRealWorkerRunsPod joins a second harness host with the printed join command and runs a Pod
+// on it from an image made here (the etcd image, which is the kubestrap binary): the Pod runs with
+// an address from the worker's bridge network, and kubectl logs and exec reach it through the
+// worker's kubelet.
+func TestRealWorkerRunsPod(t *testing.T) {
+	script, bin, static := needRealNode(t)
+	cp := startRealHost(t, script, "e2e-cp2", "10.214.0.21/24")
+	w := startRealHost(t, script, "e2e-w", "10.214.0.22/24")
+	// The worker's own pod network (the harness's bridge CNI, per host).
+	importImages(t, cp, bin, static)
+	importImages(t, w, bin, static)
+	initRealControlPlane(t, cp, static)
+	join := strings.Fields(cp.mustExec(static, "token", "create", "--print-join-command"))
+	if len(join) < 2 || join[0] != "kubestrap" || join[1] != "join" {
+		t.Fatalf("token create --print-join-command printed %q", join)
+	}
+	w.run("kubelet", w.name)
+	joinStart := time.Now()
+	w.mustExec(append([]string{static}, join[1:]...)...)
+	t.Logf("join returned after %s", time.Since(joinStart).Round(time.Millisecond))
+	waitRealNodeReady(t, cp, w.name)
+	t.Logf("join to node Ready: %s", time.Since(joinStart).Round(time.Millisecond))
+
+	pod := filepath.Join(t.TempDir(), "pod.yaml")
+	if err := os.WriteFile(pod, []byte(`apiVersion: v1
+kind: Pod
+metadata:
+  name: demo
+spec:
+  nodeName: e2e-w
+  containers:
+  - name: etcd
+    image: registry.k8s.io/etcd:3.7.0-0
+    imagePullPolicy: Never
+    command: ["etcd", "--data-dir=/etcd-data"]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	podStart := time.Now()
+	if out, err := cp.kubectl("apply", "-f", pod); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+	var ip string
+	waitFor(t, "pod demo Running on e2e-w", 3*time.Minute, func() string {
+		out, err := cp.kubectl("get", "pod", "demo", "-o", `jsonpath={.status.phase} {.spec.nodeName} {.status.podIP}`)
+		f := strings.Fields(out)
+		if err != nil || len(f) != 3 || f[0] != "Running" || f[1] != "e2e-w" {
+			return out
+		}
+		ip = f[2]
+		return ""
+	})
+	t.Logf("pod created to Running: %s", time.Since(podStart).Round(time.Millisecond))
+	if !strings.HasPrefix(ip, "10.215.0.") {
+		t.Errorf("pod IP %q is not from the worker's bridge network 10.215.0.0/24", ip)
+	}
+	// logs and exec go from the API server to the worker's kubelet.
+	waitFor(t, "kubectl logs demo", time.Minute, func() string {
+		out, err := cp.kubectl("logs", "demo")
+		if err != nil || !strings.Contains(out, "etcd") {
+			return out
+		}
+		return ""
+	})
+	out, err := cp.kubectl("exec", "demo", "--", "kubestrap", "version")
+	if err != nil || !strings.Contains(out, "etcd v3.7") {
+		t.Errorf("kubectl exec demo -- kubestrap version: %v\n%s", err, out)
 	}
 }
