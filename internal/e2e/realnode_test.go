@@ -57,8 +57,15 @@ func prepareRealNode() (script, bin, static, reason string) {
 		return "", "", "", fmt.Sprintf("the harness is not installed (run hack/realnode install): %s", strings.TrimSpace(string(out)))
 	}
 	bin = strings.TrimSpace(string(out))
-	// The images run the binary with no libc in them: it must be static. Built once per run
-	// (cached by Go after the first time), in /tmp, which the hosts see.
+	// The images run the binary with no libc in them: it must be static. KUBESTRAP_E2E_STATIC_BINARY
+	// names one built beforehand (.ci/run does, outside the tests' timeout); otherwise it is built
+	// once per run (cached by Go after the first time), in /tmp, which the hosts see.
+	if static = os.Getenv("KUBESTRAP_E2E_STATIC_BINARY"); static != "" {
+		if !filepath.IsAbs(static) {
+			return "", "", "", "KUBESTRAP_E2E_STATIC_BINARY must be an absolute path (the hosts run it), not " + static
+		}
+		return script, bin, static, ""
+	}
 	dir, err := os.MkdirTemp("", "kubestrap-e2e-static-")
 	if err != nil {
 		return "", "", "", err.Error()
