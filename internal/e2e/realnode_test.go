@@ -306,7 +306,8 @@ func TestRealWorkerRunsPod(t *testing.T) {
 	importImages(t, cp, bin, static)
 	importImages(t, w, bin, static)
 	initRealControlPlane(t, cp, static)
-	join := strings.Fields(cp.mustExec(static, "token", "create", "--print-join-command"))
+	// stdout only: progress goes to stderr.
+	join := strings.Fields(cp.mustExec("sh", "-c", static+" token create --print-join-command 2>/dev/null"))
 	if len(join) < 2 || join[0] != "kubestrap" || join[1] != "join" {
 		t.Fatalf("token create --print-join-command printed %q", join)
 	}
