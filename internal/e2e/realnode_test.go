@@ -66,11 +66,11 @@ func prepareRealNode() (script, bin, static, reason string) {
 		}
 		return script, bin, static, ""
 	}
-	dir, err := os.MkdirTemp("", "kubestrap-e2e-static-")
-	if err != nil {
-		return "", "", "", err.Error()
+	// Beside the binary TestMain built, in the directory it removes at the end.
+	static = filepath.Join(filepath.Dir(binary), "kubestrap-static")
+	if os.Getenv("KUBESTRAP_E2E_BINARY") != "" {
+		return "", "", "", "KUBESTRAP_E2E_BINARY is set: set KUBESTRAP_E2E_STATIC_BINARY to a static build too (CGO_ENABLED=0)"
 	}
-	static = filepath.Join(dir, "kubestrap")
 	build := exec.Command("go", "build", "-o", static, "github.com/kubestrap/kubestrap/cmd/kubestrap")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
