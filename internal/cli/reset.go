@@ -18,6 +18,7 @@ type resetOptions struct {
 	certDir         string
 	skipPhases      []string
 	ignorePreflight []string
+	criSocket       string
 }
 
 func newResetCommand(g *globalOptions) *cobra.Command { return resetCommand(g, &resetOptions{}) }
@@ -33,6 +34,7 @@ func resetCommand(g *globalOptions, opts *resetOptions) *cobra.Command {
 		fs.BoolVar(&opts.cleanupTmpDir, "cleanup-tmp-dir", false, "also remove the /etc/kubernetes/tmp directory (kubeadm's backups and dry-run output)")
 		fs.StringVar(&opts.certDir, "cert-dir", "", "the certificates directory to clean, as a host path (default: the configured one, plus whichever the components use)")
 		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. KubeletMounts; 'all' for every check")
+		fs.StringVar(&opts.criSocket, "cri-socket", "", "container runtime endpoint through which the pods are stopped and removed (default "+reset.DefaultCRISocket+" when that socket exists)")
 	}
 	data := func(cmd *cobra.Command, args []string) (*reset.Reset, error) {
 		r, _, err := newResetData(g, opts, cmd)
@@ -97,6 +99,7 @@ func resetSettings(g *globalOptions, opts *resetOptions, fs *pflag.FlagSet) (res
 			o.CleanupTmpDir, o.DryRun, o.Force = rc.CleanupTmpDir, rc.DryRun, rc.Force
 			o.IgnorePreflightErrors = rc.IgnorePreflightErrors
 			o.UnmountFlags = rc.UnmountFlags
+			o.CRISocket = rc.CRISocket
 			skip = rc.SkipPhases
 		}
 		if cluster != nil {
@@ -119,6 +122,9 @@ func resetSettings(g *globalOptions, opts *resetOptions, fs *pflag.FlagSet) (res
 	}
 	if fs.Changed("cleanup-tmp-dir") {
 		o.CleanupTmpDir = opts.cleanupTmpDir
+	}
+	if fs.Changed("cri-socket") {
+		o.CRISocket = opts.criSocket
 	}
 	if fs.Changed("ignore-preflight-errors") {
 		o.IgnorePreflightErrors = opts.ignorePreflight

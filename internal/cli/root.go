@@ -132,6 +132,7 @@ bundles the upstream kube-apiserver, kube-controller-manager, kube-scheduler and
 		newJoinCommand(g),
 		newTokenCommand(g),
 		newResetCommand(g),
+		newImagesCommand(g),
 	)
 	root.AddGroup(&cobra.Group{ID: "main", Title: "Commands:"})
 	for _, c := range root.Commands() {

@@ -48,6 +48,9 @@ type Options struct {
 	IgnorePreflightErrors []string
 	// UnmountFlags are umount2 flag names (ResetConfiguration.unmountFlags).
 	UnmountFlags []string
+	// CRISocket is the container runtime's endpoint (kubeadm's --cri-socket); "" means
+	// DefaultCRISocket when that socket exists on a real root, else none.
+	CRISocket string
 	// StopTimeout bounds the orderly stop of the local control plane before stragglers get
 	// SIGKILL (0: the supervisor's own default).
 	StopTimeout time.Duration
@@ -74,7 +77,9 @@ type System struct {
 	// Manageable says whether systemd can be driven for the root's units (systemd.Manageable).
 	Manageable func(p paths.Paths) (bool, string)
 	// Systemd connects to systemd (systemd.NewManager).
-	Systemd  func(ctx context.Context) (Systemd, error)
+	Systemd func(ctx context.Context) (Systemd, error)
+	// CRI connects to the container runtime (DialCRI).
+	CRI      func(ctx context.Context, endpoint string) (PodRuntime, error)
 	DialEtcd DialEtcd
 	// ProbeTimeout bounds the TCP probe of the local etcd.
 	ProbeTimeout time.Duration
@@ -121,6 +126,9 @@ func (s System) withDefaults() System {
 	}
 	if s.DialEtcd == nil {
 		s.DialEtcd = realDialEtcd
+	}
+	if s.CRI == nil {
+		s.CRI = DialCRI
 	}
 	if s.IsTerminal == nil {
 		s.IsTerminal = func(r io.Reader) bool {

@@ -58,6 +58,10 @@ func (r *Reset) Stop(ctx context.Context) error {
 	}
 	if r.layout.KubeletUnit && !st.kubeletDone {
 		r.stopUnits(ctx, []string{kubeletUnit})
+		// A worker's pods: with its kubelet stopped nothing else would stop them.
+		if endpoint := criEndpoint(r.p, r.o.CRISocket); endpoint != "" && !r.o.DryRun {
+			r.removePods(ctx, endpoint)
+		}
 	}
 	if !st.localDone && slices.ContainsFunc(procs, func(p Process) bool { return p.Why == whySupervisor }) {
 		// A supervisor of the root whose files are gone: stopped in order all the same.
@@ -225,6 +229,9 @@ func (r *Reset) stopStaticPods(ctx context.Context, in runmode.Installed, pods [
 		for _, n := range names {
 			fmt.Fprintf(r.log, "[dryrun] Would remove static pod manifest %s and wait for the kubelet to stop its pod\n", manifests[n])
 		}
+		if endpoint := criEndpoint(r.p, r.o.CRISocket); endpoint != "" {
+			fmt.Fprintf(r.log, "[dryrun] Would stop and remove every pod through the container runtime at %s\n", endpoint)
+		}
 		if kubelet || r.layout.KubeletUnit {
 			r.stopUnits(ctx, []string{kubeletUnit})
 		}
@@ -240,20 +247,29 @@ func (r *Reset) stopStaticPods(ctx context.Context, in runmode.Installed, pods [
 		}
 		r.changes++
 	}
-	if kubelet && len(pods) > 0 {
-		fmt.Fprintf(r.log, "[reset] Waiting up to %s for the kubelet to stop the control-plane pods\n", r.sys.PodWait)
-		done := logx.Wait(r.log, "the kubelet to stop %d control-plane pod process(es)", len(pods))
-		left, err := r.waitGone(func() ([]Process, error) { return r.podProcesses(), nil }, r.sys.PodWait)
-		done(stillRunning(left, err))
-		if err != nil {
-			return err
+	if endpoint := criEndpoint(r.p, r.o.CRISocket); endpoint != "" {
+		// kubeadm's order: the kubelet first, so that it starts nothing again, then every pod
+		// through the runtime, which stops them at once instead of after their grace period.
+		if kubelet || r.layout.KubeletUnit {
+			r.stopUnits(ctx, []string{kubeletUnit})
 		}
-		if len(left) > 0 {
-			fmt.Fprintf(r.log, "[reset] WARNING: the kubelet did not stop %d pod process(es) in time\n", len(left))
+		r.removePods(ctx, endpoint)
+	} else {
+		if kubelet && len(pods) > 0 {
+			fmt.Fprintf(r.log, "[reset] Waiting up to %s for the kubelet to stop the control-plane pods\n", r.sys.PodWait)
+			done := logx.Wait(r.log, "the kubelet to stop %d control-plane pod process(es)", len(pods))
+			left, err := r.waitGone(func() ([]Process, error) { return r.podProcesses(), nil }, r.sys.PodWait)
+			done(stillRunning(left, err))
+			if err != nil {
+				return err
+			}
+			if len(left) > 0 {
+				fmt.Fprintf(r.log, "[reset] WARNING: the kubelet did not stop %d pod process(es) in time\n", len(left))
+			}
 		}
-	}
-	if kubelet || r.layout.KubeletUnit {
-		r.stopUnits(ctx, []string{kubeletUnit})
+		if kubelet || r.layout.KubeletUnit {
+			r.stopUnits(ctx, []string{kubeletUnit})
+		}
 	}
 	// Pods the kubelet did not get to: with the kubelet stopped nothing would restart them.
 	left, err := r.terminate(func() ([]Process, error) { return r.podProcesses(), nil })
@@ -264,6 +280,28 @@ func (r *Reset) stopStaticPods(ctx context.Context, in runmode.Installed, pods [
 		fmt.Fprintf(r.log, "[reset] WARNING: control-plane pod processes still running: %v\n", left)
 	}
 	return nil
+}
+
+// removePods stops and removes every pod sandbox through the container runtime at endpoint. A
+// runtime that cannot be reached is reported, not fatal: the pods' processes are then stopped by
+// signal like any other process of the root.
+func (r *Reset) removePods(ctx context.Context, endpoint string) {
+	fmt.Fprintf(r.log, "[reset] Stopping and removing the pods through the container runtime at %s\n", endpoint)
+	done := logx.Wait(r.log, "the container runtime to stop and remove every pod")
+	rt, err := r.sys.CRI(ctx, endpoint)
+	var removed []string
+	if err == nil {
+		removed, err = rt.RemoveAllPods(ctx)
+		rt.Close()
+	}
+	done(err)
+	for _, n := range removed {
+		fmt.Fprintf(r.log, "[reset] Removed pod %s\n", n)
+	}
+	r.changes += len(removed)
+	if err != nil {
+		fmt.Fprintf(r.log, "[reset] WARNING: the container runtime at %s: %v\n", endpoint, err)
+	}
 }
 
 // podProcesses finds the processes of the static pods whose manifests are (or were) under the

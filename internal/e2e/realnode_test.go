@@ -1,0 +1,366 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// realnodeEnv set to "require" turns the real-node harness's missing prerequisites into failures
+// instead of skips; .ci/run sets it, so CI cannot pass by silently skipping these tests.
+const realnodeEnv = "KUBESTRAP_E2E_REALNODE"
+
+var realnode struct {
+	once   sync.Once
+	script string // absolute path of hack/realnode
+	bin    string // the harness's bin dir (containerd, runc, CNI plugins, kubelet, pause)
+	static string // a static kubestrap binary, which the images need
+	reason string // why the harness cannot run here; empty when it can
+}
+
+// needRealNode skips the test (or fails it, with KUBESTRAP_E2E_REALNODE=require) when this machine
+// cannot run real node stacks, and otherwise returns the harness script, its bin dir and a static
+// kubestrap binary.
+func needRealNode(t *testing.T) (script, bin, static string) {
+	t.Helper()
+	realnode.once.Do(func() {
+		realnode.script, realnode.bin, realnode.static, realnode.reason = prepareRealNode()
+	})
+	if realnode.reason != "" {
+		if os.Getenv(realnodeEnv) == "require" {
+			t.Fatalf("real nodes are required (%s=require) but cannot run here: %s", realnodeEnv, realnode.reason)
+		}
+		t.Skipf("needs real node stacks (hack/realnode): %s; set %s=require to make this a failure", realnode.reason, realnodeEnv)
+	}
+	return realnode.script, realnode.bin, realnode.static
+}
+
+func prepareRealNode() (script, bin, static, reason string) {
+	if os.Getenv(realnodeEnv) == "skip" {
+		return "", "", "", realnodeEnv + "=skip"
+	}
+	if os.Geteuid() != 0 {
+		return "", "", "", "not root (the harness creates namespaces and runs containers)"
+	}
+	_, file, _, _ := runtime.Caller(0)
+	repo := filepath.Join(filepath.Dir(file), "..", "..")
+	script = filepath.Join(repo, "hack", "realnode")
+	out, err := exec.Command(script, "bindir").CombinedOutput()
+	if err != nil {
+		return "", "", "", fmt.Sprintf("the harness is not installed (run hack/realnode install): %s", strings.TrimSpace(string(out)))
+	}
+	bin = strings.TrimSpace(string(out))
+	// The images run the binary with no libc in them: it must be static. KUBESTRAP_E2E_STATIC_BINARY
+	// names one built beforehand (.ci/run does, outside the tests' timeout); otherwise it is built
+	// once per run (cached by Go after the first time), in /tmp, which the hosts see.
+	if static = os.Getenv("KUBESTRAP_E2E_STATIC_BINARY"); static != "" {
+		if !filepath.IsAbs(static) {
+			return "", "", "", "KUBESTRAP_E2E_STATIC_BINARY must be an absolute path (the hosts run it), not " + static
+		}
+		return script, bin, static, ""
+	}
+	// Beside the binary TestMain built, in the directory it removes at the end.
+	static = filepath.Join(filepath.Dir(binary), "kubestrap-static")
+	if os.Getenv("KUBESTRAP_E2E_BINARY") != "" {
+		return "", "", "", "KUBESTRAP_E2E_BINARY is set: set KUBESTRAP_E2E_STATIC_BINARY to a static build too (CGO_ENABLED=0)"
+	}
+	build := exec.Command("go", "build", "-o", static, "github.com/kubestrap/kubestrap/cmd/kubestrap")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", "", "", fmt.Sprintf("building a static kubestrap: %v\n%s", err, out)
+	}
+	return script, bin, static, ""
+}
+
+// realHost is one running harness host.
+type realHost struct {
+	t      *testing.T
+	script string
+	name   string
+}
+
+// startRealHost starts a harness host (destroying a leftover of the same name first) and
+// destroys it when the test ends, checking that it leaves no mount behind.
+func startRealHost(t *testing.T, script, name, addr string) *realHost {
+	t.Helper()
+	h := &realHost{t: t, script: script, name: name}
+	_ = exec.Command(script, "destroy", name).Run()
+	h.run("start", name, "--addr", addr)
+	t.Cleanup(func() {
+		if out, err := exec.Command(script, "destroy", name).CombinedOutput(); err != nil {
+			t.Errorf("destroying host %s: %v\n%s", name, err, out)
+		}
+		mounts, _ := os.ReadFile("/proc/self/mountinfo")
+		if bytes.Contains(mounts, []byte("/hosts/"+name+"/")) {
+			t.Errorf("host %s left mounts behind:\n%s", name, mounts)
+		}
+	})
+	return h
+}
+
+// run runs the harness with args and returns its stdout; a failure ends the test.
+func (h *realHost) run(args ...string) string {
+	h.t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(h.script, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		h.t.Fatalf("hack/realnode %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// exec runs a command inside the host and returns its combined output and error.
+func (h *realHost) exec(args ...string) (string, error) {
+	out, err := exec.Command(h.script, append([]string{"exec", h.name}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// mustExec is exec where a failure ends the test.
+func (h *realHost) mustExec(args ...string) string {
+	h.t.Helper()
+	out, err := h.exec(args...)
+	if err != nil {
+		h.t.Fatalf("in host %s: %s: %v\n%s", h.name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// waitFor polls check until it returns "" (done) or timeout passes; the last reason fails the test.
+func waitFor(t *testing.T, what string, timeout time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		why := check()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not done after %s: %s", what, timeout, why)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestStaticPodModeRealKubelet runs kubestrap's static-pod mode under a real kubelet and
+// containerd, with images made from the binary itself and no registry: the four control-plane
+// static pods run, the node registers, show-apiserver-options agrees between manifest and
+// process, and reset stops the pods through the runtime at once and removes every file.
+//
+// The host's init system is not systemd, so init cannot restart the kubelet: init runs with the
+// phases that need a running control plane skipped, the harness then starts the kubelet (restarted
+// whenever it exits, as kubeadm's unit does, with the flags from the files init wrote), and those
+// phases are run one by one, as init's own message says to.
+func TestStaticPodModeRealKubelet(t *testing.T) {
+	script, bin, static := needRealNode(t)
+	h := startRealHost(t, script, "e2e-cp", "10.214.0.20/24")
+	importImages(t, h, bin, static)
+	initStart := time.Now()
+	initRealControlPlane(t, h, static)
+	waitFor(t, "the four control-plane static pods Ready", 5*time.Minute, func() string {
+		out, err := h.kubectl("get", "pods", "-n", "kube-system", "-o",
+			`jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+		if err != nil {
+			return out
+		}
+		for _, p := range controlPlanePods(h.name) {
+			if !strings.Contains(out, p+" Running True\n") {
+				return "pods:\n" + out
+			}
+		}
+		return ""
+	})
+	t.Logf("init to the four static pods Ready: %s", time.Since(initStart).Round(time.Millisecond))
+	waitRealNodeReady(t, h, h.name)
+	t.Logf("init to node Ready: %s", time.Since(initStart).Round(time.Millisecond))
+
+	// The containers are the images' entrypoints, and the process's flags are the manifest's.
+	diff := h.mustExec(static, "show-apiserver-options", "--diff")
+	if !strings.Contains(strings.ToLower(diff), "no differences") || !strings.Contains(diff, "process") || !strings.Contains(diff, "manifest") {
+		t.Errorf("show-apiserver-options --diff:\n%s", diff)
+	}
+
+	// reset: the pods go through the runtime, at once, and every file goes.
+	resetStart := time.Now()
+	resetOut := h.mustExec(static, "reset", "--force")
+	took := time.Since(resetStart)
+	t.Logf("reset took %s", took.Round(time.Millisecond))
+	for _, p := range controlPlanePods(h.name) {
+		if !strings.Contains(resetOut, "[reset] Removed pod kube-system/"+p) {
+			t.Errorf("reset did not remove pod %s through the runtime:\n%s", p, resetOut)
+		}
+	}
+	if strings.Contains(resetOut, "Waiting up to") {
+		t.Errorf("reset waited for the kubelet's grace period:\n%s", resetOut)
+	}
+	// Generous for a loaded machine; waiting out the grace period takes 30 s.
+	if took > 20*time.Second {
+		t.Errorf("reset took %s; the pods should stop within seconds through the runtime:\n%s", took, resetOut)
+	}
+	if tasks := h.mustExec("sh", "-c", "ctr -n k8s.io tasks ls -q 2>/dev/null"); strings.TrimSpace(tasks) != "" {
+		t.Errorf("containers still running after reset: %s", tasks)
+	}
+	if ps := h.mustExec("ps", "-eo", "comm="); strings.Contains(ps, "kube-apiserver") || strings.Contains(ps, "etcd") ||
+		strings.Contains(ps, "kube-scheduler") || strings.Contains(ps, "kube-controller") {
+		t.Errorf("control-plane processes still running after reset:\n%s", ps)
+	}
+	// Directories kubeadm leaves (emptied) may stay; no file may. The one exception is what the
+	// kubelet writes whenever it starts (its *_state checkpoints): reset cannot stop a kubelet
+	// that systemd does not run, so the harness keeps restarting it, and each start writes them
+	// again; under systemd reset stops the kubelet first.
+	if left := h.mustExec("sh", "-c", "find /etc/kubernetes /var/lib/etcd /var/lib/kubelet -mindepth 1 -not -type d -not -path '/var/lib/kubelet/*_state' 2>/dev/null; true"); strings.TrimSpace(left) != "" {
+		t.Errorf("files left after reset:\n%s", left)
+	}
+}
+
+func controlPlanePods(node string) []string {
+	return []string{"etcd-" + node, "kube-apiserver-" + node, "kube-controller-manager-" + node, "kube-scheduler-" + node}
+}
+
+// kubectl runs kubectl in the host with its admin.conf.
+func (h *realHost) kubectl(args ...string) (string, error) {
+	return h.exec(append([]string{"kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"}, args...)...)
+}
+
+// importImages builds the images from the static binary and imports them into h's containerd over
+// its API, and checks that the runtime lists them under the manifests' names.
+func importImages(t *testing.T, h *realHost, bin, static string) {
+	t.Helper()
+	socket := strings.TrimSpace(h.run("socket", h.name))
+	start := time.Now()
+	out, err := exec.Command(static, "images", "import", "--pause-binary", filepath.Join(bin, "pause"), "--containerd-address", socket).CombinedOutput()
+	if err != nil {
+		t.Fatalf("images import: %v\n%s", err, out)
+	}
+	t.Logf("images built and imported into %s in %s", h.name, time.Since(start).Round(time.Millisecond))
+	images := h.mustExec("sh", "-c", "ctr -n k8s.io images ls -q 2>/dev/null")
+	for _, want := range []string{"registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/kube-apiserver:v1.37.2",
+		"registry.k8s.io/kube-controller-manager:v1.37.2", "registry.k8s.io/kube-scheduler:v1.37.2", "registry.k8s.io/pause:3.10.2"} {
+		if !strings.Contains(images, want+"\n") {
+			t.Errorf("image %s is not in containerd's k8s.io namespace of %s:\n%s", want, h.name, images)
+		}
+	}
+}
+
+// initRealControlPlane runs kubestrap init in static-pod mode in h and starts h's kubelet, and
+// returns the configuration file. The host's init system is not systemd, so init cannot restart
+// the kubelet: init runs with the phases that need a running control plane skipped, the harness
+// then starts the kubelet (restarted whenever it exits, as kubeadm's unit does, with the flags
+// from the files init wrote), and those phases run one by one, as init's own message says to.
+func initRealControlPlane(t *testing.T, h *realHost, static string) string {
+	t.Helper()
+	// A real kubelet on this machine: cgroupfs (systemd is not PID 1) and cgroup v1 allowed.
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte(`apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: cgroupfs
+failCgroupV1: false
+---
+apiVersion: kubestrap.io/v1alpha1
+kind: KubestrapConfiguration
+mode: static-pod
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.mustExec(static, "init", "--config", cfg, "--skip-phases", "wait-control-plane,upload-config,bootstrap-token,show-join-command")
+	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		h.mustExec("test", "-f", "/etc/kubernetes/manifests/"+c+".yaml")
+	}
+	h.run("kubelet", h.name)
+	for _, phase := range [][]string{{"wait-control-plane"}, {"upload-config", "all"}, {"bootstrap-token"}} {
+		h.mustExec(append(append([]string{static, "init", "phase"}, phase...), "--config", cfg)...)
+	}
+	return cfg
+}
+
+func waitRealNodeReady(t *testing.T, cp *realHost, node string) {
+	t.Helper()
+	waitFor(t, "node "+node+" Ready", 3*time.Minute, func() string {
+		out, err := cp.kubectl("get", "node", node, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		if err != nil || out != "True" {
+			return out
+		}
+		return ""
+	})
+}
+
+// TestRealWorkerRunsPod joins a second harness host with the printed join command and runs a Pod
+// on it from an image made here (the etcd image, which is the kubestrap binary): the Pod runs with
+// an address from the worker's bridge network, and kubectl logs and exec reach it through the
+// worker's kubelet.
+func TestRealWorkerRunsPod(t *testing.T) {
+	script, bin, static := needRealNode(t)
+	cp := startRealHost(t, script, "e2e-cp2", "10.214.0.21/24")
+	w := startRealHost(t, script, "e2e-w", "10.214.0.22/24")
+	// The worker's own pod network (the harness's bridge CNI, per host).
+	importImages(t, cp, bin, static)
+	importImages(t, w, bin, static)
+	initRealControlPlane(t, cp, static)
+	// stdout only: progress goes to stderr.
+	join := strings.Fields(cp.mustExec("sh", "-c", static+" token create --print-join-command 2>/dev/null"))
+	if len(join) < 2 || join[0] != "kubestrap" || join[1] != "join" {
+		t.Fatalf("token create --print-join-command printed %q", join)
+	}
+	w.run("kubelet", w.name)
+	joinStart := time.Now()
+	w.mustExec(append([]string{static}, join[1:]...)...)
+	t.Logf("join returned after %s", time.Since(joinStart).Round(time.Millisecond))
+	waitRealNodeReady(t, cp, w.name)
+	t.Logf("join to node Ready: %s", time.Since(joinStart).Round(time.Millisecond))
+
+	pod := filepath.Join(t.TempDir(), "pod.yaml")
+	if err := os.WriteFile(pod, []byte(`apiVersion: v1
+kind: Pod
+metadata:
+  name: demo
+spec:
+  nodeName: e2e-w
+  containers:
+  - name: etcd
+    image: registry.k8s.io/etcd:3.7.0-0
+    imagePullPolicy: Never
+    command: ["etcd", "--data-dir=/etcd-data"]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	podStart := time.Now()
+	if out, err := cp.kubectl("apply", "-f", pod); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+	var ip string
+	waitFor(t, "pod demo Running on e2e-w", 3*time.Minute, func() string {
+		out, err := cp.kubectl("get", "pod", "demo", "-o", `jsonpath={.status.phase} {.spec.nodeName} {.status.podIP}`)
+		f := strings.Fields(out)
+		if err != nil || len(f) != 3 || f[0] != "Running" || f[1] != "e2e-w" {
+			return out
+		}
+		ip = f[2]
+		return ""
+	})
+	t.Logf("pod created to Running: %s", time.Since(podStart).Round(time.Millisecond))
+	if !strings.HasPrefix(ip, "10.215.0.") {
+		t.Errorf("pod IP %q is not from the worker's bridge network 10.215.0.0/24", ip)
+	}
+	// logs and exec go from the API server to the worker's kubelet.
+	waitFor(t, "kubectl logs demo", time.Minute, func() string {
+		out, err := cp.kubectl("logs", "demo")
+		if err != nil || !strings.Contains(out, "etcd") {
+			return out
+		}
+		return ""
+	})
+	out, err := cp.kubectl("exec", "demo", "--", "kubestrap", "version")
+	if err != nil || !strings.Contains(out, "etcd v3.7") {
+		t.Errorf("kubectl exec demo -- kubestrap version: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,113 @@
+package reset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kubestrap/kubestrap/internal/paths"
+)
+
+// fakeRuntime removes the pods by marking their processes dead, as a runtime stopping their
+// sandboxes would, and records the call in the systemd fake's list to show the order.
+type fakeRuntime struct {
+	e        *env
+	endpoint string
+	pids     []int
+	err      error
+}
+
+func (f *fakeRuntime) RemoveAllPods(context.Context) ([]string, error) {
+	f.e.sd.calls = append(f.e.sd.calls, "cri remove-all "+f.endpoint)
+	if f.err != nil {
+		return nil, f.err
+	}
+	var names []string
+	for _, pid := range f.pids {
+		p, _ := f.e.procs.get(pid)
+		p.dead = true
+		names = append(names, "kube-system/pod-"+p.argv[0])
+	}
+	return names, nil
+}
+
+func (f *fakeRuntime) Close() error { return nil }
+
+func TestStopStaticPodsThroughCRI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	l := runningStaticPodNode(t, e)
+	var podPids []int
+	for _, pid := range e.procs.alivePids() {
+		argv, _ := e.procs.Cmdline(pid)
+		for _, cmd := range l.contained() {
+			if slices.Equal(argv, cmd) {
+				podPids = append(podPids, pid)
+			}
+		}
+	}
+	if len(podPids) != 4 {
+		t.Fatalf("%d pod processes, want 4", len(podPids))
+	}
+	rt := &fakeRuntime{e: e, pids: podPids}
+	e.sys.CRI = func(_ context.Context, endpoint string) (PodRuntime, error) {
+		rt.endpoint = endpoint
+		return rt, nil
+	}
+	r := e.newReset(Options{Force: true, CRISocket: "unix:///run/containerd/containerd.sock"})
+	if err := r.Stop(context.Background()); err != nil {
+		t.Fatalf("stop: %v\n%s", err, e.log.String())
+	}
+	// kubeadm's order: the kubelet is stopped first, so it restarts nothing.
+	want := []string{"stop-disable kubelet.service", "cri remove-all unix:///run/containerd/containerd.sock"}
+	if !slices.Equal(e.sd.calls, want) {
+		t.Errorf("calls %v, want %v", e.sd.calls, want)
+	}
+	log := e.log.String()
+	if strings.Contains(log, "Waiting up to") {
+		t.Errorf("reset waited for the kubelet although the runtime removed the pods:\n%s", log)
+	}
+	if strings.Count(log, "[reset] Removed pod kube-system/") != 4 {
+		t.Errorf("the removed pods are not reported:\n%s", log)
+	}
+	for _, s := range e.procs.signals {
+		for _, pid := range podPids {
+			if strings.HasPrefix(s, fmt.Sprintf("%d:", pid)) {
+				t.Errorf("pod process %d was signalled (%s) although the runtime removed it", pid, s)
+			}
+		}
+	}
+}
+
+func TestStopStaticPodsRuntimeFailureFallsBackToSignals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	runningStaticPodNode(t, e)
+	e.sys.CRI = func(context.Context, string) (PodRuntime, error) {
+		return nil, errors.New("connection refused")
+	}
+	r := e.newReset(Options{Force: true, CRISocket: "unix:///nowhere.sock"})
+	if err := r.Stop(context.Background()); err != nil {
+		t.Fatalf("stop: %v\n%s", err, e.log.String())
+	}
+	if !strings.Contains(e.log.String(), "WARNING: the container runtime at unix:///nowhere.sock: connection refused") {
+		t.Errorf("the runtime's failure is not reported:\n%s", e.log.String())
+	}
+	if left := e.procs.alivePids(); !slices.Equal(left, []int{shellPID, selfPID}) {
+		t.Errorf("alive after stop: %v", left)
+	}
+}
+
+func TestCRIEndpointDefault(t *testing.T) {
+	t.Parallel()
+	// Under a root dir the machine's runtime is never the root's.
+	if got := criEndpoint(paths.MustUnder(t.TempDir()), ""); got != "" {
+		t.Errorf("default endpoint under a root dir: %q, want none", got)
+	}
+	if got := criEndpoint(paths.MustUnder(t.TempDir()), "unix:///x.sock"); got != "unix:///x.sock" {
+		t.Errorf("given endpoint: %q", got)
+	}
+}
