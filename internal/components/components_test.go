@@ -186,6 +186,7 @@ func TestKubeadmFidelity(t *testing.T) {
 			"--audit-log-path=/var/log/kubestrap/audit/kube-apiserver-audit.log",
 			"--audit-policy-file=/etc/kubernetes/kubestrap/audit-policy.yaml",
 			"--encryption-provider-config=/etc/kubernetes/kubestrap/encryption-config.yaml",
+			"--kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt",
 			"--profiling=false",
 			"--service-account-extend-token-expiration=false",
 		}},
