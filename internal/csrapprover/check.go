@@ -20,6 +20,8 @@ import (
 	"strings"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+
+	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 )
 
 // Names shared with init, join, reset and the run modes.
@@ -28,7 +30,7 @@ const (
 	// called this, like the control-plane components.
 	Program = "kubestrap-csr-approver"
 	// User is the approver's identity, the CN of the client certificate in csr-approver.conf.
-	User = "kubestrap:csr-approver"
+	User = kubeconfig.CSRApproverUser
 	// JoinAddressesAnnotation, on the node's Lease in kube-node-lease, holds the addresses the
 	// node had when it joined, comma-separated; join sets it with the node's own credentials.
 	JoinAddressesAnnotation = "kubestrap.io/join-addresses"
