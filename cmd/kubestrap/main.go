@@ -1,6 +1,7 @@
 // Command kubestrap is a multi-call binary: invoked as kube-apiserver, kube-controller-manager,
 // kube-scheduler or etcd (through a symlink, or as "kubestrap <component>") it runs that bundled
-// upstream program; otherwise it is the kubestrap CLI.
+// upstream program; invoked as kubestrap-csr-approver it runs "kubestrap csr-approver"; otherwise
+// it is the kubestrap CLI.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/bundle"
 	"github.com/kubestrap/kubestrap/internal/cli"
+	"github.com/kubestrap/kubestrap/internal/csrapprover"
 )
 
 func main() {
@@ -22,9 +24,14 @@ func main() {
 		// through its symlink.
 		os.Exit(bundle.Run(os.Args[1], os.Args[1:]))
 	}
+	args := os.Args[1:]
+	if filepath.Base(os.Args[0]) == csrapprover.Program {
+		// kubestrap's own component, started through a symlink (or image entrypoint) of its name.
+		args = append([]string{"csr-approver"}, args...)
+	}
 	// The bundled programs register flags such as --version on pflag's global set at package
 	// initialisation; cobra would show them as kubestrap's own, so the CLI starts from a clean set.
 	pflag.CommandLine = pflag.NewFlagSet(os.Args[0], pflag.ExitOnError)
 	cli.APIServerFlagCatalog = bundle.APIServerFlags
-	os.Exit(cli.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(cli.Execute(args, os.Stdin, os.Stdout, os.Stderr))
 }

@@ -14,6 +14,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -21,6 +22,8 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 
+	"github.com/kubestrap/kubestrap/internal/components"
+	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 )
 
@@ -28,7 +31,7 @@ import (
 const (
 	// Program is the approver's component name: its process, unit, static Pod and log are
 	// called this, like the control-plane components.
-	Program = "kubestrap-csr-approver"
+	Program = components.CSRApproverName
 	// User is the approver's identity, the CN of the client certificate in csr-approver.conf.
 	User = kubeconfig.CSRApproverUser
 	// JoinAddressesAnnotation, on the node's Lease in kube-node-lease, holds the addresses the
@@ -212,4 +215,51 @@ func FormatAddresses(addrs []netip.Addr) string {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ",")
+}
+
+// ErrNoAddress: the node's address could not be found (NodeAddresses' fallback failed).
+var ErrNoAddress = errors.New("cannot tell the node's address")
+
+// NodeIPArg is the kubelet's --node-ip from kubeletExtraArgs (comma-separated for dual stack; the
+// last one wins, as on a command line): nil when it is unset or names the unspecified address,
+// which the kubelet treats as "pick one".
+func NodeIPArg(kubeletExtraArgs []config.Arg) ([]netip.Addr, error) {
+	var nodeIP string
+	for _, a := range kubeletExtraArgs {
+		if a.Name == "node-ip" {
+			nodeIP = a.Value
+		}
+	}
+	if nodeIP == "" {
+		return nil, nil
+	}
+	addrs, err := ParseAddresses(nodeIP)
+	if err != nil {
+		return nil, fmt.Errorf("kubeletExtraArgs node-ip=%q: %w", nodeIP, err)
+	}
+	if slices.ContainsFunc(addrs, netip.Addr.IsUnspecified) {
+		return nil, nil
+	}
+	return addrs, nil
+}
+
+// NodeAddresses are the addresses a node's kubelet reports as its own, as far as kubestrap can
+// tell when the node is set up: the kubelet's --node-ip (NodeIPArg) when it names addresses,
+// otherwise what fallback returns — the address a kubelet picks by default (the default
+// route's interface) on a worker, the advertise address on a control-plane node. A failing
+// fallback is ErrNoAddress.
+func NodeAddresses(kubeletExtraArgs []config.Arg, fallback func() (string, error)) ([]netip.Addr, error) {
+	addrs, err := NodeIPArg(kubeletExtraArgs)
+	if err != nil || addrs != nil {
+		return addrs, err
+	}
+	s, err := fallback()
+	if err != nil {
+		return nil, fmt.Errorf("%w (set kubeletExtraArgs node-ip to name it): %v", ErrNoAddress, err)
+	}
+	addrs, err = ParseAddresses(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoAddress, err)
+	}
+	return addrs, nil
 }
