@@ -19,6 +19,8 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubestrap/kubestrap/internal/config"
 )
 
 var (
@@ -190,5 +192,40 @@ func TestParseAddresses(t *testing.T) {
 		if _, err := ParseAddresses(bad); err == nil {
 			t.Errorf("ParseAddresses(%q) succeeded", bad)
 		}
+	}
+}
+
+func TestNodeAddresses(t *testing.T) {
+	fallback := func() (string, error) { return "10.0.0.5", nil }
+	noAddress := func() (string, error) { return "", errors.New("no default route") }
+	for _, tc := range []struct {
+		name     string
+		args     []config.Arg
+		fallback func() (string, error)
+		want     string
+		err      string
+	}{
+		{name: "default", fallback: fallback, want: "10.0.0.5"},
+		{name: "node-ip", args: []config.Arg{{Name: "node-ip", Value: "192.168.1.7,fd00::7"}}, fallback: noAddress, want: "192.168.1.7,fd00::7"},
+		{name: "last node-ip wins", args: []config.Arg{{Name: "node-ip", Value: "192.168.1.7"}, {Name: "node-ip", Value: "192.168.1.8"}}, fallback: noAddress, want: "192.168.1.8"},
+		{name: "unspecified node-ip", args: []config.Arg{{Name: "node-ip", Value: "::"}}, fallback: fallback, want: "10.0.0.5"},
+		{name: "bad node-ip", args: []config.Arg{{Name: "node-ip", Value: "worker-1"}}, fallback: fallback, err: `kubeletExtraArgs node-ip="worker-1"`},
+		{name: "no address", fallback: noAddress, err: "cannot tell the node's address (set kubeletExtraArgs node-ip to name it): no default route"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := NodeAddresses(tc.args, tc.fallback)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				if tc.name == "no address" && !errors.Is(err, ErrNoAddress) {
+					t.Errorf("%v is not ErrNoAddress", err)
+				}
+				return
+			}
+			if err != nil || FormatAddresses(got) != tc.want {
+				t.Errorf("got %v, %v; want %s", got, err, tc.want)
+			}
+		})
 	}
 }
