@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 )
 
 // RBACName names the approver's ClusterRole, Roles and their bindings.
@@ -56,85 +58,32 @@ func subject() []rbacv1.Subject {
 	return []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: User}}
 }
 
-// EnsureObjects creates or updates the approver's RBAC and creates its record ConfigMap. When
-// node is not empty, the control-plane node's own addresses are recorded for it: init, run by a
-// cluster admin, vouches for them as join does for a worker. An existing entry is kept: the
-// record is frozen.
+// EnsureObjects server-side applies the approver's RBAC (field manager kubestrap, as every other
+// object init makes) and creates its record ConfigMap. When node is not empty, the control-plane
+// node's own addresses are recorded for it: init, run by a cluster admin, vouches for them as join
+// does for a worker. An existing entry is kept: the record is frozen, and its data is the
+// approver's, so it is created, never applied.
 func EnsureObjects(ctx context.Context, c kubernetes.Interface, node string, addrs []netip.Addr) error {
-	if err := createOrUpdate(ctx, "ClusterRole "+RBACName,
-		func() error {
-			_, err := c.RbacV1().ClusterRoles().Create(ctx, ClusterRole(), metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			cur, err := c.RbacV1().ClusterRoles().Get(ctx, RBACName, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			cur.Rules = ClusterRole().Rules
-			_, err = c.RbacV1().ClusterRoles().Update(ctx, cur, metav1.UpdateOptions{})
-			return err
-		}); err != nil {
+	rbac := c.RbacV1()
+	if err := kubeclient.Apply(ctx, rbac.ClusterRoles(), ClusterRole()); err != nil {
 		return err
 	}
-	crb := &rbacv1.ClusterRoleBinding{
+	if err := kubeclient.Apply(ctx, rbac.ClusterRoleBindings(), &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: RBACName},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: RBACName},
 		Subjects:   subject(),
-	}
-	if err := createOrUpdate(ctx, "ClusterRoleBinding "+RBACName,
-		func() error {
-			_, err := c.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			cur, err := c.RbacV1().ClusterRoleBindings().Get(ctx, RBACName, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			cur.Subjects = crb.Subjects
-			_, err = c.RbacV1().ClusterRoleBindings().Update(ctx, cur, metav1.UpdateOptions{})
-			return err
-		}); err != nil {
+	}); err != nil {
 		return err
 	}
 	for _, r := range Roles() {
-		name := "Role " + r.Namespace + "/" + r.Name
-		if err := createOrUpdate(ctx, name,
-			func() error {
-				_, err := c.RbacV1().Roles(r.Namespace).Create(ctx, r, metav1.CreateOptions{})
-				return err
-			},
-			func() error {
-				cur, err := c.RbacV1().Roles(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				cur.Rules = r.Rules
-				_, err = c.RbacV1().Roles(r.Namespace).Update(ctx, cur, metav1.UpdateOptions{})
-				return err
-			}); err != nil {
+		if err := kubeclient.Apply(ctx, rbac.Roles(r.Namespace), r); err != nil {
 			return err
 		}
-		rb := &rbacv1.RoleBinding{
+		if err := kubeclient.Apply(ctx, rbac.RoleBindings(r.Namespace), &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: r.Name},
 			Subjects:   subject(),
-		}
-		if err := createOrUpdate(ctx, "RoleBinding "+r.Namespace+"/"+r.Name,
-			func() error {
-				_, err := c.RbacV1().RoleBindings(r.Namespace).Create(ctx, rb, metav1.CreateOptions{})
-				return err
-			},
-			func() error {
-				cur, err := c.RbacV1().RoleBindings(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				cur.Subjects = rb.Subjects
-				_, err = c.RbacV1().RoleBindings(r.Namespace).Update(ctx, cur, metav1.UpdateOptions{})
-				return err
-			}); err != nil {
+		}); err != nil {
 			return err
 		}
 	}
@@ -171,16 +120,4 @@ func ensureRecord(ctx context.Context, c kubernetes.Interface, node string, addr
 		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
 		return err
 	})
-}
-
-// createOrUpdate creates an object, or updates the existing one to what kubestrap wants.
-func createOrUpdate(ctx context.Context, what string, create, update func() error) error {
-	err := create()
-	if apierrors.IsAlreadyExists(err) {
-		err = retry.RetryOnConflict(retry.DefaultRetry, update)
-	}
-	if err != nil {
-		return fmt.Errorf("create or update %s: %w", what, err)
-	}
-	return nil
 }
