@@ -2,7 +2,8 @@
 
 // Command kubestrap is a multi-call binary: invoked as kube-apiserver, kube-controller-manager,
 // kube-scheduler or etcd (through a symlink, or as "kubestrap <component>") it runs that bundled
-// upstream program; otherwise it is the kubestrap CLI.
+// upstream program; invoked as kubestrap-csr-approver it runs "kubestrap csr-approver"; otherwise
+// it is the kubestrap CLI.
 //
 // This file is the monolith, what a plain `go build ./cmd/kubestrap` makes: everything linked in
 // one program. The release build (hack/build.sh) embeds this same program in a small front
@@ -18,6 +19,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/bundle"
 	"github.com/kubestrap/kubestrap/internal/cli"
+	"github.com/kubestrap/kubestrap/internal/csrapprover"
 	"github.com/kubestrap/kubestrap/internal/progstore"
 )
 
@@ -39,9 +41,14 @@ func main() {
 		return
 	}
 	progstore.SetMonolith(bundle.Names())
+	args := os.Args[1:]
+	if filepath.Base(os.Args[0]) == csrapprover.Program {
+		// kubestrap's own component, started through a symlink (or image entrypoint) of its name.
+		args = append([]string{"csr-approver"}, args...)
+	}
 	// The bundled programs register flags such as --version on pflag's global set at package
 	// initialisation; cobra would show them as kubestrap's own, so the CLI starts from a clean set.
 	pflag.CommandLine = pflag.NewFlagSet(os.Args[0], pflag.ExitOnError)
 	cli.APIServerFlagCatalog = bundle.APIServerFlags
-	os.Exit(cli.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(cli.Execute(args, os.Stdin, os.Stdout, os.Stderr))
 }

@@ -55,8 +55,8 @@ func newCertsCheckExpirationCommand(g *globalOptions) *cobra.Command {
 		Use:   "check-expiration",
 		Short: "Check certificates expiration for a Kubernetes cluster",
 		Long: `Report when each certificate of the local PKI expires: the leaf certificates, the client
-certificates embedded in admin.conf, super-admin.conf, controller-manager.conf and scheduler.conf,
-and the CAs. A certificate is externally managed when the key of its CA is not on this node;
+certificates embedded in admin.conf, super-admin.conf, controller-manager.conf, scheduler.conf and
+csr-approver.conf, and the CAs. A certificate is externally managed when the key of its CA is not on this node;
 kubestrap cannot renew it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -128,6 +128,7 @@ bundles the upstream kube-apiserver, kube-controller-manager, kube-scheduler and
 		newStatusCommand(g),
 		newStopCommand(g),
 		newSuperviseCommand(g),
+		newCSRApproverCommand(g),
 		newShowAPIServerOptionsCommand(g),
 		newJoinCommand(g),
 		newTokenCommand(g),

@@ -67,6 +67,12 @@ func APIServer(cfg *config.Config, p paths.Paths) Component {
 		// migrating from legacy tokens) instead of the hour they request; a leaked token
 		// should stop working soon.
 		"service-account-extend-token-expiration": "false",
+		// The apiserver verifies a kubelet's serving certificate (kubectl logs, exec,
+		// port-forward) against the cluster CA, which signs kubelet-serving CSRs (CIS 1.2.5).
+		// Kubelets request those certificates (serverTLSBootstrap in package kubelet) and
+		// kubestrap's CSR approver approves the ones it can vouch for; without one the
+		// connection would trust any certificate a node presents.
+		"kubelet-certificate-authority": inPKI("ca.crt"),
 	}
 
 	if ext := cfg.Cluster.Etcd.External; ext != nil {

@@ -27,6 +27,9 @@ const (
 	APIServerName         = "kube-apiserver"
 	ControllerManagerName = "kube-controller-manager"
 	SchedulerName         = "kube-scheduler"
+	// CSRApproverName is kubestrap's own component, the approver of kubelet serving certificates
+	// (package csrapprover); the binary runs it when invoked under this name.
+	CSRApproverName = "kubestrap-csr-approver"
 )
 
 // Probe schemes, spelled like corev1.URIScheme so a manifest renderer can convert directly.
@@ -37,11 +40,12 @@ const (
 
 // Component is one control-plane program and the flags it runs with.
 type Component struct {
-	// Name is EtcdName, APIServerName, ControllerManagerName or SchedulerName.
+	// Name is EtcdName, APIServerName, ControllerManagerName, SchedulerName or CSRApproverName.
 	Name string
 	// Args are "--name=value" flags sorted by name (repeated extraArgs keep their given order).
 	Args []string
-	// Health is where kubeadm's static pod probes this component.
+	// Health is where kubeadm's static pod probes this component; zero for the CSR approver,
+	// which serves nothing.
 	Health Probe
 	// Warnings are non-fatal remarks about the configuration (e.g. a non-default
 	// authorization-mode), for the caller to print; kubeadm logs the same ones.
@@ -61,8 +65,12 @@ type Probe struct {
 
 // HealthURL is the URL to poll until the component is ready: the readiness path, or the
 // liveness path for a component without readiness (KCM). An empty probe host becomes 127.0.0.1,
-// which reaches a listener on 0.0.0.0 as well as a dual-stack one on ::.
+// which reaches a listener on 0.0.0.0 as well as a dual-stack one on ::. It is "" for a component
+// without a health endpoint (the CSR approver).
 func (c Component) HealthURL() string {
+	if c.Health.Port == 0 {
+		return ""
+	}
 	path := c.Health.ReadinessPath
 	if path == "" {
 		path = c.Health.LivenessPath
@@ -80,13 +88,28 @@ func (c Component) HealthURL() string {
 }
 
 // ControlPlane returns the components in start order: etcd (only when it runs on this node),
-// then the apiserver that needs it, then the two components that need the apiserver.
+// then the apiserver that needs it, then the components that need the apiserver: the
+// controller-manager, the scheduler and, unless csrApprover.disabled, kubestrap's CSR approver.
 func ControlPlane(cfg *config.Config, p paths.Paths) []Component {
-	out := make([]Component, 0, 4)
+	out := make([]Component, 0, 5)
 	if cfg.LocalEtcd() {
 		out = append(out, Etcd(cfg, p))
 	}
-	return append(out, APIServer(cfg, p), ControllerManager(cfg, p), Scheduler(cfg, p))
+	out = append(out, APIServer(cfg, p), ControllerManager(cfg, p), Scheduler(cfg, p))
+	if !cfg.Kubestrap.CSRApprover.Disabled {
+		out = append(out, CSRApprover(p))
+	}
+	return out
+}
+
+// CSRApprover is kubestrap's approver of kubelet serving certificates, with its own identity
+// (csr-approver.conf, user kubestrap:csr-approver). It talks to this node's apiserver, as the
+// controller-manager does, and serves nothing, so it has no health probe.
+func CSRApprover(p paths.Paths) Component {
+	return Component{
+		Name: CSRApproverName,
+		Args: []string{"--kubeconfig=" + p.Kubeconfig("csr-approver.conf")},
+	}
 }
 
 // ArgMap parses "--name=value" flags into a map. When a flag repeats, the last value wins,

@@ -186,6 +186,7 @@ func TestKubeadmFidelity(t *testing.T) {
 			"--audit-log-path=/var/log/kubestrap/audit/kube-apiserver-audit.log",
 			"--audit-policy-file=/etc/kubernetes/kubestrap/audit-policy.yaml",
 			"--encryption-provider-config=/etc/kubernetes/kubestrap/encryption-config.yaml",
+			"--kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt",
 			"--profiling=false",
 			"--service-account-extend-token-expiration=false",
 		}},
@@ -575,11 +576,16 @@ func TestControlPlaneOrder(t *testing.T) {
 		}
 		return out
 	}
-	if got, want := names(ControlPlane(baseConfig(), p)), []string{EtcdName, APIServerName, ControllerManagerName, SchedulerName}; !slices.Equal(got, want) {
+	if got, want := names(ControlPlane(baseConfig(), p)), []string{EtcdName, APIServerName, ControllerManagerName, SchedulerName, CSRApproverName}; !slices.Equal(got, want) {
 		t.Errorf("local etcd: %q, want %q", got, want)
 	}
-	if got, want := names(ControlPlane(customConfig(), p)), []string{APIServerName, ControllerManagerName, SchedulerName}; !slices.Equal(got, want) {
+	if got, want := names(ControlPlane(customConfig(), p)), []string{APIServerName, ControllerManagerName, SchedulerName, CSRApproverName}; !slices.Equal(got, want) {
 		t.Errorf("external etcd: %q, want %q", got, want)
+	}
+	off := baseConfig()
+	off.Kubestrap.CSRApprover.Disabled = true
+	if got, want := names(ControlPlane(off, p)), []string{EtcdName, APIServerName, ControllerManagerName, SchedulerName}; !slices.Equal(got, want) {
+		t.Errorf("csrApprover.disabled: %q, want %q", got, want)
 	}
 }
 
@@ -597,8 +603,8 @@ func BenchmarkControlPlaneArgs(b *testing.B) {
 	cfg.Cluster.Etcd = config.Etcd{Local: &config.LocalEtcd{DataDir: "/var/lib/etcd"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if len(ControlPlane(cfg, p)) != 4 {
-			b.Fatal("want four components")
+		if len(ControlPlane(cfg, p)) != 5 {
+			b.Fatal("want five components")
 		}
 	}
 }

@@ -297,6 +297,15 @@ type KubestrapConfiguration struct {
 	ControllerManager ComponentPort `json:"controllerManager,omitempty"`
 	Scheduler         ComponentPort `json:"scheduler,omitempty"`
 	Supervisor        Supervisor    `json:"supervisor,omitempty"`
+	CSRApprover       CSRApprover   `json:"csrApprover,omitempty"`
+}
+
+// CSRApprover configures kubestrap's approver of kubelet serving certificates.
+type CSRApprover struct {
+	// Disabled leaves the kubelets' serving CSRs to the operator (or another approver): init
+	// then neither runs the approver nor creates its RBAC. Kubelets still request serving
+	// certificates (serverTLSBootstrap) and kube-apiserver still verifies them.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // Config is everything one kubestrap init reads: the documents of one config file, defaulted.

@@ -200,7 +200,7 @@ func listing(t *testing.T, root string) []string {
 func componentPids(t *testing.T, root string) map[string]int {
 	t.Helper()
 	pids := map[string]int{}
-	for _, c := range []string{"supervisor", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+	for _, c := range []string{"supervisor", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubestrap-csr-approver"} {
 		pids[c] = readPid(t, root, c)
 	}
 	return pids

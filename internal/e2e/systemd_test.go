@@ -11,10 +11,11 @@ import (
 // throwaway hosts made by hack/systemd-host (systemdhost_test.go). They need root; .ci/run runs
 // them with KUBESTRAP_E2E_SYSTEMD=require.
 
-var controlPlaneUnits = []string{"etcd.service", "kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service"}
+var controlPlaneUnits = []string{"etcd.service", "kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "kubestrap-csr-approver.service"}
 
 // TestSystemdControlPlane is a user's first run on a systemd host: plain `kubestrap init` picks
-// systemd mode, the four units run the bundled components, kubectl works, and
+// systemd mode, the four units run the bundled components (and a fifth kubestrap's CSR approver),
+// kubectl works, and
 // show-apiserver-options reads the same options from the unit and from the process. systemd then
 // keeps the control plane up: it restarts a kube-apiserver killed with SIGKILL (Restart=), and
 // brings the control plane back by itself when the host boots again. reset leaves no unit, file
@@ -44,6 +45,11 @@ func TestSystemdControlPlane(t *testing.T) {
 	apiPID := h.unitProp("kube-apiserver.service", "MainPID")
 	if comm := h.mustExec("cat", "/proc/"+apiPID+"/comm"); comm != "kube-apiserver" {
 		t.Errorf("kube-apiserver.service's main process is %q, want kube-apiserver", comm)
+	}
+	// comm holds 15 characters.
+	approverPID := h.unitProp("kubestrap-csr-approver.service", "MainPID")
+	if comm := h.mustExec("cat", "/proc/"+approverPID+"/comm"); comm != "kubestrap-csr-a" {
+		t.Errorf("kubestrap-csr-approver.service's main process is %q, want kubestrap-csr-approver", comm)
 	}
 
 	// kubectl, with the admin.conf init wrote.
@@ -125,7 +131,7 @@ func TestSystemdControlPlane(t *testing.T) {
 				t.Errorf("%s after reset: LoadState %q, want not-found (unit file removed)", u, got)
 			}
 		}
-		if r := h.exec("pgrep", "-l", "^(etcd|kube-)"); r.code != 1 {
+		if r := h.exec("pgrep", "-l", "^(etcd|kube-|kubestrap-csr)"); r.code != 1 {
 			t.Errorf("processes left after reset (pgrep exit %d):\n%s", r.code, r.stdout)
 		}
 		assertHostClean(t, h)

@@ -34,8 +34,8 @@ func controlPlaneRunning(ctx context.Context, d *Data) (bool, string) {
 	if d.dryRun || !workflow.WholeRun(ctx) || shouldWaitForControlPlane(d) {
 		return true, ""
 	}
-	return false, fmt.Sprintf("[init] The control plane was not started by kubestrap (mode %q); skipping the phases that need it: wait-control-plane, upload-config, mark-control-plane, bootstrap-token, addon, show-join-command.\n"+
-		"[init] Start it with the commands above, then run: kubestrap init phase upload-config all && kubestrap init phase mark-control-plane && kubestrap init phase bootstrap-token && kubestrap init phase addon all && kubestrap init phase show-join-command", d.mode.Name())
+	return false, fmt.Sprintf("[init] The control plane was not started by kubestrap (mode %q); skipping the phases that need it: wait-control-plane, upload-config, mark-control-plane, bootstrap-token, csr-approver, addon, show-join-command.\n"+
+		"[init] Start it with the commands above, then run: kubestrap init phase upload-config all && kubestrap init phase mark-control-plane && kubestrap init phase bootstrap-token && kubestrap init phase csr-approver && kubestrap init phase addon all && kubestrap init phase show-join-command", d.mode.Name())
 }
 
 // clientset returns a client authenticated with admin.conf, creating the admin binding through

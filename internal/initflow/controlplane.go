@@ -90,6 +90,10 @@ func componentPhase(name string) func(context.Context, *Data) error {
 				return writeComponent(d, c)
 			}
 		}
+		if name == components.CSRApproverName {
+			fmt.Fprintln(d.log, "[control-plane] The kubelet-serving CSR approver is disabled (csrApprover.disabled); kubelets' serving certificate requests are left to you")
+			return nil
+		}
 		return fmt.Errorf("unknown control-plane component %q", name)
 	}
 }
@@ -101,6 +105,9 @@ func runWaitControlPlane(ctx context.Context, d *Data) error {
 	}
 	var targets []controlplane.Target
 	for _, c := range components.ControlPlane(d.cfg, d.p) {
+		if c.HealthURL() == "" {
+			continue // the CSR approver serves no health endpoint
+		}
 		t := controlplane.Target{Name: c.Name, URL: c.HealthURL()}
 		t.LogFile, t.LogHint = d.mode.LogHint(d.p, c.Name)
 		targets = append(targets, t)

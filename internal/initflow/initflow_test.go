@@ -27,12 +27,12 @@ func TestPhaseNames(t *testing.T) {
 			top = append(top, name)
 		}
 	}
-	want := "preflight certs kubeconfig etcd control-plane kubelet-start wait-control-plane upload-config mark-control-plane bootstrap-token addon show-join-command"
+	want := "preflight certs kubeconfig etcd control-plane kubelet-start wait-control-plane upload-config mark-control-plane bootstrap-token csr-approver addon show-join-command"
 	if got := strings.Join(top, " "); got != want {
 		t.Errorf("phases %q, want %q", got, want)
 	}
 	names := strings.Join(NewRunner().Names(), " ")
-	for _, sub := range []string{"certs/apiserver-etcd-client", "certs/sa", "kubeconfig/super-admin", "etcd/local", "control-plane/controller-manager", "upload-config/kubelet", "addon/coredns", "addon/kube-proxy"} {
+	for _, sub := range []string{"certs/apiserver-etcd-client", "certs/sa", "kubeconfig/super-admin", "etcd/local", "control-plane/controller-manager", "control-plane/csr-approver", "upload-config/kubelet", "addon/coredns", "addon/kube-proxy"} {
 		if !strings.Contains(names, sub) {
 			t.Errorf("no phase %s in %s", sub, names)
 		}

@@ -1,6 +1,6 @@
 // Package initflow owns the init workflow: the ordered phases that turn a host into a control-plane
 // node (preflight, certs, kubeconfig, etcd, control-plane, kubelet-start, wait-control-plane,
-// upload-config, mark-control-plane, bootstrap-token, addon, show-join-command) and the state they share. Each phase calls the
+// upload-config, mark-control-plane, bootstrap-token, csr-approver, addon, show-join-command) and the state they share. Each phase calls the
 // package that owns its work; the command layer only builds the Data and runs the phases.
 package initflow
 
@@ -101,6 +101,7 @@ func NewRunner() *workflow.Runner[*Data] {
 			{Name: "apiserver", Short: "Write the kube-apiserver's files (encryption config, audit policy, manifest or unit)", Run: componentPhase(components.APIServerName)},
 			{Name: "controller-manager", Short: "Write the kube-controller-manager's manifest or unit", Run: componentPhase(components.ControllerManagerName)},
 			{Name: "scheduler", Short: "Write the kube-scheduler's manifest or unit", Run: componentPhase(components.SchedulerName)},
+			{Name: "csr-approver", Short: "Write kubestrap's kubelet-serving CSR approver's manifest or unit (unless csrApprover.disabled)", Run: componentPhase(components.CSRApproverName)},
 		}, Finish: startControlPlane},
 		{Name: "kubelet-start", Short: "Write the kubelet's configuration and (re)start it (static-pod mode)", Run: runKubeletStart},
 		{Name: "wait-control-plane", Short: "Wait for the control plane to be healthy", RunIf: controlPlaneRunning, Run: runWaitControlPlane},
@@ -110,6 +111,7 @@ func NewRunner() *workflow.Runner[*Data] {
 		}},
 		{Name: "mark-control-plane", Short: "Label and taint the control-plane Node (where a kubelet registers one)", RunIf: markControlPlaneRunIf, Run: runMarkControlPlane},
 		{Name: "bootstrap-token", Aliases: []string{"bootstraptoken"}, Short: "Create the bootstrap token, its RBAC rules and the cluster-info ConfigMap", RunIf: controlPlaneRunning, Run: runBootstrapToken},
+		{Name: "csr-approver", Short: "Create the kubelet-serving CSR approver's RBAC rules and its record of the nodes' join addresses", RunIf: controlPlaneRunning, Run: runCSRApproverObjects},
 		addonPhase(),
 		{Name: "show-join-command", Short: "Show the join command for worker nodes", RunIf: controlPlaneRunning, Run: runShowJoinCommand},
 	}})

@@ -28,6 +28,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/csrapprover"
 	"github.com/kubestrap/kubestrap/internal/discovery"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/kubeclient"
@@ -75,6 +76,9 @@ type Options struct {
 	Kubelet KubeletService
 	// Hostname is the host's name for the kubelet's flags; empty means os.Hostname().
 	Hostname string
+	// DefaultAddress is the node's address when kubeletExtraArgs names no node-ip; nil means the
+	// first address of the default route's interface, as the kubelet picks it (tests replace it).
+	DefaultAddress func() (string, error)
 	// DiscoveryInterval overrides the discovery poll interval (tests).
 	DiscoveryInterval time.Duration
 }
@@ -160,6 +164,11 @@ func (j *Join) undoOnError(err *error) {
 func (j *Join) Preflight(ctx context.Context) error {
 	j.logf("[preflight] Running pre-flight checks")
 	p := j.o.Paths
+	// join-addresses records node-ip at the end; a value that is not an address fails here,
+	// before anything is written.
+	if _, err := csrapprover.NodeIPArg(j.o.Config.Join.NodeRegistration.KubeletExtraArgs); err != nil {
+		return err
+	}
 	checks := []preflight.Check{
 		fileAvailable(p.Kubeconfig(KubeletConf), "/etc/kubernetes/"+KubeletConf,
 			"this node has joined a cluster already: run 'kubestrap reset' first to join again"),

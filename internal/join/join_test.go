@@ -149,6 +149,8 @@ func newTestJoin(t *testing.T, root string, c *testCluster, mutate func(*Options
 		Discover:  c.discover,
 		NewClient: func(*clientcmdapi.Config) (kubernetes.Interface, error) { return c.client, nil },
 		Hostname:  "host-1",
+		// The address the kubelet would report; the machine's own would make tests depend on it.
+		DefaultAddress: func() (string, error) { return "10.0.0.5", nil },
 	}
 	if mutate != nil {
 		mutate(&o)
@@ -167,7 +169,7 @@ func newTestJoin(t *testing.T, root string, c *testCluster, mutate func(*Options
 
 // runAll runs the phases in order, as the CLI's runner does.
 func runAll(ctx context.Context, j *Join) error {
-	for _, phase := range []func(context.Context) error{j.Preflight, j.Discover, j.KubeletStart, j.TLSBootstrap} {
+	for _, phase := range []func(context.Context) error{j.Preflight, j.Discover, j.KubeletStart, j.TLSBootstrap, j.RecordAddresses} {
 		if err := phase(ctx); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package join
 
 import (
 	"context"
+	"os"
 
 	"github.com/kubestrap/kubestrap/internal/workflow"
 )
@@ -26,6 +27,7 @@ func NewRunner() *workflow.Runner[*Join] {
 		{Name: "kubelet-start", Short: "Write the cluster CA, bootstrap-kubelet.conf and the kubelet's configuration, flags and unit; restart a systemd-managed kubelet", ArgsUsage: endpointArg, Run: phase((*Join).KubeletStart)},
 		// kubeadm's kubelet-wait-bootstrap is the step that ends with the node's kubelet.conf.
 		{Name: "tls-bootstrap", Aliases: []string{"kubelet-wait-bootstrap"}, Short: "Obtain the node's client certificate through a CSR and write kubelet.conf", ArgsUsage: endpointArg, Run: phase((*Join).TLSBootstrap)},
+		{Name: "join-addresses", Short: "Record the node's addresses on its Lease, for kubestrap's kubelet-serving CSR approver", ArgsUsage: endpointArg, RunIf: hasNodeCredentials, Run: phase((*Join).RecordAddresses)},
 	}}
 }
 
@@ -42,4 +44,16 @@ func RunAll(ctx context.Context, r *workflow.Runner[*Join], j *Join, skip []stri
 // phase adapts a Join method to the runner's argument order.
 func phase(m func(*Join, context.Context) error) func(context.Context, *Join) error {
 	return func(ctx context.Context, j *Join) error { return m(j, ctx) }
+}
+
+// hasNodeCredentials is join-addresses' RunIf: it writes as the node, with the kubelet.conf that
+// tls-bootstrap leaves; a join whose tls-bootstrap is skipped has none to write with.
+func hasNodeCredentials(_ context.Context, j *Join) (bool, string) {
+	if j.o.DryRun {
+		return true, ""
+	}
+	if _, err := os.Stat(j.o.Paths.Kubeconfig(KubeletConf)); err != nil {
+		return false, "[join-addresses] Skipped: no " + j.o.Paths.Kubeconfig(KubeletConf) + " (the node's credentials) to record the node's addresses with; kubestrap's CSR approver will not approve serving certificates with IP addresses for this node"
+	}
+	return true, ""
 }

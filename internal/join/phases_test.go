@@ -7,7 +7,7 @@ import (
 
 func TestRunnerPhases(t *testing.T) {
 	r := NewRunner()
-	if got, want := r.Names(), []string{"preflight", "discovery", "kubelet-start", "tls-bootstrap"}; !slices.Equal(got, want) {
+	if got, want := r.Names(), []string{"preflight", "discovery", "kubelet-start", "tls-bootstrap", "join-addresses"}; !slices.Equal(got, want) {
 		t.Errorf("phases %v, want %v", got, want)
 	}
 	// kubeadm's names are accepted by --skip-phases: the alias, and the control-plane phases

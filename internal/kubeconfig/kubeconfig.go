@@ -1,5 +1,6 @@
 // Package kubeconfig owns the kubeconfig files of a control-plane node (admin.conf,
-// super-admin.conf, kubelet.conf, controller-manager.conf, scheduler.conf): their identities and
+// super-admin.conf, kubelet.conf, controller-manager.conf, scheduler.conf, and kubestrap's
+// csr-approver.conf): their identities and
 // server URLs, the client certificates embedded in them (signed through the pki package by the
 // cluster CA), the validation of existing files, and the builders for ad-hoc client-certificate
 // and bootstrap-token kubeconfigs used by `kubeconfig user` and join. Files are encoded only
@@ -36,7 +37,12 @@ const (
 	Kubelet           = "kubelet"
 	ControllerManager = "controller-manager"
 	Scheduler         = "scheduler"
+	// CSRApprover is kubestrap's own: the identity of the kubelet-serving CSR approver.
+	CSRApprover = "csr-approver"
 )
+
+// CSRApproverUser is the approver's user name; its RBAC (package csrapprover) binds this user.
+const CSRApproverUser = "kubestrap:csr-approver"
 
 // Groups and users fixed by the RBAC that kubeadm (and kubestrap's init) sets up.
 const (
@@ -64,6 +70,7 @@ var specs = []spec{
 	{name: Kubelet, file: "kubelet.conf", user: func(c *config.Config) string { return NodeUserPrefix + c.NodeName() }, orgs: []string{NodesGroup}, local: true},
 	{name: ControllerManager, file: "controller-manager.conf", user: fixed("system:kube-controller-manager"), local: true},
 	{name: Scheduler, file: "scheduler.conf", user: fixed("system:kube-scheduler"), local: true},
+	{name: CSRApprover, file: "csr-approver.conf", user: fixed(CSRApproverUser), local: true},
 }
 
 func fixed(s string) func(*config.Config) string { return func(*config.Config) string { return s } }

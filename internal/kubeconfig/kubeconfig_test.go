@@ -60,6 +60,7 @@ func TestIdentities(t *testing.T) {
 		{Name: "kubelet", File: "kubelet.conf", User: "system:node:node1", Orgs: []string{"system:nodes"}, Server: "https://192.168.0.10:6443"},
 		{Name: "controller-manager", File: "controller-manager.conf", User: "system:kube-controller-manager", Server: "https://192.168.0.10:6443"},
 		{Name: "scheduler", File: "scheduler.conf", User: "system:kube-scheduler", Server: "https://192.168.0.10:6443"},
+		{Name: "csr-approver", File: "csr-approver.conf", User: "kubestrap:csr-approver", Server: "https://192.168.0.10:6443"},
 	}
 	got := Identities(cfg)
 	if len(got) != len(want) {
@@ -71,7 +72,7 @@ func TestIdentities(t *testing.T) {
 			t.Errorf("identity %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	if !slices.Equal(KubeconfigNames(), []string{"admin", "super-admin", "kubelet", "controller-manager", "scheduler"}) {
+	if !slices.Equal(KubeconfigNames(), []string{"admin", "super-admin", "kubelet", "controller-manager", "scheduler", "csr-approver"}) {
 		t.Errorf("KubeconfigNames = %v", KubeconfigNames())
 	}
 }
@@ -157,8 +158,8 @@ func TestEnsureKubeconfigs(t *testing.T) {
 					t.Errorf("%s rewritten by the second run", name)
 				}
 			}
-			if n := strings.Count(log.String(), "[kubeconfig] Using existing kubeconfig file: "); n != 5 {
-				t.Errorf("%d 'Using existing' lines, want 5:\n%s", n, log.String())
+			if n := strings.Count(log.String(), "[kubeconfig] Using existing kubeconfig file: "); n != 6 {
+				t.Errorf("%d 'Using existing' lines, want 6:\n%s", n, log.String())
 			}
 		})
 	}

@@ -51,6 +51,10 @@ func Configuration(cfg *config.Config) (*kubeletv1beta1.KubeletConfiguration, er
 		HealthzBindAddress: "127.0.0.1",
 		HealthzPort:        ptr.To[int32](10248),
 		RotateCertificates: true,
+		// The kubelet asks the cluster CA for its serving certificate (a kubernetes.io/kubelet-serving
+		// CSR) instead of signing one itself, so that kube-apiserver can verify it
+		// (--kubelet-certificate-authority); kubestrap's CSR approver approves the request.
+		ServerTLSBootstrap: true,
 		StaticPodPath:      paths.KubernetesDir + "/manifests",
 	}
 	if len(cfg.KubeletConfiguration) == 0 {

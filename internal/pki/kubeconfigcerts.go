@@ -17,6 +17,7 @@ var renewableKubeconfigs = []struct{ file, longName string }{
 	{"super-admin.conf", "certificate embedded in the kubeconfig file for the super-admin"},
 	{"controller-manager.conf", "certificate embedded in the kubeconfig file for the controller manager to use"},
 	{"scheduler.conf", "certificate embedded in the kubeconfig file for the scheduler manager to use"},
+	{"csr-approver.conf", "certificate embedded in the kubeconfig file for kubestrap's kubelet-serving CSR approver"},
 }
 
 // embeddedClient is a kubeconfig file loaded for its current user's client certificate.

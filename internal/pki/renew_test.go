@@ -23,7 +23,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
-// writeKubeconfigs writes the four renewable kubeconfig files the way the kubeconfig package
+// writeKubeconfigs writes the five renewable kubeconfig files the way the kubeconfig package
 // does (that package imports this one, so the tests build them by hand).
 func writeKubeconfigs(t *testing.T, p paths.Paths, cfg *config.Config, now time.Time) {
 	t.Helper()
@@ -36,6 +36,7 @@ func writeKubeconfigs(t *testing.T, p paths.Paths, cfg *config.Config, now time.
 		"super-admin.conf":        {"kubernetes-super-admin", "system:masters"},
 		"controller-manager.conf": {"system:kube-controller-manager"},
 		"scheduler.conf":          {"system:kube-scheduler"},
+		"csr-approver.conf":       {"kubestrap:csr-approver"},
 	}
 	for file, u := range users {
 		key, err := GenerateKey(config.AlgorithmECDSAP256)
@@ -84,7 +85,7 @@ func TestCheckExpiration(t *testing.T) {
 		names = append(names, c.Name)
 	}
 	want := []string{"admin.conf", "apiserver", "apiserver-etcd-client", "apiserver-kubelet-client", "controller-manager.conf",
-		"etcd-healthcheck-client", "etcd-peer", "etcd-server", "front-proxy-client", "scheduler.conf", "super-admin.conf"}
+		"csr-approver.conf", "etcd-healthcheck-client", "etcd-peer", "etcd-server", "front-proxy-client", "scheduler.conf", "super-admin.conf"}
 	if !slices.Equal(names, want) {
 		t.Errorf("certificates %v, want %v", names, want)
 	}
@@ -272,7 +273,7 @@ func TestRenewSelectedAndEdgeCases(t *testing.T) {
 func TestRenewNames(t *testing.T) {
 	t.Parallel()
 	want := []string{"admin.conf", "apiserver", "apiserver-etcd-client", "apiserver-kubelet-client", "controller-manager.conf",
-		"etcd-healthcheck-client", "etcd-peer", "etcd-server", "front-proxy-client", "scheduler.conf", "super-admin.conf"}
+		"csr-approver.conf", "etcd-healthcheck-client", "etcd-peer", "etcd-server", "front-proxy-client", "scheduler.conf", "super-admin.conf"}
 	if got := RenewNames(nil); !slices.Equal(got, want) {
 		t.Errorf("RenewNames = %v", got)
 	}

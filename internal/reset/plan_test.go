@@ -399,7 +399,7 @@ func TestLayoutFromUnitsAndManifests(t *testing.T) {
 			if len(l.Modes) != 1 || l.Modes[0].Mode != mode || !slices.Equal(l.Modes[0].Names(), runmode.ControlPlane) {
 				t.Errorf("modes %+v, want %s with %v", l.Modes, mode, runmode.ControlPlane)
 			}
-			if got := len(l.contained()); (mode == "static-pod") != (got == 4) {
+			if got := len(l.contained()); (mode == "static-pod") != (got == 5) {
 				t.Errorf("%d contained components in %s mode", got, mode)
 			}
 			e.write("data/etcd/member/wal/0.wal", "wal")

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 )
@@ -44,12 +45,12 @@ func (p Process) String() string {
 const whySupervisor = "local supervisor of the root"
 
 // componentNames are the programs kubestrap runs for a root, by the name they show in ps.
-var componentNames = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
+var componentNames = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", components.CSRApproverName, "kubelet"}
 
 // kubestrapRunsFor are the kubestrap subcommands that act on a root for a long time (or are a
 // component under its own name); a `kubestrap status` or another reset merely looking at the root
 // is not the root's process.
-var kubestrapRunsFor = append([]string{"init", "join", "supervise"}, componentNames...)
+var kubestrapRunsFor = append([]string{"init", "join", "supervise", "csr-approver"}, componentNames...)
 
 // processFinder decides which processes belong to a root.
 type processFinder struct {

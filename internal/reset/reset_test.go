@@ -64,6 +64,8 @@ func TestProcessFinder(t *testing.T) {
 	e.procs.add(10, 1, "/usr/local/bin/kubestrap", "init", "--root-dir", e.root, "--config", "/tmp/x.yaml")
 	e.procs.add(11, 1, "/opt/kubelet", "--kubeconfig="+e.path("etc/kubernetes/kubelet.conf"))
 	e.procs.add(12, 1, "kube-apiserver", "--client-ca-file="+e.path("etc/kubernetes/pki/ca.crt"))
+	// The CSR approver left behind by a killed supervisor, under its own name.
+	e.procs.add(13, 1, "kubestrap-csr-approver", "--kubeconfig="+e.path("etc/kubernetes/csr-approver.conf"))
 	// Not the root's: an editor and a tail on its files, a status query, another root's
 	// components, a component of ours in a container's mount namespace.
 	e.procs.add(20, 1, "vim", e.path("etc/kubernetes/admin.conf"))
@@ -82,7 +84,7 @@ func TestProcessFinder(t *testing.T) {
 	for _, p := range found {
 		pids = append(pids, p.PID)
 	}
-	if want := []int{10, 11, 12, 4242, 4243, 4244, 4245, 4246}; !slices.Equal(pids, want) {
+	if want := []int{10, 11, 12, 13, 4242, 4243, 4244, 4245, 4246, 4247}; !slices.Equal(pids, want) {
 		t.Errorf("found %v, want %v", found, want)
 	}
 

@@ -171,8 +171,8 @@ func TestStop(t *testing.T) {
 	t.Parallel()
 	want := map[string][]string{
 		config.ModeLocal:     {"local"},
-		config.ModeStaticPod: {"static pods etcd kube-apiserver kube-controller-manager kube-scheduler"},
-		config.ModeSystemd:   {"units kube-scheduler.service kube-controller-manager.service kube-apiserver.service etcd.service"},
+		config.ModeStaticPod: {"static pods etcd kube-apiserver kube-controller-manager kube-scheduler kubestrap-csr-approver"},
+		config.ModeSystemd:   {"units kubestrap-csr-approver.service kube-scheduler.service kube-controller-manager.service kube-apiserver.service etcd.service"},
 	}
 	for _, m := range registry {
 		p := paths.MustUnder(t.TempDir())

@@ -76,7 +76,8 @@ type Running struct {
 }
 
 // ControlPlane are the control-plane components in start order; stopping goes in reverse.
-var ControlPlane = []string{components.EtcdName, components.APIServerName, components.ControllerManagerName, components.SchedulerName}
+// kubestrap's CSR approver is run like them (supervised process, unit or static pod).
+var ControlPlane = []string{components.EtcdName, components.APIServerName, components.ControllerManagerName, components.SchedulerName, components.CSRApproverName}
 
 // Installed is what one mode left under a root.
 type Installed struct {

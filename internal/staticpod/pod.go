@@ -111,6 +111,10 @@ func buildPod(cfg *config.Config, p paths.Paths, c components.Component, h host)
 	case components.SchedulerName:
 		requests = cpu("100m")
 		vols.add("kubeconfig", p.Kubeconfig("scheduler.conf"), "", true, corev1.HostPathFileOrCreate)
+	case components.CSRApproverName:
+		// A watch and an occasional approval: far below the scheduler's 100m.
+		requests = cpu("10m")
+		vols.add("kubeconfig", p.Kubeconfig("csr-approver.conf"), "", true, corev1.HostPathFileOrCreate)
 	default:
 		return nil, fmt.Errorf("no static pod for component %q", c.Name)
 	}
@@ -136,15 +140,18 @@ func buildPod(cfg *config.Config, p paths.Paths, c components.Component, h host)
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command:         append([]string{c.Name}, c.Args...),
 		Env:             env,
-		Ports: []corev1.ContainerPort{{
+		Resources:       corev1.ResourceRequirements{Requests: requests},
+		VolumeMounts:    mounts,
+	}
+	// The CSR approver serves nothing: no port to probe; the kubelet restarts it when it exits.
+	if c.Health.Port != 0 {
+		container.Ports = []corev1.ContainerPort{{
 			Name:          ProbePortName,
 			ContainerPort: c.Health.Port,
 			Protocol:      corev1.ProtocolTCP,
-		}},
-		Resources:    corev1.ResourceRequirements{Requests: requests},
-		VolumeMounts: mounts,
+		}}
+		container.LivenessProbe, container.ReadinessProbe, container.StartupProbe = probes(c.Health, cfg.ControlPlaneHealthTimeout())
 	}
-	container.LivenessProbe, container.ReadinessProbe, container.StartupProbe = probes(c.Health, cfg.ControlPlaneHealthTimeout())
 
 	return &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -205,6 +212,11 @@ func Image(cfg *config.Config, component string) (string, error) {
 			v = config.BundledKubernetesVersion
 		}
 		return repo + "/" + component + ":" + strings.ReplaceAll(v, "+", "_"), nil
+	case components.CSRApproverName:
+		// kubestrap's own program: an image made from the kubestrap binary (entrypoint named
+		// after the component, like the other images made from it), tagged with the bundled
+		// Kubernetes version it ships with. No public registry serves it.
+		return repo + "/" + component + ":" + strings.ReplaceAll(config.BundledKubernetesVersion, "+", "_"), nil
 	}
 	return "", fmt.Errorf("no image for component %q", component)
 }
@@ -290,6 +302,9 @@ func extraEnvs(cfg *config.Config, component string) ([]config.EnvVar, error) {
 		return cfg.Cluster.ControllerManager.ExtraEnvs, nil
 	case components.SchedulerName:
 		return cfg.Cluster.Scheduler.ExtraEnvs, nil
+	case components.CSRApproverName:
+		// kubestrap's component: kubeadm's configuration has no field for it.
+		return nil, nil
 	}
 	return nil, fmt.Errorf("unknown component %q", component)
 }

@@ -159,6 +159,9 @@ func TestKubeadmProperties(t *testing.T) {
 	}
 	wantPort := map[string]int32{components.EtcdName: 2381, components.APIServerName: 6443, components.ControllerManagerName: 10257, components.SchedulerName: 10259}
 	for _, c := range components.ControlPlane(cfg, p) {
+		if c.Name == components.CSRApproverName {
+			continue // kubestrap's own component: TestCSRApproverPod
+		}
 		pod, err := buildPod(cfg, p, c, testHost())
 		if err != nil {
 			t.Fatal(err)
@@ -272,6 +275,9 @@ func TestVolumes(t *testing.T) {
 		},
 		components.SchedulerName: {
 			"kubeconfig": {"/etc/kubernetes/scheduler.conf", "/etc/kubernetes/scheduler.conf", true, corev1.HostPathFileOrCreate},
+		},
+		components.CSRApproverName: {
+			"kubeconfig": {"/etc/kubernetes/csr-approver.conf", "/etc/kubernetes/csr-approver.conf", true, corev1.HostPathFileOrCreate},
 		},
 	}
 	for _, c := range components.ControlPlane(cfg, p) {
@@ -466,5 +472,31 @@ func TestWriteDryRun(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(root); len(entries) != 0 {
 		t.Errorf("dry run wrote under the root: %v", entries)
+	}
+}
+
+// TestCSRApproverPod: kubestrap's approver runs as a static pod like the control-plane components
+// (host network, node-critical priority, RuntimeDefault seccomp, its kubeconfig read-only), from
+// the image made of the kubestrap binary, and without ports or probes, since it serves nothing.
+func TestCSRApproverPod(t *testing.T) {
+	t.Parallel()
+	cfg, p := baseConfig(), paths.MustUnder("/")
+	pod, err := buildPod(cfg, p, components.CSRApprover(p), testHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr := pod.Spec.Containers[0]
+	if want := []string{"kubestrap-csr-approver", "--kubeconfig=/etc/kubernetes/csr-approver.conf"}; !slices.Equal(ctr.Command, want) {
+		t.Errorf("command %q, want %q", ctr.Command, want)
+	}
+	if ctr.Image != "registry.k8s.io/kubestrap-csr-approver:v1.37.2" {
+		t.Errorf("image %s", ctr.Image)
+	}
+	if len(ctr.Ports) != 0 || ctr.LivenessProbe != nil || ctr.ReadinessProbe != nil || ctr.StartupProbe != nil {
+		t.Errorf("ports %v, probes %v %v %v", ctr.Ports, ctr.LivenessProbe, ctr.ReadinessProbe, ctr.StartupProbe)
+	}
+	s := pod.Spec
+	if !s.HostNetwork || s.PriorityClassName != PriorityClassName || s.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("spec %+v", s)
 	}
 }

@@ -315,11 +315,11 @@ func TestWriteUnit(t *testing.T) {
 	}
 	log.Reset()
 	writeAll(t, cfg, p, Options{Log: &log, Executable: src, FS: rootOwned})
-	if strings.Count(log.String(), "Using existing systemd unit") != 4 || strings.Count(log.String(), "Using existing kubestrap binary "+exe) != 4 {
+	if strings.Count(log.String(), "Using existing systemd unit") != 5 || strings.Count(log.String(), "Using existing kubestrap binary "+exe) != 5 {
 		t.Errorf("second run log:\n%s", log.String())
 	}
-	if entries, _ := os.ReadDir(p.SystemdUnitDir()); len(entries) != 4 {
-		t.Errorf("%s holds %d entries, want 4", p.SystemdUnitDir(), len(entries))
+	if entries, _ := os.ReadDir(p.SystemdUnitDir()); len(entries) != 5 {
+		t.Errorf("%s holds %d entries, want 5 (four components and the CSR approver)", p.SystemdUnitDir(), len(entries))
 	}
 }
 

@@ -54,6 +54,7 @@ var descriptions = map[string][2]string{
 	components.APIServerName:         {"kube-apiserver: the Kubernetes API server (kubestrap)", "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/"},
 	components.ControllerManagerName: {"kube-controller-manager: the Kubernetes controllers (kubestrap)", "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-controller-manager/"},
 	components.SchedulerName:         {"kube-scheduler: the Kubernetes scheduler (kubestrap)", "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/"},
+	components.CSRApproverName:       {"kubestrap-csr-approver: approves kubelet serving certificates that kubestrap can vouch for", "https://github.com/kubestrap/kubestrap#kubelet-serving-certificates"},
 }
 
 // Render returns the unit file that runs c through its component symlink with exactly c.Args,
@@ -91,8 +92,8 @@ func render(cfg *config.Config, p paths.Paths, c components.Component, env []str
 			d.After = append(d.After, UnitName(components.EtcdName))
 			d.Requires = []string{UnitName(components.EtcdName)}
 		}
-	case components.ControllerManagerName, components.SchedulerName:
-		// Wants, not Requires: both ride out an apiserver outage on their own, so restarting
+	case components.ControllerManagerName, components.SchedulerName, components.CSRApproverName:
+		// Wants, not Requires: they ride out an apiserver outage on their own, so restarting
 		// the apiserver need not restart them too.
 		d.After = append(d.After, UnitName(components.APIServerName))
 		d.Wants = append(d.Wants, UnitName(components.APIServerName))

@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubestrap/kubestrap/internal/csrapprover"
+)
+
+// newCSRApproverCommand is the approver of kubelet serving certificates that every run mode runs
+// next to the control plane (as the program kubestrap-csr-approver, through a symlink, a unit or
+// a static Pod); people do not usually run it by hand, hence hidden.
+func newCSRApproverCommand(g *globalOptions) *cobra.Command {
+	var kubeconfig string
+	cmd := &cobra.Command{
+		Use:    "csr-approver --kubeconfig FILE",
+		Short:  "Approve kubelet serving certificate requests that kubestrap can vouch for (started by init)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kubeconfig == "" {
+				return UsageError{errors.New("--kubeconfig is required: the approver's identity (csr-approver.conf under /etc/kubernetes)")}
+			}
+			parent := cmd.Context()
+			if parent == nil {
+				parent = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+			defer stop()
+			return csrapprover.Run(ctx, kubeconfig, g.Err)
+		},
+	}
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with the approver's identity ("+csrapprover.User+")")
+	return cmd
+}

@@ -1,0 +1,262 @@
+package csrapprover
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/record"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func lease(node, addrs string) *coordinationv1.Lease {
+	return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
+		Name: node, Namespace: corev1.NamespaceNodeLease,
+		Annotations: map[string]string{JoinAddressesAnnotation: addrs},
+	}}
+}
+
+// TestController: with the record ConfigMap in place and a worker's Lease carrying its join
+// addresses, the controller freezes them, approves the worker's own kubelet serving CSR, leaves a
+// CSR with a foreign IP pending with a Warning Event that names the check, ignores another
+// signer's CSR, and keeps the frozen addresses when the Lease later claims more.
+func TestController(t *testing.T) {
+	keys(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := fake.NewClientset()
+	if err := EnsureObjects(ctx, client, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Create(ctx, lease("worker-1", "10.0.0.5,fd00::5"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	good := kubeletRequest().csr(t, "good")
+	foreignReq := kubeletRequest()
+	foreignReq.ips = []string{"10.0.0.5", "192.0.2.99"}
+	foreign := foreignReq.csr(t, "foreign")
+	clientReq := kubeletRequest()
+	clientReq.signer = certificatesv1.KubeAPIServerClientKubeletSignerName
+	other := clientReq.csr(t, "other-signer")
+	for _, csr := range []*certificatesv1.CertificateSigningRequest{good, foreign, other} {
+		if _, err := client.CertificatesV1().CertificateSigningRequests().Create(ctx, csr, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	recorder := record.NewFakeRecorder(100)
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- New(client, recorder, &log).Run(ctx) }()
+
+	waitFor(t, "CSR good to be approved", func() bool { return approved(ctx, t, client, "good") })
+	var events []string
+	drain := func() {
+		for {
+			select {
+			case e := <-recorder.Events:
+				events = append(events, e)
+			default:
+				return
+			}
+		}
+	}
+	foreignWarnings := func() int {
+		drain()
+		n := 0
+		for _, e := range events {
+			if strings.HasPrefix(e, "Warning "+ReasonNotApproved) && strings.Contains(e, "192.0.2.99 is not an address") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "a Warning event for CSR foreign", func() bool { return foreignWarnings() >= 1 })
+	want := `Warning KubestrapNotApproved left pending by kubestrap-csr-approver: ip-addresses check failed: IP address 192.0.2.99 is not an address node "worker-1" had when it joined (10.0.0.5,fd00::5)`
+	if !slices.Contains(events, want) {
+		t.Errorf("events %q lack %q", events, want)
+	}
+	waitFor(t, "the approval's Normal event", func() bool {
+		drain()
+		return slices.ContainsFunc(events, func(e string) bool { return strings.HasPrefix(e, "Normal "+ReasonApproved) })
+	})
+	for _, name := range []string{"foreign", "other-signer"} {
+		csr, err := client.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(csr.Status.Conditions) != 0 {
+			t.Errorf("CSR %s: conditions %v, want none (pending, never denied)", name, csr.Status.Conditions)
+		}
+	}
+	if got := recorded(ctx, t, client)["worker-1"]; got != "10.0.0.5,fd00::5" {
+		t.Errorf("recorded addresses of worker-1 = %q", got)
+	}
+
+	// A later self-report is not trusted: the node rewrites its annotation to cover the foreign
+	// address and asks again.
+	l := lease("worker-1", "10.0.0.5,fd00::5,192.0.2.99")
+	if _, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	again := foreignReq.csr(t, "foreign-again")
+	if _, err := client.CertificatesV1().CertificateSigningRequests().Create(ctx, again, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rewritten annotation to be noticed", func() bool {
+		return strings.Contains(log.String(), `ignoring kubestrap.io/join-addresses="10.0.0.5,fd00::5,192.0.2.99"`)
+	})
+	waitFor(t, "a Warning event for CSR foreign-again", func() bool { return foreignWarnings() >= 2 })
+	if approved(ctx, t, client, "foreign-again") {
+		t.Error("foreign-again was approved after the node rewrote its annotation")
+	}
+	if got := recorded(ctx, t, client)["worker-1"]; got != "10.0.0.5,fd00::5" {
+		t.Errorf("recorded addresses of worker-1 changed to %q", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPendingUntilJoinAddresses: a CSR with IP SANs that arrives before the node's join
+// addresses stays pending, and is approved once they appear.
+func TestPendingUntilJoinAddresses(t *testing.T) {
+	keys(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := fake.NewClientset()
+	if err := EnsureObjects(ctx, client, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CertificatesV1().CertificateSigningRequests().Create(ctx, kubeletRequest().csr(t, "early"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	recorder := record.NewFakeRecorder(100)
+	go func() { _ = New(client, recorder, &syncBuffer{}).Run(ctx) }()
+	select {
+	case e := <-recorder.Events:
+		if !strings.Contains(e, `no join addresses are recorded for node "worker-1"`) {
+			t.Fatalf("event %q", e)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event for the early CSR")
+	}
+	if approved(ctx, t, client, "early") {
+		t.Fatal("approved without join addresses")
+	}
+	if _, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Create(ctx, lease("worker-1", "10.0.0.5,fd00::5"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "CSR early to be approved", func() bool { return approved(ctx, t, client, "early") })
+}
+
+// TestEnsureObjects: least privilege, and init's entry for the control-plane node is written once
+// and never replaced.
+func TestEnsureObjects(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset()
+	cp := []netip.Addr{netip.MustParseAddr("192.168.0.10")}
+	for range 2 {
+		if err := EnsureObjects(ctx, client, "cp-1", cp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cr, err := client.RbacV1().ClusterRoles().Get(ctx, RBACName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var approve bool
+	for _, r := range cr.Rules {
+		if slices.Contains(r.Verbs, "*") || slices.Contains(r.Resources, "*") {
+			t.Errorf("wildcard rule %v", r)
+		}
+		if slices.Contains(r.Verbs, "approve") {
+			approve = true
+			if !slices.Equal(r.ResourceNames, []string{certificatesv1.KubeletServingSignerName}) {
+				t.Errorf("approve is not limited to the kubelet-serving signer: %v", r)
+			}
+		}
+		if slices.Contains(r.Resources, "nodes") || slices.Contains(r.Resources, "secrets") {
+			t.Errorf("rule %v grants more than the approver uses", r)
+		}
+	}
+	if !approve {
+		t.Error("no approve rule")
+	}
+	crb, err := client.RbacV1().ClusterRoleBindings().Get(ctx, RBACName, metav1.GetOptions{})
+	if err != nil || len(crb.Subjects) != 1 || crb.Subjects[0].Name != User {
+		t.Fatalf("binding %v, %v", crb, err)
+	}
+	for _, ns := range []string{corev1.NamespaceNodeLease, metav1.NamespaceSystem} {
+		if _, err := client.RbacV1().RoleBindings(ns).Get(ctx, RBACName, metav1.GetOptions{}); err != nil {
+			t.Errorf("RoleBinding in %s: %v", ns, err)
+		}
+	}
+	if err := EnsureObjects(ctx, client, "cp-1", []netip.Addr{netip.MustParseAddr("10.9.9.9")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := recorded(ctx, t, client)["cp-1"]; got != "192.168.0.10" {
+		t.Errorf("cp-1 recorded as %q, want the first value 192.168.0.10", got)
+	}
+}
+
+func approved(ctx context.Context, t *testing.T, c *fake.Clientset, name string) bool {
+	t.Helper()
+	csr, err := c.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cond := range csr.Status.Conditions {
+		if cond.Type == certificatesv1.CertificateApproved && cond.Status == corev1.ConditionTrue && cond.Reason == ReasonApproved {
+			return true
+		}
+	}
+	return false
+}
+
+func recorded(ctx context.Context, t *testing.T, c *fake.Clientset) map[string]string {
+	t.Helper()
+	cm, err := c.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, RecordName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cm.Data
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return cond(), nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
