@@ -27,7 +27,9 @@ payload() {
     exit 1
   fi
   mkdir -p "$dir"
-  GOOS=$goos GOARCH=$goarch go build -o "$dir/kubestrap.tmp" ./cmd/kubestrap
+  # Static (no cgo), as goreleaser builds it: the program also runs in the control-plane images
+  # (kubestrap images), which carry no libc.
+  CGO_ENABLED=0 GOOS=$goos GOARCH=$goarch go build -o "$dir/kubestrap.tmp" ./cmd/kubestrap
   mv -f "$dir/kubestrap.tmp" "$dir/kubestrap"
   # The metadata is written by a program for this machine built from the same tree: the
   # component program itself unless cross-compiling.

@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/images"
+	"github.com/kubestrap/kubestrap/internal/progstore"
 )
 
 type imagesOptions struct {
@@ -30,7 +32,8 @@ static kubestrap binary, which already holds the components: one layer with the 
 names the static-pod manifests use (imageRepository and kubernetesVersion from --config, as in
 kubeadm) and labels that say they are kubestrap-built from unmodified upstream code.
 
-The running binary is used when it is complete and statically linked; otherwise pass one with
+The running binary is used when it is complete and statically linked (the release build's
+component program, extracted, when this is the front program); otherwise pass one with
 --binary (CGO_ENABLED=0 go build ./cmd/kubestrap). The pause image is built only with
 --pause-binary (a static build of k8s.io/kubernetes' build/pause/linux/pause.c).`,
 	}
@@ -130,6 +133,17 @@ func imagesSource(g *globalOptions, o *imagesOptions, archive string) (*config.C
 	src := images.Source{Binary: o.binary, PauseBinary: o.pauseBinary, Archive: archive}
 	if archive != "" {
 		return cfg, src, nil
+	}
+	if src.Binary == "" && progstore.IsFront() {
+		// The release shape: the images carry the component program the front embeds (static,
+		// built by hack/build.sh), extracted as for any component run.
+		dir, err := progstore.DispatchDir(os.Getenv, os.Geteuid())
+		if err != nil {
+			return nil, images.Source{}, err
+		}
+		if src.Binary, err = progstore.ForRoot(dir, io.Discard); err != nil {
+			return nil, images.Source{}, fmt.Errorf("extracting the component program for the images: %w; or pass a static binary with --binary", err)
+		}
 	}
 	if src.Binary == "" {
 		self, err := os.Executable()

@@ -24,10 +24,28 @@ imageRepository: registry.example.internal/k8s
 registry.example.internal/k8s/kube-apiserver:v1.37.2
 registry.example.internal/k8s/kube-controller-manager:v1.37.2
 registry.example.internal/k8s/kube-scheduler:v1.37.2
+registry.example.internal/k8s/kubestrap-csr-approver:v1.37.2
 registry.example.internal/k8s/pause:3.10.2
 `
 	if out != want {
 		t.Errorf("images list:\n%s\nwant:\n%s", out, want)
+	}
+
+	// With the approver disabled, its image is not needed.
+	if err := os.WriteFile(cfg, []byte(`apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+imageRepository: registry.example.internal/k8s
+---
+apiVersion: kubestrap.io/v1alpha1
+kind: KubestrapConfiguration
+csrApprover:
+  disabled: true
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = runCLI(t, 0, "images", "list", "--config", cfg)
+	if code != 0 || strings.Contains(out, "csr-approver") {
+		t.Errorf("images list with csrApprover.disabled: exit %d, %s\n%s", code, stderr, out)
 	}
 }
 

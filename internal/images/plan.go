@@ -16,11 +16,17 @@ import (
 // runtime's sandbox image must carry this name for the kubelet's pods to start air-gapped.
 const PauseVersion = "3.10.2"
 
-// List returns the images a static-pod control plane of cfg runs, with the names its manifests
+// List returns the images a static-pod control plane of cfg runs (kubestrap's CSR approver
+// included unless disabled), with the names its manifests
 // use, and the pause image under the same repository (as kubeadm names it) when withPause.
 func List(cfg *config.Config, withPause bool) ([]Image, error) {
 	var out []Image
-	for _, c := range []string{components.EtcdName, components.APIServerName, components.ControllerManagerName, components.SchedulerName} {
+	names := []string{components.EtcdName, components.APIServerName, components.ControllerManagerName, components.SchedulerName}
+	if !cfg.Kubestrap.CSRApprover.Disabled {
+		// kubestrap's own component runs as a static pod too; no registry serves its image.
+		names = append(names, components.CSRApproverName)
+	}
+	for _, c := range names {
 		ref, err := staticpod.Image(cfg, c)
 		if err != nil {
 			return nil, err

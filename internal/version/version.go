@@ -34,13 +34,16 @@ func Get() Info {
 		GoVersion: runtime.Version(),
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 	}
+	if bundledKubernetes != "" || bundledEtcd != "" {
+		// A front program reports the component program it carries: its own build information
+		// lists neither etcd nor the components (it may still link a small k8s.io/kubernetes
+		// package, which would otherwise pass for the components' version).
+		info.Kubernetes, info.Etcd = bundledKubernetes, bundledEtcd
+		return info
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		info.Kubernetes = ModuleVersion(bi, KubernetesModule)
 		info.Etcd = ModuleVersion(bi, EtcdModule)
-	}
-	if info.Kubernetes == "" && info.Etcd == "" {
-		// A front program links neither module; it reports the program it carries.
-		info.Kubernetes, info.Etcd = bundledKubernetes, bundledEtcd
 	}
 	return info
 }
