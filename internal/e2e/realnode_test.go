@@ -221,7 +221,7 @@ func TestStaticPodModeRealKubelet(t *testing.T) {
 }
 
 func controlPlanePods(node string) []string {
-	return []string{"etcd-" + node, "kube-apiserver-" + node, "kube-controller-manager-" + node, "kube-scheduler-" + node}
+	return []string{"etcd-" + node, "kube-apiserver-" + node, "kube-controller-manager-" + node, "kube-scheduler-" + node, "kubestrap-csr-approver-" + node}
 }
 
 // kubectl runs kubectl in the host with its admin.conf.
@@ -242,7 +242,7 @@ func importImages(t *testing.T, h *realHost, bin, static string) {
 	t.Logf("images built and imported into %s in %s", h.name, time.Since(start).Round(time.Millisecond))
 	images := h.mustExec("sh", "-c", "ctr -n k8s.io images ls -q 2>/dev/null")
 	for _, want := range []string{"registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/kube-apiserver:v1.37.2",
-		"registry.k8s.io/kube-controller-manager:v1.37.2", "registry.k8s.io/kube-scheduler:v1.37.2", "registry.k8s.io/pause:3.10.2"} {
+		"registry.k8s.io/kube-controller-manager:v1.37.2", "registry.k8s.io/kube-scheduler:v1.37.2", "registry.k8s.io/kubestrap-csr-approver:v1.37.2", "registry.k8s.io/pause:3.10.2"} {
 		if !strings.Contains(images, want+"\n") {
 			t.Errorf("image %s is not in containerd's k8s.io namespace of %s:\n%s", want, h.name, images)
 		}
@@ -277,7 +277,9 @@ mode: static-pod
 		h.mustExec("test", "-f", "/etc/kubernetes/manifests/"+c+".yaml")
 	}
 	h.run("kubelet", h.name)
-	for _, phase := range [][]string{{"wait-control-plane"}, {"upload-config", "all"}, {"bootstrap-token"}} {
+	// The phases init skipped because the control plane was not running yet, in init's order
+	// (the addons are left out: no CoreDNS or kube-proxy image is made here).
+	for _, phase := range [][]string{{"wait-control-plane"}, {"upload-config", "all"}, {"mark-control-plane"}, {"bootstrap-token"}, {"csr-approver"}} {
 		h.mustExec(append(append([]string{static, "init", "phase"}, phase...), "--config", cfg)...)
 	}
 	return cfg
