@@ -130,7 +130,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(c.log, "[csr-approver] Watching %s CertificateSigningRequests and the join addresses on kube-node-lease Leases\n", certificatesv1.KubeletServingSignerName)
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return fmt.Errorf("the CSR and Lease caches did not sync: %w", ctx.Err())
+		// Only a stop ends the wait early (SIGTERM from systemd, the supervisor or the kubelet,
+		// e.g. while the apiserver is still coming up after a boot): a clean stop, exit 0, so
+		// that systemd does not mark the unit failed.
+		fmt.Fprintf(c.log, "[csr-approver] Stopped before the CSR and Lease caches synced: %v\n", ctx.Err())
+		return nil
 	}
 	go wait.UntilWithContext(ctx, c.worker, time.Second)
 	<-ctx.Done()

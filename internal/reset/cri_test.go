@@ -49,8 +49,9 @@ func TestStopStaticPodsThroughCRI(t *testing.T) {
 			}
 		}
 	}
-	if len(podPids) != 4 {
-		t.Fatalf("%d pod processes, want 4", len(podPids))
+	// The four control-plane components and kubestrap's CSR approver.
+	if len(podPids) != 5 {
+		t.Fatalf("%d pod processes, want 5", len(podPids))
 	}
 	rt := &fakeRuntime{e: e, pids: podPids}
 	e.sys.CRI = func(_ context.Context, endpoint string) (PodRuntime, error) {
@@ -70,7 +71,7 @@ func TestStopStaticPodsThroughCRI(t *testing.T) {
 	if strings.Contains(log, "Waiting up to") {
 		t.Errorf("reset waited for the kubelet although the runtime removed the pods:\n%s", log)
 	}
-	if strings.Count(log, "[reset] Removed pod kube-system/") != 4 {
+	if strings.Count(log, "[reset] Removed pod kube-system/") != len(podPids) {
 		t.Errorf("the removed pods are not reported:\n%s", log)
 	}
 	for _, s := range e.procs.signals {
