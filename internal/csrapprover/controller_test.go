@@ -3,6 +3,7 @@ package csrapprover
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -14,8 +15,10 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 )
 
@@ -258,5 +261,32 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	})
 	if err != nil {
 		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// TestStopBeforeCachesSyncIsClean: a stop while the apiserver cannot be listed yet (as after a
+// boot) ends Run without an error, so the process exits 0 and systemd does not mark its unit
+// failed when reset stops it.
+func TestStopBeforeCachesSyncIsClean(t *testing.T) {
+	client := fake.NewClientset()
+	client.PrependReactor("list", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("the apiserver is not up yet")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- New(client, record.NewFakeRecorder(10), &log).Run(ctx) }()
+	time.Sleep(200 * time.Millisecond) // let the informers try, and fail, to list
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after a stop before the caches synced: %v, want nil (a clean stop)", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if !strings.Contains(log.String(), "Stopped before the CSR and Lease caches synced") {
+		t.Errorf("log: %q", log.String())
 	}
 }
