@@ -13,10 +13,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/kubestrap/kubestrap/internal/cli"
-	"github.com/kubestrap/kubestrap/internal/csrapprover"
 	"github.com/kubestrap/kubestrap/internal/inspect"
 	"github.com/kubestrap/kubestrap/internal/progstore"
 	"github.com/kubestrap/kubestrap/internal/version"
@@ -47,12 +45,7 @@ func main() {
 		}
 		return flags
 	}
-	args := os.Args[1:]
-	if filepath.Base(os.Args[0]) == csrapprover.Program {
-		// kubestrap's own component needs no bundled code: the front runs it itself.
-		args = append([]string{"csr-approver"}, args...)
-	}
-	os.Exit(cli.Execute(args, os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(cli.Execute(cli.Args(os.Args), os.Stdin, os.Stdout, os.Stderr))
 }
 
 // payloadManifest decodes the embedded manifest and declares the embedded program to progstore.

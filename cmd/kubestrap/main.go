@@ -19,7 +19,6 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/bundle"
 	"github.com/kubestrap/kubestrap/internal/cli"
-	"github.com/kubestrap/kubestrap/internal/csrapprover"
 	"github.com/kubestrap/kubestrap/internal/progstore"
 )
 
@@ -41,14 +40,9 @@ func main() {
 		return
 	}
 	progstore.SetMonolith(bundle.Names())
-	args := os.Args[1:]
-	if filepath.Base(os.Args[0]) == csrapprover.Program {
-		// kubestrap's own component, started through a symlink (or image entrypoint) of its name.
-		args = append([]string{"csr-approver"}, args...)
-	}
 	// The bundled programs register flags such as --version on pflag's global set at package
 	// initialisation; cobra would show them as kubestrap's own, so the CLI starts from a clean set.
 	pflag.CommandLine = pflag.NewFlagSet(os.Args[0], pflag.ExitOnError)
 	cli.APIServerFlagCatalog = bundle.APIServerFlags
-	os.Exit(cli.Execute(args, os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(cli.Execute(cli.Args(os.Args), os.Stdin, os.Stdout, os.Stderr))
 }

@@ -3,13 +3,10 @@
 package main
 
 import (
-	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/kubestrap/kubestrap/internal/bundle"
@@ -35,13 +32,8 @@ const (
 // run of the program). This binary must be built from the same tree as program: the names and
 // the catalog come from its own bundle.
 func writePayloadMetadata(program, dir string) error {
-	f, err := os.Open(program)
+	sum, err := progstore.HashFile(program)
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
 		return fmt.Errorf("read %s: %w", program, err)
 	}
 	bi, err := buildinfo.ReadFile(program)
@@ -49,7 +41,7 @@ func writePayloadMetadata(program, dir string) error {
 		return fmt.Errorf("read the build information of %s: %w", program, err)
 	}
 	m := progstore.Manifest{
-		SHA256:     hex.EncodeToString(h.Sum(nil)),
+		SHA256:     hex.EncodeToString(sum[:]),
 		Kubernetes: version.ModuleVersion(bi, version.KubernetesModule),
 		Etcd:       version.ModuleVersion(bi, version.EtcdModule),
 		Components: bundle.Names(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -36,4 +37,14 @@ func newCSRApproverCommand(g *globalOptions) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with the approver's identity ("+csrapprover.User+")")
 	return cmd
+}
+
+// Args returns the CLI arguments of a process started with argv: argv[1:], behind
+// "csr-approver" when the process was started under the approver's own name (its symlink,
+// unit or image entrypoint). The monolith and the front both start the CLI this way.
+func Args(argv []string) []string {
+	if len(argv) > 0 && filepath.Base(argv[0]) == csrapprover.Program {
+		return append([]string{"csr-approver"}, argv[1:]...)
+	}
+	return argv[1:]
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
@@ -44,18 +45,10 @@ func ForRoot(binDir string, log io.Writer) (string, error) {
 // Component returns the component argv asks for: argv[0]'s base name (a symlink named after it)
 // or the first argument ("kubestrap kube-apiserver ..."), if it is one of names; "" otherwise.
 func Component(argv []string, names []string) (name string, viaArgv0 bool) {
-	has := func(n string) bool {
-		for _, c := range names {
-			if c == n {
-				return true
-			}
-		}
-		return false
-	}
 	switch {
-	case len(argv) > 0 && has(filepath.Base(argv[0])):
+	case len(argv) > 0 && slices.Contains(names, filepath.Base(argv[0])):
 		return filepath.Base(argv[0]), true
-	case len(argv) > 1 && has(argv[1]):
+	case len(argv) > 1 && slices.Contains(names, argv[1]):
 		return argv[1], false
 	}
 	return "", false
