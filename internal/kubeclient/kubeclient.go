@@ -19,6 +19,15 @@ import (
 	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
+// ClientQPS and ClientBurst replace client-go's default client-side rate limit (5 requests per
+// second after a burst of 10), which made each init phase that sends a dozen requests sit out
+// about a second in the limiter while the apiserver was idle. These are kubectl's values; the
+// apiserver's own priority and fairness still protects it.
+const (
+	ClientQPS   = 50
+	ClientBurst = 300
+)
+
 // DefaultTimeout bounds each request when Options.Timeout is zero: long enough for a loaded
 // apiserver, short enough that a dead one does not hang a command.
 const DefaultTimeout = 30 * time.Second
@@ -75,6 +84,9 @@ func Configure(rc *rest.Config, o Options) *rest.Config {
 	}
 	if o.UserAgent != "" {
 		rc.UserAgent = o.UserAgent
+	}
+	if rc.QPS == 0 && rc.RateLimiter == nil { // unset: a caller's own limit (or -1, none) stays
+		rc.QPS, rc.Burst = ClientQPS, ClientBurst
 	}
 	logx.ConfigureClient(rc, o.Log)
 	return rc

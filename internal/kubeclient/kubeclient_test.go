@@ -3,6 +3,7 @@ package kubeclient
 import (
 	"context"
 	"errors"
+	"k8s.io/client-go/kubernetes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,5 +117,40 @@ func TestRetryTimeoutReturnsLastError(t *testing.T) {
 	err = Retry(ctx, time.Minute, nil, func(context.Context) error { calls++; return transient })
 	if calls != 1 || !apierrors.IsServiceUnavailable(err) {
 		t.Errorf("cancelled context: err %v after %d calls; want one attempt and its error", err, calls)
+	}
+}
+
+// client-go's default limit (5/s after a burst of 10) held init's API phases for about a second
+// each; an unset limit becomes kubectl's, and a caller's own choice is kept.
+func TestConfigureRateLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		qps        float32
+		burst      int
+		wantQPS    float32
+		wantBurst  int
+		wantLimits bool
+	}{
+		{"unset", 0, 0, ClientQPS, ClientBurst, true},
+		{"caller's own", 20, 40, 20, 40, true},
+		{"none", -1, 0, -1, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := Configure(&rest.Config{Host: "https://192.0.2.1:6443", QPS: tc.qps, Burst: tc.burst}, Options{})
+			if rc.QPS != tc.wantQPS || rc.Burst != tc.wantBurst {
+				t.Fatalf("QPS %v, burst %d; want %v, %d", rc.QPS, rc.Burst, tc.wantQPS, tc.wantBurst)
+			}
+			cs, err := kubernetes.NewForConfig(rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lim := cs.CoreV1().RESTClient().GetRateLimiter()
+			if (lim != nil) != tc.wantLimits {
+				t.Fatalf("rate limiter %v; want one: %v", lim, tc.wantLimits)
+			}
+			if lim != nil && lim.QPS() != tc.wantQPS {
+				t.Errorf("the client's limiter allows %v requests/s; want %v", lim.QPS(), tc.wantQPS)
+			}
+		})
 	}
 }
