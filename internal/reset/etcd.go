@@ -3,89 +3,59 @@ package reset
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-
+	"github.com/kubestrap/kubestrap/internal/etcdcluster"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
-// EtcdCluster is the part of etcd's cluster API reset needs.
-type EtcdCluster interface {
-	MemberList(ctx context.Context) ([]EtcdMember, error)
-	MemberRemove(ctx context.Context, id uint64) error
-	Close() error
-}
+// DialEtcd connects to an etcd cluster (etcdcluster.Dial).
+type DialEtcd func(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (etcdcluster.Client, error)
 
-// EtcdMember is one member of an etcd cluster.
-type EtcdMember struct {
-	ID       uint64
-	Name     string
-	PeerURLs []string
-}
+// EtcdEndpoints returns the etcd client URLs (on clientPort) of the cluster's control-plane nodes
+// as the API knows them (etcdcluster.Endpoints through admin.conf).
+type EtcdEndpoints func(ctx context.Context, clientPort int32) ([]string, error)
 
-// DialEtcd connects to an etcd cluster.
-type DialEtcd func(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (EtcdCluster, error)
+// etcdCallTimeout bounds the membership calls; a cluster without quorum would otherwise hold
+// reset for as long as it stays broken.
+const etcdCallTimeout = 30 * time.Second
 
-// etcdDialTimeout bounds the connection to this node's own etcd, which either answers at once or
-// is not running.
-const etcdDialTimeout = 2 * time.Second
+// apiTimeout bounds asking the API for the other control-plane nodes: it may be down with
+// the rest of this node.
+const apiTimeout = 5 * time.Second
 
-// etcdCallTimeout bounds MemberList and MemberRemove; a cluster without quorum would otherwise
-// hold reset for as long as it stays broken.
-const etcdCallTimeout = 10 * time.Second
-
-// realDialEtcd uses etcd's clientv3.
-func realDialEtcd(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (EtcdCluster, error) {
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		TLS:         tlsConfig,
-		DialTimeout: etcdDialTimeout,
-		Context:     ctx,
-		Logger:      zap.NewNop(),
-	})
+// endpointsFromAPI asks the cluster, with this root's admin.conf, for its control-plane nodes'
+// etcd client URLs.
+func (r *Reset) endpointsFromAPI(ctx context.Context, clientPort int32) ([]string, error) {
+	c, err := kubeclient.FromKubeconfigFile(r.p.Kubeconfig("admin.conf"), kubeclient.Options{Timeout: apiTimeout, Log: r.log})
 	if err != nil {
 		return nil, err
 	}
-	return etcdClient{c}, nil
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	return etcdcluster.Endpoints(ctx, c, clientPort)
 }
-
-type etcdClient struct{ c *clientv3.Client }
-
-func (e etcdClient) MemberList(ctx context.Context) ([]EtcdMember, error) {
-	resp, err := e.c.MemberList(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]EtcdMember, 0, len(resp.Members))
-	for _, m := range resp.Members {
-		out = append(out, EtcdMember{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs})
-	}
-	return out, nil
-}
-
-func (e etcdClient) MemberRemove(ctx context.Context, id uint64) error {
-	_, err := e.c.MemberRemove(ctx, id)
-	return err
-}
-
-func (e etcdClient) Close() error { return e.c.Close() }
 
 // RemoveEtcdMember takes this node's etcd member out of its cluster when the cluster has other
 // members, as kubeadm's remove-etcd-member phase does; it runs before the stop phase, while the
-// local etcd still answers. A single member is left alone (its data is deleted by cleanup), and
-// an etcd that cannot be reached only gets a warning with the command to run by hand, so that a
-// broken node can always be reset.
+// local etcd still answers. When it does not (a node that was powered off, or whose etcd
+// crashed), the other members are found through the API (admin.conf: the control-plane nodes'
+// addresses) and this member's own --initial-cluster, and the member is removed through them.
+//
+// A removal after which the healthy voting members left would be fewer than a quorum of those
+// left is refused with an error, before anything is stopped or deleted, unless --force: then it
+// is a warning and reset goes on. A single member is left alone (its data is deleted by cleanup),
+// and a cluster that cannot be reached at all only gets a warning with the command to run by
+// hand, so that a broken node can always be reset.
 func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 	args := r.layout.EtcdArgs()
 	if args == nil {
@@ -95,22 +65,29 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 	name := args["name"]
 	manual := fmt.Sprintf("if this node's etcd (member %q) was one of several, remove it from a running member with: etcdctl member list && etcdctl member remove <ID>", name)
 
-	done := logx.Wait(r.log, "this node's etcd to answer on %s", strings.Join(clientURLs(args), ","))
-	endpoints := reachable(clientURLs(args), r.sys.ProbeTimeout)
+	tlsConfig, err := etcdClientTLS(args)
+	if err != nil {
+		fmt.Fprintf(r.log, "[reset] WARNING: cannot authenticate to etcd: %v; %s\n", err, manual)
+		return nil
+	}
+	local := clientURLs(args)
+	done := logx.Wait(r.log, "this node's etcd to answer on %s", strings.Join(local, ","))
+	endpoints := reachable(local, r.sys.ProbeTimeout)
 	if len(endpoints) == 0 {
 		done(errors.New("no answer"))
 	} else {
 		done(nil)
 	}
 	if len(endpoints) == 0 {
-		fmt.Fprintf(r.log, "[reset] WARNING: this node's etcd does not answer on %s: skipping its removal from the etcd cluster; %s\n", strings.Join(clientURLs(args), ","), manual)
-		return nil
+		others := r.otherMembers(ctx, args)
+		if len(others) == 0 {
+			fmt.Fprintf(r.log, "[reset] WARNING: this node's etcd does not answer on %s, and no other member was found (through %s or its --initial-cluster): skipping its removal from the etcd cluster; %s\n", strings.Join(local, ","), r.p.Kubeconfig("admin.conf"), manual)
+			return nil
+		}
+		fmt.Fprintf(r.log, "[reset] This node's etcd does not answer on %s; removing its member through the other members at %s\n", strings.Join(local, ","), strings.Join(others, ","))
+		endpoints = others
 	}
-	tlsConfig, err := etcdClientTLS(args)
-	if err != nil {
-		fmt.Fprintf(r.log, "[reset] WARNING: cannot authenticate to etcd: %v; %s\n", err, manual)
-		return nil
-	}
+
 	ctx, cancel := context.WithTimeout(ctx, etcdCallTimeout)
 	defer cancel()
 	done = logx.Wait(r.log, "a connection to etcd at %s", strings.Join(endpoints, ","))
@@ -121,7 +98,7 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 		return nil
 	}
 	defer cluster.Close()
-	var members []EtcdMember
+	var members []etcdcluster.Member
 	err = r.etcdCall("MemberList", endpoints, func() (err error) { members, err = cluster.MemberList(ctx); return err })
 	if err != nil {
 		fmt.Fprintf(r.log, "[reset] WARNING: listing the etcd members: %v; %s\n", err, manual)
@@ -132,7 +109,7 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 		return nil
 	}
 	peers := splitURLs(args["initial-advertise-peer-urls"])
-	i := slices.IndexFunc(members, func(m EtcdMember) bool {
+	i := slices.IndexFunc(members, func(m etcdcluster.Member) bool {
 		return (name != "" && m.Name == name) || slices.ContainsFunc(m.PeerURLs, func(u string) bool { return slices.Contains(peers, u) })
 	})
 	if i < 0 {
@@ -140,6 +117,22 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 		return nil
 	}
 	m := members[i]
+
+	// The quorum guard, before anything is stopped or deleted.
+	done = logx.Wait(r.log, "the health of the etcd members that would remain")
+	_, err = etcdcluster.CheckRemoval(ctx, cluster, m.ID)
+	done(nil)
+	var qe *etcdcluster.QuorumError
+	switch {
+	case errors.As(err, &qe) && !r.o.Force:
+		return fmt.Errorf("refusing to reset this node: %w (nothing was stopped or deleted)", err)
+	case errors.As(err, &qe):
+		fmt.Fprintf(r.log, "[reset] WARNING: --force: going on although %v\n", err)
+	case err != nil:
+		fmt.Fprintf(r.log, "[reset] WARNING: checking whether the etcd cluster keeps its quorum without member %q: %v; %s\n", m.Name, err, manual)
+		return nil
+	}
+
 	r.changes++
 	if r.o.DryRun {
 		fmt.Fprintf(r.log, "[dryrun] Would remove etcd member %q (ID %x) from the etcd cluster of %d members\n", m.Name, m.ID, len(members))
@@ -154,6 +147,63 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 	}
 	fmt.Fprintf(r.log, "[reset] Removed etcd member %q (ID %x) from the etcd cluster; %d members remain\n", m.Name, m.ID, len(members)-1)
 	return nil
+}
+
+// otherMembers are the client URLs of the other members that accept a connection, for a node
+// whose own etcd is down: the control-plane nodes the API lists (through admin.conf, which may
+// point at a load balancer in front of the others) and the peers of this member's
+// --initial-cluster, each on this member's client port (stacked members share the layout).
+func (r *Reset) otherMembers(ctx context.Context, args map[string]string) []string {
+	port := clientPort(args)
+	if port == 0 {
+		return nil
+	}
+	own := map[string]bool{}
+	for _, u := range append(clientURLs(args), splitURLs(args["initial-advertise-peer-urls"])...) {
+		if pu, err := url.Parse(u); err == nil {
+			own[pu.Hostname()] = true
+		}
+	}
+	var candidates []string
+	fromAPI, err := r.sys.EtcdEndpoints(ctx, port)
+	if err != nil {
+		fmt.Fprintf(r.log, "[reset] Could not list the other control-plane nodes through the API: %v\n", err)
+	}
+	candidates = append(candidates, fromAPI...)
+	for _, kv := range strings.Split(args["initial-cluster"], ",") {
+		_, peer, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			continue
+		}
+		pu, err := url.Parse(peer)
+		if err != nil || pu.Hostname() == "" {
+			continue
+		}
+		candidates = append(candidates, "https://"+net.JoinHostPort(pu.Hostname(), strconv.Itoa(int(port))))
+	}
+	var out []string
+	for _, u := range candidates {
+		pu, err := url.Parse(u)
+		if err != nil || own[pu.Hostname()] || slices.Contains(out, u) {
+			continue
+		}
+		out = append(out, u)
+	}
+	return reachable(out, r.sys.ProbeTimeout)
+}
+
+// clientPort is the port this member serves clients on, 0 when its flags name none.
+func clientPort(args map[string]string) int32 {
+	for _, u := range clientURLs(args) {
+		pu, err := url.Parse(u)
+		if err != nil {
+			continue
+		}
+		if p, err := strconv.ParseInt(pu.Port(), 10, 32); err == nil && p > 0 {
+			return int32(p)
+		}
+	}
+	return 0
 }
 
 // etcdCall runs one etcd API call and reports it at -v 2, as the Kubernetes API calls are.
@@ -249,17 +299,5 @@ func etcdClientTLS(args map[string]string) (*tls.Config, error) {
 		return nil, errors.New("the etcd member has no --trusted-ca-file")
 	}
 	dir := filepath.Dir(caFile)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "healthcheck-client.crt"), filepath.Join(dir, "healthcheck-client.key"))
-	if err != nil {
-		return nil, fmt.Errorf("loading the etcd healthcheck client certificate: %w", err)
-	}
-	caPEM, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	return etcdcluster.ClientTLS(caFile, filepath.Join(dir, "healthcheck-client.crt"), filepath.Join(dir, "healthcheck-client.key"))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/config/configtest"
+	"github.com/kubestrap/kubestrap/internal/etcdcluster"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
@@ -201,8 +202,11 @@ func newEnv(t *testing.T) *env {
 		},
 		Manageable: func(paths.Paths) (bool, string) { return false, "test host" },
 		Systemd:    func(context.Context) (Systemd, error) { return e.sd, nil },
-		DialEtcd: func(context.Context, []string, *tls.Config) (EtcdCluster, error) {
+		DialEtcd: func(context.Context, []string, *tls.Config) (etcdcluster.Client, error) {
 			return nil, fmt.Errorf("no etcd in unit tests")
+		},
+		EtcdEndpoints: func(context.Context, int32) ([]string, error) {
+			return nil, fmt.Errorf("no API in unit tests")
 		},
 		IsTerminal: func(io.Reader) bool { return false },
 		Poll:       time.Millisecond,

@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/kubestrap/kubestrap/internal/etcdcluster"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
@@ -43,7 +44,8 @@ type Options struct {
 	CleanupTmpDir bool
 	// DryRun changes nothing and lists what would be stopped and removed.
 	DryRun bool
-	// Force skips the confirmation prompt.
+	// Force skips the confirmation prompt and overrides the etcd quorum guard (a removal of this
+	// node's member that would leave the cluster without a healthy quorum is then a warning).
 	Force                 bool
 	IgnorePreflightErrors []string
 	// UnmountFlags are umount2 flag names (ResetConfiguration.unmountFlags).
@@ -81,6 +83,9 @@ type System struct {
 	// CRI connects to the container runtime (DialCRI).
 	CRI      func(ctx context.Context, endpoint string) (PodRuntime, error)
 	DialEtcd DialEtcd
+	// EtcdEndpoints lists the other control-plane nodes' etcd client URLs through the API, for a
+	// node whose own etcd is down (default: through admin.conf under the root).
+	EtcdEndpoints EtcdEndpoints
 	// ProbeTimeout bounds the TCP probe of the local etcd.
 	ProbeTimeout time.Duration
 	IsTerminal   func(io.Reader) bool
@@ -125,7 +130,7 @@ func (s System) withDefaults() System {
 		s.Systemd = func(ctx context.Context) (Systemd, error) { return systemd.NewManager(ctx) }
 	}
 	if s.DialEtcd == nil {
-		s.DialEtcd = realDialEtcd
+		s.DialEtcd = etcdcluster.Dial
 	}
 	if s.CRI == nil {
 		s.CRI = DialCRI
@@ -184,6 +189,9 @@ func New(o Options, sys System) (*Reset, error) {
 		sys.StopLocal = supervisor.Host{Log: o.Log}.Stop
 	}
 	r := &Reset{o: o, sys: sys.withDefaults(), p: o.Paths, log: o.Log}
+	if r.sys.EtcdEndpoints == nil {
+		r.sys.EtcdEndpoints = r.endpointsFromAPI
+	}
 	r.layout = Discover(o.Paths, o.CertificatesDir, o.EtcdDataDir)
 	for _, w := range r.layout.Warnings {
 		fmt.Fprintf(r.log, "[reset] WARNING: %s\n", w)

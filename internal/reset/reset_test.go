@@ -10,7 +10,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"math/big"
 	"net"
 	"os"
@@ -24,6 +27,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/etcdcluster"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/staticpod"
 	"github.com/kubestrap/kubestrap/internal/systemd"
@@ -202,18 +206,34 @@ func TestPreflightConfirmation(t *testing.T) {
 	}
 }
 
-// fakeCluster is an etcd cluster of members.
+// fakeCluster is an etcd cluster of members; those whose client URL is in down do not answer.
 type fakeCluster struct {
-	members []EtcdMember
-	removed []uint64
+	etcdcluster.Client // the calls reset never makes panic
+	members            []etcdcluster.Member
+	down               map[string]bool
+	removed            []uint64
 }
 
-func (c *fakeCluster) MemberList(context.Context) ([]EtcdMember, error) { return c.members, nil }
+func (c *fakeCluster) MemberList(context.Context) ([]etcdcluster.Member, error) {
+	return slices.Clone(c.members), nil
+}
 func (c *fakeCluster) MemberRemove(_ context.Context, id uint64) error {
 	c.removed = append(c.removed, id)
 	return nil
 }
+func (c *fakeCluster) Status(_ context.Context, endpoint string) (etcdcluster.Status, error) {
+	for _, m := range c.members {
+		if slices.Contains(m.ClientURLs, endpoint) && !c.down[endpoint] {
+			return etcdcluster.Status{MemberID: m.ID, Leader: 1}, nil
+		}
+	}
+	return etcdcluster.Status{}, context.DeadlineExceeded
+}
 func (c *fakeCluster) Close() error { return nil }
+
+func etcdMember(id uint64, name, addr string) etcdcluster.Member {
+	return etcdcluster.Member{ID: id, Name: name, PeerURLs: []string{"https://" + addr + ":2380"}, ClientURLs: []string{"https://" + addr + ":2379"}}
+}
 
 func TestRemoveEtcdMember(t *testing.T) {
 	t.Parallel()
@@ -224,30 +244,41 @@ func TestRemoveEtcdMember(t *testing.T) {
 	t.Cleanup(func() { l.Close() })
 	port := l.Addr().(*net.TCPAddr).Port
 
-	self := EtcdMember{ID: 0xa1, Name: "node1", PeerURLs: []string{"https://192.168.0.10:2380"}}
-	others := []EtcdMember{{ID: 0xb2, Name: "node2", PeerURLs: []string{"https://192.168.0.11:2380"}}, {ID: 0xc3, Name: "node3", PeerURLs: []string{"https://192.168.0.12:2380"}}}
+	self := etcdMember(0xa1, "node1", "192.168.0.10")
+	others := []etcdcluster.Member{etcdMember(0xb2, "node2", "192.168.0.11"), etcdMember(0xc3, "node3", "192.168.0.12")}
+	node3down := map[string]bool{"https://192.168.0.12:2379": true}
 	for _, tc := range []struct {
 		name        string
-		members     []EtcdMember
-		dry         bool
+		members     []etcdcluster.Member
+		down        map[string]bool
+		dry, force  bool
 		noEtcd      bool
 		stopped     bool
 		wantRemoved []uint64
 		wantLog     string
+		wantErr     string
 	}{
-		{name: "single member", members: []EtcdMember{self}, wantLog: "only member"},
-		{name: "one of three", members: append([]EtcdMember{self}, others...), wantRemoved: []uint64{0xa1}, wantLog: `Removed etcd member "node1" (ID a1)`},
-		{name: "dry run", members: append([]EtcdMember{self}, others...), dry: true, wantLog: `Would remove etcd member "node1"`},
+		{name: "single member", members: []etcdcluster.Member{self}, wantLog: "only member"},
+		{name: "one of three", members: append([]etcdcluster.Member{self}, others...), wantRemoved: []uint64{0xa1}, wantLog: `Removed etcd member "node1" (ID a1)`},
+		{name: "dry run", members: append([]etcdcluster.Member{self}, others...), dry: true, wantLog: `Would remove etcd member "node1"`},
 		{name: "not a member", members: others, wantLog: "is not among"},
 		{name: "no local etcd", noEtcd: true, wantLog: "No local etcd member"},
-		{name: "etcd not running", stopped: true, members: append([]EtcdMember{self}, others...), wantLog: "does not answer"},
+		{name: "etcd not running, no other member found", stopped: true, members: append([]etcdcluster.Member{self}, others...), wantLog: "does not answer"},
+		// node3 is down: without node1, node2 alone is not a quorum of two.
+		{name: "quorum refused", members: append([]etcdcluster.Member{self}, others...), down: node3down,
+			wantErr: `refusing to reset this node: removing etcd member "node1" (ID a1, peer https://192.168.0.10:2380) would leave 2 voting members of which 1 are healthy, fewer than the 2 a quorum needs`},
+		{name: "quorum refused, dry run", members: append([]etcdcluster.Member{self}, others...), down: node3down, dry: true, wantErr: "refusing to reset this node"},
+		{name: "quorum forced", members: append([]etcdcluster.Member{self}, others...), down: node3down, force: true,
+			wantRemoved: []uint64{0xa1}, wantLog: "WARNING: --force: going on although removing etcd member"},
+		{name: "two members, the other down", members: []etcdcluster.Member{self, others[0]}, down: map[string]bool{"https://192.168.0.11:2379": true},
+			wantErr: `unhealthy: "node2"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			cluster := &fakeCluster{members: tc.members}
+			cluster := &fakeCluster{members: tc.members, down: tc.down}
 			var dialed []string
-			e.sys.DialEtcd = func(_ context.Context, endpoints []string, cfg *tls.Config) (EtcdCluster, error) {
+			e.sys.DialEtcd = func(_ context.Context, endpoints []string, cfg *tls.Config) (etcdcluster.Client, error) {
 				if cfg == nil || len(cfg.Certificates) != 1 {
 					return nil, errors.New("no client certificate")
 				}
@@ -260,11 +291,15 @@ func TestRemoveEtcdMember(t *testing.T) {
 					p = closedPort(t)
 				}
 				writeEtcdPKI(t, e)
-				e.write("var/lib/kubestrap/supervisor.json", etcdSpec(e, p))
+				e.write("var/lib/kubestrap/supervisor.json", etcdSpec(e, p, ""))
 			}
-			r := e.newReset(Options{Force: true, DryRun: tc.dry})
-			if err := r.RemoveEtcdMember(context.Background()); err != nil {
-				t.Fatal(err)
+			r := e.newReset(Options{Force: tc.force, DryRun: tc.dry})
+			err := r.RemoveEtcdMember(context.Background())
+			if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			if err != nil && (!strings.Contains(err.Error(), "--force") || !strings.Contains(err.Error(), "nothing was stopped or deleted")) {
+				t.Errorf("the refusal does not say how to override it and that nothing changed: %v", err)
 			}
 			if !slices.Equal(cluster.removed, tc.wantRemoved) {
 				t.Errorf("removed %x, want %x", cluster.removed, tc.wantRemoved)
@@ -279,6 +314,118 @@ func TestRemoveEtcdMember(t *testing.T) {
 	}
 }
 
+// A reset whose quorum check refuses stops nothing and deletes nothing: the whole workflow ends at
+// remove-etcd-member with an error.
+func TestResetRefusedByQuorumGuardChangesNothing(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	e := newEnv(t)
+	cluster := &fakeCluster{members: []etcdcluster.Member{etcdMember(0xa1, "node1", "192.168.0.10"), etcdMember(0xb2, "node2", "192.168.0.11")},
+		down: map[string]bool{"https://192.168.0.11:2379": true}}
+	e.sys.DialEtcd = func(context.Context, []string, *tls.Config) (etcdcluster.Client, error) { return cluster, nil }
+	writeEtcdPKI(t, e)
+	e.write("var/lib/kubestrap/supervisor.json", etcdSpec(e, l.Addr().(*net.TCPAddr).Port, ""))
+	before := snapshotFiles(t, e.root)
+	// Confirmed at the prompt: the quorum guard needs --force itself.
+	e.sys.IsTerminal = func(io.Reader) bool { return true }
+	r := e.newReset(Options{In: strings.NewReader("y\n")})
+	err = RunAll(context.Background(), NewRunner(), r, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "refusing to reset this node") {
+		t.Fatalf("err = %v", err)
+	}
+	if e.localStops != 0 || len(cluster.removed) != 0 {
+		t.Errorf("a refused reset stopped the control plane (%d) or removed members %x", e.localStops, cluster.removed)
+	}
+	if after := snapshotFiles(t, e.root); !maps.Equal(before, after) {
+		t.Errorf("a refused reset changed files:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// When this node's etcd is down (a powered-off node), the other members are found through the API
+// or through this member's --initial-cluster, and the member is removed through them.
+func TestRemoveEtcdMemberThroughOthers(t *testing.T) {
+	t.Parallel()
+	// Another member's client port on 127.0.0.2; this member's own port (the same number on
+	// 127.0.0.1) has nothing listening.
+	other, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2 here: %v", err)
+	}
+	t.Cleanup(func() { other.Close() })
+	port := other.Addr().(*net.TCPAddr).Port
+	if c, err := net.Dial("tcp", "127.0.0.1:"+itoa(port)); err == nil {
+		c.Close()
+		t.Skipf("port %d is in use on 127.0.0.1", port)
+	}
+	otherURL := "https://127.0.0.2:" + itoa(port)
+	self := etcdMember(0xa1, "node1", "192.168.0.10")
+	node2 := etcdcluster.Member{ID: 0xb2, Name: "node2", PeerURLs: []string{"https://127.0.0.2:2380"}, ClientURLs: []string{otherURL}}
+	node3 := etcdMember(0xc3, "node3", "192.168.0.12")
+	for _, tc := range []struct {
+		name           string
+		fromAPI        []string
+		initialCluster string
+	}{
+		{name: "through the API", fromAPI: []string{"https://192.168.0.10:" + itoa(port), otherURL}},
+		{name: "through --initial-cluster", initialCluster: "node1=https://192.168.0.10:2380,node2=https://127.0.0.2:2380"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			// node1 (this node) is down; node2 and node3 are a healthy quorum of two.
+			cluster := &fakeCluster{members: []etcdcluster.Member{self, node2, node3}, down: map[string]bool{"https://192.168.0.10:2379": true}}
+			var dialed []string
+			e.sys.DialEtcd = func(_ context.Context, endpoints []string, _ *tls.Config) (etcdcluster.Client, error) {
+				dialed = endpoints
+				return cluster, nil
+			}
+			e.sys.EtcdEndpoints = func(_ context.Context, p int32) ([]string, error) {
+				if int(p) != port {
+					return nil, fmt.Errorf("asked for client port %d, want %d", p, port)
+				}
+				return tc.fromAPI, nil
+			}
+			writeEtcdPKI(t, e)
+			e.write("var/lib/kubestrap/supervisor.json", etcdSpec(e, port, tc.initialCluster))
+			r := e.newReset(Options{})
+			if err := r.RemoveEtcdMember(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(dialed, []string{otherURL}) {
+				t.Errorf("dialed %v, want only the other member %s", dialed, otherURL)
+			}
+			if !slices.Equal(cluster.removed, []uint64{0xa1}) {
+				t.Errorf("removed %x, want this node's a1", cluster.removed)
+			}
+			if !strings.Contains(e.log.String(), "removing its member through the other members at "+otherURL) {
+				t.Errorf("log:\n%s", e.log.String())
+			}
+		})
+	}
+}
+
+// snapshotFiles maps every file under root to its content.
+func snapshotFiles(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		out[path] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func closedPort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -289,13 +436,19 @@ func closedPort(t *testing.T) int {
 	return port
 }
 
-// etcdSpec is a supervisor spec holding only an etcd member on node1 listening on port.
-func etcdSpec(e *env, port int) string {
+// etcdSpec is a supervisor spec holding only an etcd member on node1 listening on port, with
+// initialCluster when not empty.
+func etcdSpec(e *env, port int, initialCluster string) string {
 	pkiDir := e.path("etc/kubernetes/pki/etcd")
+	ic := ""
+	if initialCluster != "" {
+		ic = `"--initial-cluster=` + initialCluster + `",
+  `
+	}
 	return `{"root": "` + e.root + `", "components": [{"name": "etcd", "args": [
   "--advertise-client-urls=https://192.168.0.10:` + itoa(port) + `",
   "--initial-advertise-peer-urls=https://192.168.0.10:2380",
-  "--listen-client-urls=https://127.0.0.1:` + itoa(port) + `,https://192.168.0.10:` + itoa(port) + `",
+  ` + ic + `"--listen-client-urls=https://127.0.0.1:` + itoa(port) + `,https://192.168.0.10:` + itoa(port) + `",
   "--name=node1",
   "--trusted-ca-file=` + pkiDir + `/ca.crt"]}]}`
 }

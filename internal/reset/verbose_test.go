@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kubestrap/kubestrap/internal/etcdcluster"
 )
 
 // durations in progress lines ("in 120ms") differ between runs.
@@ -107,18 +109,18 @@ func TestResetVerboseEtcd(t *testing.T) {
 	}
 	t.Cleanup(func() { l.Close() })
 	port := l.Addr().(*net.TCPAddr).Port
-	members := []EtcdMember{
-		{ID: 0xa1, Name: "node1", PeerURLs: []string{"https://192.168.0.10:2380"}},
-		{ID: 0xb2, Name: "node2", PeerURLs: []string{"https://192.168.0.11:2380"}},
+	members := []etcdcluster.Member{
+		{ID: 0xa1, Name: "node1", PeerURLs: []string{"https://192.168.0.10:2380"}, ClientURLs: []string{"https://192.168.0.10:2379"}},
+		{ID: 0xb2, Name: "node2", PeerURLs: []string{"https://192.168.0.11:2380"}, ClientURLs: []string{"https://192.168.0.11:2379"}},
 	}
 	for _, level := range []int{0, 1, 2} {
 		e := newEnv(t)
 		e.level = level
-		e.sys.DialEtcd = func(context.Context, []string, *tls.Config) (EtcdCluster, error) {
+		e.sys.DialEtcd = func(context.Context, []string, *tls.Config) (etcdcluster.Client, error) {
 			return &fakeCluster{members: members}, nil
 		}
 		writeEtcdPKI(t, e)
-		e.write("var/lib/kubestrap/supervisor.json", etcdSpec(e, port))
+		e.write("var/lib/kubestrap/supervisor.json", etcdSpec(e, port, ""))
 		if err := e.newReset(Options{Force: true}).RemoveEtcdMember(context.Background()); err != nil {
 			t.Fatal(err)
 		}
