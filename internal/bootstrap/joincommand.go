@@ -9,3 +9,9 @@ import "fmt"
 func JoinCommand(endpoint, token, caCertHash string) string {
 	return fmt.Sprintf("kubestrap join %s --token %s --discovery-token-ca-cert-hash %s", endpoint, token, caCertHash)
 }
+
+// ControlPlaneJoinCommand is JoinCommand for a node that joins as a control plane: the same line
+// with --control-plane and the certificate key that decrypts the uploaded shared certificates.
+func ControlPlaneJoinCommand(endpoint, token, caCertHash, certificateKey string) string {
+	return JoinCommand(endpoint, token, caCertHash) + " --control-plane --certificate-key " + certificateKey
+}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/copycerts"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
@@ -25,8 +26,30 @@ expiry and renew the leaf certificates and kubeconfig client certificates with t
 The certificates are created by "kubestrap init" (or "kubestrap init phase certs").`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newCertsCheckExpirationCommand(g), newCertsRenewCommand(g))
+	cmd.AddCommand(newCertsCheckExpirationCommand(g), newCertsRenewCommand(g), newCertsCertificateKeyCommand(g))
 	return cmd
+}
+
+// newCertsCertificateKeyCommand prints a new certificate key, as kubeadm's does: for
+// "init --upload-certs --certificate-key" (or InitConfiguration certificateKey).
+func newCertsCertificateKeyCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "certificate-key",
+		Short: "Print a new certificate key for uploading the control-plane certificates",
+		Long: `Print a new random key (32 bytes as 64 hex characters) for "kubestrap init --upload-certs
+--certificate-key" or "kubestrap init phase upload-certs --upload-certs --certificate-key": the key
+that encrypts the shared certificates in the kube-system/kubeadm-certs Secret, and that
+control-plane nodes pass to "kubestrap join --control-plane --certificate-key". Keep it secret.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := copycerts.NewKey()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(g.Out, key)
+			return nil
+		},
+	}
 }
 
 // certsOptions are the flags both certs subcommands share.

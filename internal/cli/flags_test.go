@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,12 +127,22 @@ networking: {podSubnet: 10.32.0.0/16}
 		t.Errorf("options %+v without the flags", o)
 	}
 
-	for _, args := range [][]string{{"--upload-certs"}, {"--certificate-key", "abc"}} {
-		opts := &initOptions{}
-		parseArgs(t, initCommand(g, opts), args...)
-		if _, err := newInitData(g, opts); !errors.Is(err, errNoCertificateUpload) {
-			t.Errorf("%v: err %v, want errNoCertificateUpload", args, err)
-		}
+	// --certificate-key lands in InitConfiguration.certificateKey (over the file's) and is
+	// validated there; --upload-certs and --skip-certificate-key-print are run options.
+	const key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	opts = &initOptions{}
+	parseArgs(t, initCommand(g, opts), "--upload-certs", "--certificate-key", key, "--skip-certificate-key-print")
+	cfg, o, err = initSettings(g, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Init.CertificateKey != key || !o.UploadCerts || o.CertificateKey != key || !o.SkipCertificateKeyPrint {
+		t.Errorf("certificate key %q, options %+v", cfg.Init.CertificateKey, o)
+	}
+	opts = &initOptions{}
+	parseArgs(t, initCommand(g, opts), "--certificate-key", "abc")
+	if _, _, err := initSettings(g, opts); err == nil || !strings.Contains(err.Error(), "certificateKey") || !strings.Contains(err.Error(), "64 hex digits") {
+		t.Errorf("a malformed key: %v", err)
 	}
 }
 

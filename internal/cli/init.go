@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -20,17 +19,12 @@ type initOptions struct {
 	ignorePreflight []string
 	skipTokenPrint  bool
 	token           string
-	// uploadCerts and certificateKey are kubeadm's flags for sharing the control-plane
-	// certificates with control-plane nodes that join later; kubestrap refuses them (see
-	// errNoCertificateUpload) rather than failing with "unknown flag".
-	uploadCerts    bool
-	certificateKey string
+	// uploadCerts, certificateKey and skipCertificateKeyPrint are kubeadm's flags for sharing the
+	// control-plane certificates with control-plane nodes that join later (upload-certs phase).
+	uploadCerts             bool
+	certificateKey          string
+	skipCertificateKeyPrint bool
 }
-
-// errNoCertificateUpload is init's answer to --upload-certs and --certificate-key.
-var errNoCertificateUpload = errors.New(`certificate upload (--upload-certs, --certificate-key) is not available yet in kubestrap: ` +
-	`it exists to let control-plane nodes join, which kubestrap cannot do yet. ` +
-	`Run init without these flags; join further nodes as workers with the "kubestrap join" command init prints`)
 
 func newInitCommand(g *globalOptions) *cobra.Command { return initCommand(g, &initOptions{}) }
 
@@ -44,8 +38,9 @@ func initCommand(g *globalOptions, opts *initOptions) *cobra.Command {
 		fs.StringVar(&opts.overrides.Mode, "mode", "", "how to run the control plane: "+runmode.List(runmode.Choices())+" (default auto)")
 		fs.BoolVar(&opts.dryRun, "dry-run", false, "write nothing under the root dir; print what would be written and done")
 		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. Port-6443; 'all' for every check")
-		fs.BoolVar(&opts.uploadCerts, "upload-certs", false, "kubeadm's certificate upload for control-plane joins: not available yet in kubestrap (an error)")
-		fs.StringVar(&opts.certificateKey, "certificate-key", "", "kubeadm's key for --upload-certs: not available yet in kubestrap (an error)")
+		fs.BoolVar(&opts.uploadCerts, "upload-certs", false, "upload the shared control-plane certificates, encrypted with the certificate key, to the kube-system/kubeadm-certs Secret (deleted after 2h) for control-plane nodes that join")
+		fs.StringVar(&opts.certificateKey, "certificate-key", "", "the key (64 hex characters, from 'kubestrap certs certificate-key') that encrypts the uploaded certificates; generated when empty (InitConfiguration certificateKey)")
+		fs.BoolVar(&opts.skipCertificateKeyPrint, "skip-certificate-key-print", false, "do not print the certificate key --upload-certs uses")
 	}
 	data := func(cmd *cobra.Command, args []string) (*initflow.Data, error) { return newInitData(g, opts) }
 
@@ -88,9 +83,6 @@ and kube-scheduler on this host, then make the cluster ready for nodes to join.
 }
 
 func newInitData(g *globalOptions, opts *initOptions) (*initflow.Data, error) {
-	if opts.uploadCerts || opts.certificateKey != "" {
-		return nil, errNoCertificateUpload
-	}
 	p, err := g.paths()
 	if err != nil {
 		return nil, err
@@ -116,15 +108,22 @@ func initSettings(g *globalOptions, opts *initOptions) (*config.Config, initflow
 	if err != nil {
 		return nil, initflow.Options{}, err
 	}
-	if opts.token != "" {
-		cfg.Init.BootstrapTokens = []config.BootstrapToken{{Token: opts.token}}
+	if opts.token != "" || opts.certificateKey != "" {
+		if opts.token != "" {
+			cfg.Init.BootstrapTokens = []config.BootstrapToken{{Token: opts.token}}
+		}
+		if opts.certificateKey != "" {
+			cfg.Init.CertificateKey = opts.certificateKey
+		}
 		config.SetDefaults(cfg)
+		// Validation redacts what it reports of a malformed token or key.
 		if err := config.Validate(cfg); err != nil {
 			return nil, initflow.Options{}, err
 		}
 	}
 	return cfg, initflow.Options{
 		DryRun: opts.dryRun, IgnorePreflight: opts.ignorePreflight, SkipTokenPrint: opts.skipTokenPrint,
+		UploadCerts: opts.uploadCerts, CertificateKey: cfg.Init.CertificateKey, SkipCertificateKeyPrint: opts.skipCertificateKeyPrint,
 		Out: g.Out, Log: g.Err,
 	}, nil
 }

@@ -85,12 +85,12 @@ func TestSkipPhasesKubeadmNames(t *testing.T) {
 	dry := func(args ...string) []string {
 		return append(args, "--root-dir", t.TempDir(), "--mode", "local", "--dry-run", "--apiserver-advertise-address", "127.0.0.1", "--node-name", "n1")
 	}
-	out, stderr, code := runCLI(t, 0, dry("init", "--skip-phases", "preflight,addon/coredns,upload-certs,show-join-command")...)
+	out, stderr, code := runCLI(t, 0, dry("init", "--skip-phases", "preflight,addon/coredns,kubelet-finalize,show-join-command")...)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	for _, want := range []string{
-		"[init] Skipping phase upload-certs: kubestrap has no such phase yet",
+		"[init] Skipping phase kubelet-finalize: kubestrap has no such phase yet",
 		"name: kube-proxy", // addon/kube-proxy still runs
 	} {
 		if !strings.Contains(stderr, want) {
@@ -173,7 +173,6 @@ func TestControlPlaneJoinAndCertificateUploadRefused(t *testing.T) {
 	join := []string{"join", "127.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-unsafe-skip-ca-verification", "--node-name", "w1"}
 	cpFile := testfixture.KubeadmFile(t, "join-defaults.yaml", append(fillJoin, "caCertPath:", "controlPlane:\n  certificateKey: "+key+"\ncaCertPath:")...)
 	const joinMsg = "joining a control-plane node is not available yet in kubestrap: to join this host as a worker, remove the controlPlane section (and --control-plane, --certificate-key)"
-	const initMsg = "certificate upload (--upload-certs, --certificate-key) is not available yet in kubestrap"
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -184,9 +183,6 @@ func TestControlPlaneJoinAndCertificateUploadRefused(t *testing.T) {
 		{[]string{"join", "phase", "kubelet-start", "127.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-unsafe-skip-ca-verification", "--control-plane"}, joinMsg},
 		{[]string{"join", "--config", cpFile}, "controlPlane: Forbidden: " + joinMsg},
 		{[]string{"config", "validate", "--config", cpFile}, "controlPlane: Forbidden: " + joinMsg},
-		{[]string{"init", "--upload-certs", "--apiserver-advertise-address", "127.0.0.1", "--node-name", "n1", "--mode", "local"}, initMsg},
-		{[]string{"init", "--certificate-key", key, "--apiserver-advertise-address", "127.0.0.1", "--node-name", "n1", "--mode", "local"}, initMsg},
-		{[]string{"init", "phase", "certs", "all", "--upload-certs", "--apiserver-advertise-address", "127.0.0.1", "--node-name", "n1"}, initMsg},
 	} {
 		root := t.TempDir()
 		_, stderr, code := runCLI(t, 0, append(tc.args, "--root-dir", root)...)

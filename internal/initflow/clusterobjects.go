@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/copycerts"
 	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/kubelet"
 	"github.com/kubestrap/kubestrap/internal/pki"
@@ -34,8 +35,14 @@ func controlPlaneRunning(ctx context.Context, d *Data) (bool, string) {
 	if d.dryRun || !workflow.WholeRun(ctx) || shouldWaitForControlPlane(d) {
 		return true, ""
 	}
-	return false, fmt.Sprintf("[init] The control plane was not started by kubestrap (mode %q); skipping the phases that need it: wait-control-plane, upload-config, mark-control-plane, bootstrap-token, csr-approver, addon, show-join-command.\n"+
-		"[init] Start it with the commands above, then run: kubestrap init phase upload-config all && kubestrap init phase mark-control-plane && kubestrap init phase bootstrap-token && kubestrap init phase csr-approver && kubestrap init phase addon all && kubestrap init phase show-join-command", d.mode.Name())
+	upload, uploadFlag := "", ""
+	if d.uploadCerts {
+		// The key is not repeated here: the operator passes the same --certificate-key (or
+		// gets a new one printed).
+		upload, uploadFlag = " && kubestrap init phase upload-certs --upload-certs", " --upload-certs"
+	}
+	return false, fmt.Sprintf("[init] The control plane was not started by kubestrap (mode %q); skipping the phases that need it: wait-control-plane, upload-config, upload-certs, mark-control-plane, bootstrap-token, csr-approver, addon, show-join-command.\n"+
+		"[init] Start it with the commands above, then run: kubestrap init phase upload-config all%s && kubestrap init phase mark-control-plane && kubestrap init phase bootstrap-token && kubestrap init phase csr-approver && kubestrap init phase addon all && kubestrap init phase show-join-command%s", d.mode.Name(), upload, uploadFlag)
 }
 
 // clientset returns a client authenticated with admin.conf, creating the admin binding through
@@ -212,27 +219,45 @@ or, as a regular user:
 	if d.skipTokenPrint {
 		return nil
 	}
-	line, err := joinCommand(d)
+	endpoint, token, hash, err := joinParameters(d)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(d.out, "Then you can join any number of worker nodes by running the following on each as root:\n\n%s\n", line)
+	if d.cfg.Cluster.ControlPlaneEndpoint != "" {
+		switch {
+		case d.certsUploaded && !d.skipCertificateKeyPrint:
+			fmt.Fprintf(d.out, "You can now join any number of control-plane nodes by running the following on each as root:\n\n%s\n\n",
+				bootstrap.ControlPlaneJoinCommand(endpoint, token, hash, d.certificateKey))
+			fmt.Fprintf(d.out, "The certificate key decrypts the cluster's CA keys: keep it secret. The uploaded certificates are deleted after %s;\n"+
+				"run \"kubestrap init phase upload-certs --upload-certs\" on a control-plane node to upload them again with a new key.\n\n", copycerts.TokenTTL)
+		case d.certsUploaded:
+			fmt.Fprintf(d.out, "You can now join any number of control-plane nodes by running the following on each as root, with the certificate key of this upload:\n\n%s\n\n",
+				bootstrap.ControlPlaneJoinCommand(endpoint, token, hash, "<certificate key>"))
+		default:
+			fmt.Fprintf(d.out, "To join control-plane nodes, first upload the shared certificates with \"kubestrap init phase upload-certs --upload-certs\",\n"+
+				"then run the following on each as root, with the key it prints:\n\n%s\n\n",
+				bootstrap.ControlPlaneJoinCommand(endpoint, token, hash, "<certificate key>"))
+		}
+	}
+	fmt.Fprintf(d.out, "Then you can join any number of worker nodes by running the following on each as root:\n\n%s\n", bootstrap.JoinCommand(endpoint, token, hash))
 	return nil
 }
 
-func joinCommand(d *Data) (string, error) {
+// joinParameters are what a join command needs: the control plane's host:port, the first
+// bootstrap token and the CA's pin (a placeholder in a dry run without a CA).
+func joinParameters(d *Data) (endpoint, token, hash string, err error) {
 	if err := config.EnsureBootstrapToken(d.cfg); err != nil {
-		return "", err
+		return "", "", "", err
 	}
-	hash := "sha256:<hash of the CA that init would generate>"
+	hash = "sha256:<hash of the CA that init would generate>"
 	if ca, _, err := pki.LoadCA(d.p, d.cfg); err == nil {
 		hash = pki.PublicKeyPin(ca)
 	} else if !d.dryRun {
-		return "", err
+		return "", "", "", err
 	}
-	endpoint := strings.TrimPrefix(d.cfg.ControlPlaneURL(), "https://")
+	endpoint = strings.TrimPrefix(d.cfg.ControlPlaneURL(), "https://")
 	if _, _, err := net.SplitHostPort(endpoint); err != nil {
-		return "", fmt.Errorf("control plane endpoint %q: %w", endpoint, err)
+		return "", "", "", fmt.Errorf("control plane endpoint %q: %w", endpoint, err)
 	}
-	return bootstrap.JoinCommand(endpoint, d.cfg.Init.BootstrapTokens[0].Token, hash), nil
+	return endpoint, d.cfg.Init.BootstrapTokens[0].Token, hash, nil
 }

@@ -2,6 +2,7 @@ package initflow
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -27,7 +28,7 @@ func TestPhaseNames(t *testing.T) {
 			top = append(top, name)
 		}
 	}
-	want := "preflight certs kubeconfig etcd control-plane kubelet-start wait-control-plane upload-config mark-control-plane bootstrap-token csr-approver addon show-join-command"
+	want := "preflight certs kubeconfig etcd control-plane kubelet-start wait-control-plane upload-config upload-certs mark-control-plane bootstrap-token csr-approver addon show-join-command"
 	if got := strings.Join(top, " "); got != want {
 		t.Errorf("phases %q, want %q", got, want)
 	}
@@ -78,12 +79,85 @@ func TestJoinCommandInDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	line, err := joinCommand(d)
-	if err != nil {
+	if err := runShowJoinCommand(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
-	if want := "kubestrap join 127.0.0.1:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:"; !strings.HasPrefix(line, want) {
-		t.Errorf("join command %q, want prefix %q", line, want)
+	out := d.out.(*bytes.Buffer).String()
+	if want := "\nkubestrap join 127.0.0.1:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	if strings.Contains(out, "--control-plane") {
+		t.Errorf("without controlPlaneEndpoint no control-plane join command is printed:\n%s", out)
+	}
+}
+
+// TestControlPlaneJoinCommand: with controlPlaneEndpoint, init prints the control-plane join
+// command with the certificate key when this run uploaded the certificates (kubeadm's output),
+// a placeholder when the key's print was skipped, and how to upload them otherwise; the key
+// appears nowhere else, and the upload-certs phase prints it on a line of its own.
+func TestControlPlaneJoinCommand(t *testing.T) {
+	t.Parallel()
+	const key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	const token = "abcdef.0123456789abcdef"
+	for _, tc := range []struct {
+		name       string
+		endpoint   string
+		upload     bool
+		skipPrint  bool
+		wantCP     string // the control-plane line's suffix, "" for none
+		wantKeyOut int    // lines of stdout that hold the key
+	}{
+		{name: "uploaded", endpoint: "cp.example:6443", upload: true, wantCP: "--control-plane --certificate-key " + key, wantKeyOut: 2},
+		{name: "key print skipped", endpoint: "cp.example:6443", upload: true, skipPrint: true, wantCP: "--control-plane --certificate-key <certificate key>"},
+		{name: "not uploaded", endpoint: "cp.example:6443", wantCP: "--control-plane --certificate-key <certificate key>"},
+		{name: "no endpoint", upload: true, wantKeyOut: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t)
+			cfg.Init.BootstrapTokens = []config.BootstrapToken{{Token: token}}
+			cfg.Cluster.ControlPlaneEndpoint = tc.endpoint
+			var out, log bytes.Buffer
+			d, err := New(cfg, paths.MustUnder(t.TempDir()), config.ModeLocal, Options{DryRun: true, Out: &out, Log: &log,
+				UploadCerts: tc.upload, CertificateKey: key, SkipCertificateKeyPrint: tc.skipPrint})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := runUploadCerts(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			if tc.upload && !strings.Contains(log.String(), "Would create Secret kube-system/kubeadm-certs") {
+				t.Errorf("dry run does not say what it would upload:\n%s", log.String())
+			}
+			if err := runShowJoinCommand(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			var cpLine, keyLines int
+			for _, l := range strings.Split(out.String(), "\n") {
+				if strings.Contains(l, key) {
+					keyLines++
+					if l != key && !strings.HasPrefix(l, "kubestrap join ") {
+						t.Errorf("the key is printed outside its own line and the join command: %q", l)
+					}
+				}
+				if strings.Contains(l, "--control-plane") {
+					cpLine++
+					want := "kubestrap join " + tc.endpoint + " --token " + token + " --discovery-token-ca-cert-hash sha256:"
+					if !strings.HasPrefix(l, want) || !strings.HasSuffix(l, tc.wantCP) {
+						t.Errorf("control-plane join line %q, want %q...%q", l, want, tc.wantCP)
+					}
+				}
+			}
+			if (cpLine == 1) != (tc.wantCP != "") || cpLine > 1 {
+				t.Errorf("%d control-plane join lines:\n%s", cpLine, out.String())
+			}
+			if keyLines != tc.wantKeyOut {
+				t.Errorf("the key is on %d lines of stdout, want %d:\n%s", keyLines, tc.wantKeyOut, out.String())
+			}
+			if strings.Contains(log.String(), key) {
+				t.Errorf("the key is in the progress log:\n%s", log.String())
+			}
+		})
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package initflow owns the init workflow: the ordered phases that turn a host into a control-plane
 // node (preflight, certs, kubeconfig, etcd, control-plane, kubelet-start, wait-control-plane,
-// upload-config, mark-control-plane, bootstrap-token, csr-approver, addon, show-join-command) and the state they share. Each phase calls the
+// upload-config, upload-certs, mark-control-plane, bootstrap-token, csr-approver, addon, show-join-command) and the state they share. Each phase calls the
 // package that owns its work; the command layer only builds the Data and runs the phases.
 package initflow
 
@@ -24,6 +24,11 @@ type Options struct {
 	DryRun          bool
 	IgnorePreflight []string
 	SkipTokenPrint  bool
+	// UploadCerts runs the upload-certs phase (kubeadm's --upload-certs) with CertificateKey, a
+	// new key when empty; SkipCertificateKeyPrint keeps the key off the output.
+	UploadCerts             bool
+	CertificateKey          string
+	SkipCertificateKeyPrint bool
 	// Out receives what the user reads after init (how to use admin.conf, the join command);
 	// Log the "[phase]" progress lines.
 	Out, Log io.Writer
@@ -42,6 +47,13 @@ type Data struct {
 	skipTokenPrint  bool
 	out, log        io.Writer
 
+	uploadCerts             bool
+	skipCertificateKeyPrint bool
+	// certificateKey is the key the shared certificates are (to be) encrypted with; certsUploaded
+	// says this run uploaded them, so show-join-command prints the control-plane join command.
+	certificateKey string
+	certsUploaded  bool
+
 	client kubernetes.Interface
 	// skip is a whole run's --skip-phases merged with the configuration's skipPhases; CheckStarted
 	// reads it after the run.
@@ -59,7 +71,11 @@ func New(cfg *config.Config, p paths.Paths, mode string, o Options) (*Data, erro
 		return nil, err
 	}
 	d := &Data{cfg: cfg, p: p, mode: m, dryRun: o.DryRun || cfg.Init.DryRun,
-		ignorePreflight: o.IgnorePreflight, skipTokenPrint: o.SkipTokenPrint, out: o.Out, log: o.Log}
+		ignorePreflight: o.IgnorePreflight, skipTokenPrint: o.SkipTokenPrint, out: o.Out, log: o.Log,
+		uploadCerts: o.UploadCerts, certificateKey: o.CertificateKey, skipCertificateKeyPrint: o.SkipCertificateKeyPrint}
+	if d.certificateKey == "" {
+		d.certificateKey = cfg.Init.CertificateKey
+	}
 	d.files = fsutil.For(d.dryRun, d.log)
 	d.run = &runmode.Run{Cfg: cfg, Paths: p, Files: d.files, Log: d.log}
 	if d.dryRun {
@@ -83,7 +99,6 @@ func (d *Data) Skip(flag []string) []string {
 // kubeadmOnlyPhases are the phases of kubeadm v1.37.2's init that kubestrap has no counterpart
 // for yet: skipping them is accepted (kubeadm configurations list them) and only noted.
 var kubeadmOnlyPhases = []string{
-	"upload-certs",
 	"kubelet-finalize", "kubelet-finalize/enable-client-cert-rotation",
 }
 
@@ -109,6 +124,7 @@ func NewRunner() *workflow.Runner[*Data] {
 			{Name: "kubeadm", Short: "Upload the ClusterConfiguration to kube-system/kubeadm-config", RunIf: controlPlaneRunning, Run: runUploadKubeadmConfig},
 			{Name: "kubelet", Short: "Upload the kubelet configuration to kube-system/kubelet-config", RunIf: controlPlaneRunning, Run: runUploadKubeletConfig},
 		}},
+		{Name: "upload-certs", Short: "Upload the shared certificates, encrypted, to kube-system/kubeadm-certs for joining control-plane nodes (only with --upload-certs)", RunIf: controlPlaneRunning, Run: runUploadCerts},
 		{Name: "mark-control-plane", Short: "Label and taint the control-plane Node (where a kubelet registers one)", RunIf: markControlPlaneRunIf, Run: runMarkControlPlane},
 		{Name: "bootstrap-token", Aliases: []string{"bootstraptoken"}, Short: "Create the bootstrap token, its RBAC rules and the cluster-info ConfigMap", RunIf: controlPlaneRunning, Run: runBootstrapToken},
 		{Name: "csr-approver", Short: "Create the kubelet-serving CSR approver's RBAC rules and its record of the nodes' join addresses", RunIf: controlPlaneRunning, Run: runCSRApproverObjects},

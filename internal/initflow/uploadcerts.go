@@ -1,0 +1,55 @@
+package initflow
+
+// The upload-certs phase: the shared CA keys, service-account keys and etcd CA, encrypted under
+// the certificate key into kube-system/kubeadm-certs for control-plane nodes that join later.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubestrap/kubestrap/internal/copycerts"
+)
+
+// runUploadCerts uploads the shared certificates when --upload-certs (kubeadm runs the phase
+// only then), with the configured certificate key or a new one, and prints the key on a line of
+// its own on stdout unless --skip-certificate-key-print. The key is kept for show-join-command.
+func runUploadCerts(ctx context.Context, d *Data) error {
+	if !d.uploadCerts {
+		fmt.Fprintln(d.log, "[upload-certs] Skipping phase: certificates are uploaded only with --upload-certs")
+		return nil
+	}
+	keyHex := d.certificateKey
+	if keyHex == "" {
+		k, err := copycerts.NewKey()
+		if err != nil {
+			return err
+		}
+		keyHex = k
+	}
+	key, err := copycerts.ParseKey(keyHex)
+	if err != nil {
+		return err
+	}
+	certDir := d.p.CertDir(d.cfg.Cluster.CertificatesDir)
+	if d.dryRun {
+		fmt.Fprintf(d.log, "[dryrun] Would create Secret kube-system/%s holding %s encrypted with the certificate key, owned by a new bootstrap token that expires in %s, and Role and RoleBinding %s in kube-system\n",
+			copycerts.SecretName, strings.Join(copycerts.Keys(d.cfg), ", "), copycerts.TokenTTL, copycerts.RoleName)
+	} else {
+		fmt.Fprintf(d.log, "[upload-certs] Storing the certificates in Secret %q in the \"kube-system\" namespace\n", copycerts.SecretName)
+		if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
+			return copycerts.Upload(ctx, c, d.cfg, certDir, key)
+		}); err != nil {
+			return err
+		}
+	}
+	d.certificateKey = keyHex
+	d.certsUploaded = true
+	if !d.skipCertificateKeyPrint {
+		fmt.Fprintln(d.log, "[upload-certs] Using certificate key:")
+		fmt.Fprintln(d.out, keyHex)
+	}
+	return nil
+}
