@@ -44,6 +44,8 @@ const (
 	// TokenTTL is how long the uploaded certificates live: the owning token expires after it,
 	// the token cleaner deletes the token and the garbage collector the Secret (kubeadm's 2 h).
 	TokenTTL = 2 * time.Hour
+	// TokenTTLText is TokenTTL as messages say it.
+	TokenTTLText = "2 hours"
 	// TokenDescription is the owning token's description (kubeadm's), so `token list` says what
 	// the token is for.
 	TokenDescription = "Proxy for managing TTL for the kubeadm-certs secret"
@@ -210,7 +212,7 @@ func Download(ctx context.Context, client kubernetes.Interface, certDir string, 
 	secret, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Get(ctx, SecretName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return fmt.Errorf("Secret %s/%s does not exist: the uploaded certificates are deleted %s after an upload, or were never uploaded; %s", metav1.NamespaceSystem, SecretName, TokenTTL, reuploadHelp)
+		return fmt.Errorf("Secret %s/%s does not exist: the uploaded certificates are deleted %s after an upload, or were never uploaded; %s", metav1.NamespaceSystem, SecretName, TokenTTLText, reuploadHelp)
 	case err != nil:
 		return fmt.Errorf("reading Secret %s/%s: %w", metav1.NamespaceSystem, SecretName, err)
 	case secret.DeletionTimestamp != nil:

@@ -229,7 +229,7 @@ or, as a regular user:
 			fmt.Fprintf(d.out, "You can now join any number of control-plane nodes by running the following on each as root:\n\n%s\n\n",
 				bootstrap.ControlPlaneJoinCommand(endpoint, token, hash, d.certificateKey))
 			fmt.Fprintf(d.out, "The certificate key decrypts the cluster's CA keys: keep it secret. The uploaded certificates are deleted after %s;\n"+
-				"run \"kubestrap init phase upload-certs --upload-certs\" on a control-plane node to upload them again with a new key.\n\n", copycerts.TokenTTL)
+				"run \"kubestrap init phase upload-certs --upload-certs\" on a control-plane node to upload them again with a new key.\n\n", copycerts.TokenTTLText)
 		case d.certsUploaded:
 			fmt.Fprintf(d.out, "You can now join any number of control-plane nodes by running the following on each as root, with the certificate key of this upload:\n\n%s\n\n",
 				bootstrap.ControlPlaneJoinCommand(endpoint, token, hash, "<certificate key>"))

@@ -36,7 +36,7 @@ func runUploadCerts(ctx context.Context, d *Data) error {
 	certDir := d.p.CertDir(d.cfg.Cluster.CertificatesDir)
 	if d.dryRun {
 		fmt.Fprintf(d.log, "[dryrun] Would create Secret kube-system/%s holding %s encrypted with the certificate key, owned by a new bootstrap token that expires in %s, and Role and RoleBinding %s in kube-system\n",
-			copycerts.SecretName, strings.Join(copycerts.Keys(d.cfg), ", "), copycerts.TokenTTL, copycerts.RoleName)
+			copycerts.SecretName, strings.Join(copycerts.Keys(d.cfg), ", "), copycerts.TokenTTLText, copycerts.RoleName)
 	} else {
 		fmt.Fprintf(d.log, "[upload-certs] Storing the certificates in Secret %q in the \"kube-system\" namespace\n", copycerts.SecretName)
 		if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
