@@ -2,127 +2,13 @@ package etcdcluster
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
-	"fmt"
-	"net"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/client/pkg/v3/transport"
-	"go.etcd.io/etcd/server/v3/embed"
-	certutil "k8s.io/client-go/util/cert"
-
-	"github.com/kubestrap/kubestrap/internal/config"
-	"github.com/kubestrap/kubestrap/internal/pki"
+	"github.com/kubestrap/kubestrap/internal/etcdcluster/etcdtest"
 )
-
-// testPKI is an etcd CA and one certificate for 127.0.0.1 that serves and authenticates both
-// peers and clients, made with internal/pki as init makes the etcd certificates.
-type testPKI struct{ ca, cert, key string }
-
-func newTestPKI(t *testing.T) testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	now := time.Now()
-	caKey, err := pki.GenerateKey(config.AlgorithmECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := pki.NewSelfSignedCA(pki.CertConfig{CommonName: "etcd-ca", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := pki.GenerateKey(config.AlgorithmECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := pki.NewSignedCert(pki.CertConfig{
-		CommonName: "etcd-test", AltNames: certutil.AltNames{DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}},
-		Usages:    []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-	}, key, ca, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM, err := pki.EncodeKeyPEM(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := testPKI{ca: filepath.Join(dir, "ca.crt"), cert: filepath.Join(dir, "etcd.crt"), key: filepath.Join(dir, "etcd.key")}
-	for path, data := range map[string][]byte{p.ca: pki.EncodeCertPEM(ca), p.cert: pki.EncodeCertPEM(cert), p.key: keyPEM} {
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// testMember is an in-process etcd member on loopback.
-type testMember struct {
-	name         string
-	peer, client string
-	e            *embed.Etcd
-	stopped      bool
-}
-
-func newTestMember(t *testing.T, name string) *testMember {
-	return &testMember{name: name,
-		peer:   fmt.Sprintf("https://127.0.0.1:%d", freePort(t)),
-		client: fmt.Sprintf("https://127.0.0.1:%d", freePort(t))}
-}
-
-// start runs the member with initialCluster; state is "new" or "existing".
-func (m *testMember) start(t *testing.T, p testPKI, initialCluster, state string) {
-	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Name = m.name
-	cfg.Dir = t.TempDir()
-	pu, _ := url.Parse(m.peer)
-	cu, _ := url.Parse(m.client)
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.InitialCluster = initialCluster
-	cfg.ClusterState = state
-	tls := transport.TLSInfo{CertFile: p.cert, KeyFile: p.key, TrustedCAFile: p.ca, ClientCertAuth: true}
-	cfg.ClientTLSInfo, cfg.PeerTLSInfo = tls, tls
-	cfg.LogLevel = "error"
-	cfg.LogOutputs = []string{filepath.Join(t.TempDir(), "etcd.log")}
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatalf("starting etcd %s: %v", m.name, err)
-	}
-	m.e = e
-	t.Cleanup(m.stop)
-	if state == "new" {
-		select {
-		case <-e.Server.ReadyNotify():
-		case <-time.After(time.Minute):
-			t.Fatalf("etcd %s did not become ready", m.name)
-		}
-	}
-}
-
-func (m *testMember) stop() {
-	if m.e != nil && !m.stopped {
-		m.stopped = true
-		m.e.Close()
-	}
-}
 
 // TestMembershipAgainstRealEtcd grows a real three-member cluster with AddLearner and Promote,
 // checks the refusals and the lock, then loses a member and checks the quorum guard.
@@ -133,15 +19,18 @@ func TestMembershipAgainstRealEtcd(t *testing.T) {
 	StatusTimeout = 2 * time.Second // a stopped member is recognised sooner; this test is not parallel
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	p := newTestPKI(t)
-	n1, n2, n3 := newTestMember(t, "n1"), newTestMember(t, "n2"), newTestMember(t, "n3")
-	n1.start(t, p, "n1="+n1.peer, "new")
+	p := etcdtest.NewPKI(t)
+	cport, pport := etcdtest.Ports(t)
+	n1 := etcdtest.NewMember(t, "n1", etcdtest.Hosts[0], cport, pport)
+	n2 := etcdtest.NewMember(t, "n2", etcdtest.Hosts[1], cport, pport)
+	n3 := etcdtest.NewMember(t, "n3", etcdtest.Hosts[2], cport, pport)
+	n1.Start(t, p, etcdtest.InitialCluster(n1), "new")
 
-	tlsConfig, err := ClientTLS(p.ca, p.cert, p.key)
+	tlsConfig, err := ClientTLS(p.CA, p.Cert, p.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Dial(ctx, []string{n1.client}, tlsConfig)
+	c, err := Dial(ctx, []string{n1.ClientURL}, tlsConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,31 +41,31 @@ func TestMembershipAgainstRealEtcd(t *testing.T) {
 
 	// n2 joins as a learner; a second learner is refused while it exists; a retried add of n2
 	// returns the same learner.
-	l2, ic, err := AddLearner(ctx, c, "n2", n2.peer)
+	l2, ic, err := AddLearner(ctx, c, "n2", n2.PeerURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "n1=" + n1.peer + ",n2=" + n2.peer; ic != want {
+	if want := "n1=" + n1.PeerURL + ",n2=" + n2.PeerURL; ic != want {
 		t.Errorf("initial cluster %q, want %q", ic, want)
 	}
-	if _, _, err := AddLearner(ctx, c, "n3", n3.peer); err == nil || !strings.Contains(err.Error(), "is a learner") {
+	if _, _, err := AddLearner(ctx, c, "n3", n3.PeerURL); err == nil || !strings.Contains(err.Error(), "is a learner") {
 		t.Errorf("second learner: %v", err)
 	}
-	if again, _, err := AddLearner(ctx, c, "n2", n2.peer); err != nil || again.ID != l2.ID {
+	if again, _, err := AddLearner(ctx, c, "n2", n2.PeerURL); err != nil || again.ID != l2.ID {
 		t.Errorf("retried add: %x %v, want %x", again.ID, err, l2.ID)
 	}
-	n2.start(t, p, ic, "existing")
+	n2.Start(t, p, ic, "existing")
 	start := time.Now()
 	if err := Promote(ctx, c, l2.ID, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("n2 started and promoted in %s", time.Since(start).Round(time.Millisecond))
 
-	l3, ic, err := AddLearner(ctx, c, "n3", n3.peer)
+	l3, ic, err := AddLearner(ctx, c, "n3", n3.PeerURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n3.start(t, p, ic, "existing")
+	n3.Start(t, p, ic, "existing")
 	if err := Promote(ctx, c, l3.ID, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +94,7 @@ func TestMembershipAgainstRealEtcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := Dial(ctx, []string{n2.client}, tlsConfig)
+	c2, err := Dial(ctx, []string{n2.ClientURL}, tlsConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +112,7 @@ func TestMembershipAgainstRealEtcd(t *testing.T) {
 	unlock2()
 
 	// n3 goes away: removing n1 would leave n2 and a dead n3, refused; removing n3 is safe.
-	n3.stop()
+	n3.Stop()
 	var id1 uint64
 	for _, m := range members {
 		if m.Name == "n1" {
