@@ -178,6 +178,12 @@ func TestUploadCerts(t *testing.T) {
 		t.Fatalf("after the re-upload the owners are %+v, want only a new token", secret.OwnerReferences)
 	}
 
+	// init again on the finished control plane does nothing, and says how to upload.
+	r = mustRun(t, "init", "--root-dir", root, "--config", cfgFile, "--upload-certs")
+	if !strings.Contains(r.stderr, "nothing to do") || !strings.Contains(r.stderr, "run 'kubestrap init phase upload-certs --upload-certs'") || keyLine.MatchString(r.stdout) {
+		t.Errorf("init --upload-certs on a finished control plane:\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
+	}
+
 	// The token expiring is simulated by deleting it (the token cleaner deletes expired tokens):
 	// the garbage collector then deletes the certificates.
 	newOwner := secret.OwnerReferences[0].Name

@@ -48,7 +48,12 @@ func AlreadyUp(ctx context.Context, d *Data) (bool, string) {
 	finished := run.Found && run.Healthy && initComplete(ctx, d)
 	switch decideResume(run.Found, run.Healthy, finished) {
 	case runNothing:
-		return true, fmt.Sprintf("[init] The control plane of %s is already running and healthy (%s); nothing to do.\n[init] Use 'kubestrap status' to inspect it or 'kubestrap reset' to remove it.", d.p.Root(), run.What)
+		msg := fmt.Sprintf("[init] The control plane of %s is already running and healthy (%s); nothing to do.\n[init] Use 'kubestrap status' to inspect it or 'kubestrap reset' to remove it.", d.p.Root(), run.What)
+		if d.uploadCerts {
+			// --upload-certs on a finished init would otherwise be dropped without a word.
+			msg += "\n[init] To upload the certificates for control-plane joins, run 'kubestrap init phase upload-certs --upload-certs'."
+		}
+		return true, msg
 	case runResume:
 		d.ownControlPlaneRunning = true
 		fmt.Fprintf(d.log, "[init] The control plane of this root is running (%s) but init did not finish; completing the remaining phases\n", run.What)
