@@ -29,7 +29,7 @@ func resetCommand(g *globalOptions, opts *resetOptions) *cobra.Command {
 	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
-		fs.BoolVarP(&opts.force, "force", "f", false, "reset without asking for confirmation")
+		fs.BoolVarP(&opts.force, "force", "f", false, "reset without asking for confirmation, and remove this node's etcd member even when the members left would have no healthy quorum (a warning instead of a refusal)")
 		fs.BoolVar(&opts.dryRun, "dry-run", false, "change nothing; list every process that would be stopped and every path that would be removed")
 		fs.BoolVar(&opts.cleanupTmpDir, "cleanup-tmp-dir", false, "also remove the /etc/kubernetes/tmp directory (kubeadm's backups and dry-run output)")
 		fs.StringVar(&opts.certDir, "cert-dir", "", "the certificates directory to clean, as a host path (default: the configured one, plus whichever the components use)")
@@ -44,7 +44,9 @@ func resetCommand(g *globalOptions, opts *resetOptions) *cobra.Command {
 		Use:   "reset",
 		Short: "Undo what init or join did on this host",
 		Long: `Stop every process kubestrap started under --root-dir (local supervisor, systemd units, static
-pods and the kubelet), remove this node's etcd member from a multi-member etcd cluster, and remove
+pods and the kubelet), remove this node's etcd member from a multi-member etcd cluster (through the
+other members when this node's etcd is down; refused, before anything is stopped, when the members
+left would have no healthy quorum, unless --force), and remove
 the files and directories kubestrap (or kubeadm, in the same layout) created. Files kubestrap did not
 create are kept and reported; nothing is deleted through a mount point or along a symlink out of
 the root dir. Running it again, or on a clean node, does nothing and exits 0.
