@@ -98,8 +98,8 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 		return nil
 	}
 	defer cluster.Close()
-	var members []etcdcluster.Member
-	err = r.etcdCall("MemberList", endpoints, func() (err error) { members, err = cluster.MemberList(ctx); return err })
+	cluster = loggedEtcd{Client: cluster, r: r, endpoints: endpoints}
+	members, err := cluster.MemberList(ctx)
 	if err != nil {
 		fmt.Fprintf(r.log, "[reset] WARNING: listing the etcd members: %v; %s\n", err, manual)
 		return nil
@@ -139,7 +139,7 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 		return nil
 	}
 	done = logx.Wait(r.log, "etcd to remove member %q (ID %x)", m.Name, m.ID)
-	err = r.etcdCall(fmt.Sprintf("MemberRemove %x", m.ID), endpoints, func() error { return cluster.MemberRemove(ctx, m.ID) })
+	err = cluster.MemberRemove(ctx, m.ID)
 	done(err)
 	if err != nil {
 		fmt.Fprintf(r.log, "[reset] WARNING: removing etcd member %q (ID %x): %v; remove it from a running member with: etcdctl member remove %x\n", m.Name, m.ID, err, m.ID)
@@ -204,6 +204,27 @@ func clientPort(args map[string]string) int32 {
 		}
 	}
 	return 0
+}
+
+// loggedEtcd reports each membership call reset makes, the quorum check's included, at -v 2.
+type loggedEtcd struct {
+	etcdcluster.Client
+	r         *Reset
+	endpoints []string
+}
+
+func (l loggedEtcd) MemberList(ctx context.Context) (ms []etcdcluster.Member, err error) {
+	err = l.r.etcdCall("MemberList", l.endpoints, func() error { ms, err = l.Client.MemberList(ctx); return err })
+	return ms, err
+}
+
+func (l loggedEtcd) MemberRemove(ctx context.Context, id uint64) error {
+	return l.r.etcdCall(fmt.Sprintf("MemberRemove %x", id), l.endpoints, func() error { return l.Client.MemberRemove(ctx, id) })
+}
+
+func (l loggedEtcd) Status(ctx context.Context, endpoint string) (st etcdcluster.Status, err error) {
+	err = l.r.etcdCall("Status", []string{endpoint}, func() error { st, err = l.Client.Status(ctx, endpoint); return err })
+	return st, err
 }
 
 // etcdCall runs one etcd API call and reports it at -v 2, as the Kubernetes API calls are.

@@ -134,6 +134,7 @@ func TestResetVerboseEtcd(t *testing.T) {
 			{1, `[v1] done waiting for etcd to remove member "node1" (ID a1) after `},
 			{2, "[v2] etcd MemberList at "},
 			{2, "[v2] etcd MemberRemove a1 at "},
+			{2, "[v2] etcd Status at https://192.168.0.11:2379 OK"}, // the quorum check of the member that stays
 		} {
 			if got := strings.Contains(log, c.line); got != (level >= c.level) {
 				t.Errorf("level %d: has %q = %v:\n%s", level, c.line, got, log)
