@@ -113,11 +113,19 @@ func sharedFiles(cfg *config.Config, certDir string) []file {
 		in(pki.SAKeyFile, pki.KeyFileMode), in(pki.SAPubFile, pki.CertFileMode),
 	}
 	if ext := cfg.Cluster.Etcd.External; ext != nil {
-		// Paths as configured: external etcd files are the operator's, wherever they keep them.
-		return append(files,
-			file{key: ExternalEtcdCA, path: ext.CAFile, perm: pki.CertFileMode},
-			file{key: ExternalEtcdCert, path: ext.CertFile, perm: pki.CertFileMode},
-			file{key: ExternalEtcdKey, path: ext.KeyFile, perm: pki.KeyFileMode})
+		// The files the configuration names (none for an etcd without TLS, the CA alone for
+		// one without client certificates), at the paths given: a caller under a root dir
+		// passes them mapped into it.
+		for _, f := range []file{
+			{key: ExternalEtcdCA, path: ext.CAFile, perm: pki.CertFileMode},
+			{key: ExternalEtcdCert, path: ext.CertFile, perm: pki.CertFileMode},
+			{key: ExternalEtcdKey, path: ext.KeyFile, perm: pki.KeyFileMode},
+		} {
+			if f.path != "" {
+				files = append(files, f)
+			}
+		}
+		return files
 	}
 	return append(files, in("etcd/ca.crt", pki.CertFileMode), in("etcd/ca.key", pki.KeyFileMode))
 }
@@ -134,9 +142,6 @@ func Upload(ctx context.Context, client kubernetes.Interface, cfg *config.Config
 	files := sharedFiles(cfg, certDir)
 	data := make(map[string][]byte, len(files))
 	for _, f := range files {
-		if f.path == "" {
-			return fmt.Errorf("external etcd: the configuration names no file for %s: set etcd.external.caFile, certFile and keyFile", f.key)
-		}
 		plain, err := os.ReadFile(f.path)
 		if err != nil {
 			return fmt.Errorf("reading %s for upload: %w (run `kubestrap init phase certs all` first, or copy the shared certificates there)", f.path, err)
@@ -190,8 +195,9 @@ type Option func(*downloadOptions)
 
 type downloadOptions struct{ externalCA, externalCert, externalKey string }
 
-// ExternalEtcd names where the external etcd client files of the upload go (the joining node's
-// etcd.external caFile, certFile, keyFile). Without it an upload that holds them is refused.
+// ExternalEtcd names where the external etcd files of the upload go (the joining node's
+// etcd.external caFile, certFile, keyFile, mapped into its root dir). Without it an upload that
+// holds them is refused.
 func ExternalEtcd(caFile, certFile, keyFile string) Option {
 	return func(o *downloadOptions) { o.externalCA, o.externalCert, o.externalKey = caFile, certFile, keyFile }
 }
@@ -219,13 +225,30 @@ func Download(ctx context.Context, client kubernetes.Interface, certDir string, 
 		return fmt.Errorf("Secret %s/%s is being deleted (its owning token expired); %s", metav1.NamespaceSystem, SecretName, reuploadHelp)
 	}
 
-	_, external := secret.Data[ExternalEtcdCA]
+	// The external etcd files the upload holds go where this node's configuration says; the
+	// local etcd CA otherwise.
 	var cfg config.Config
-	if external {
-		if o.externalCA == "" || o.externalCert == "" || o.externalKey == "" {
-			return fmt.Errorf("Secret %s/%s holds external etcd client files: configure etcd.external caFile, certFile and keyFile on this node so they have somewhere to go", metav1.NamespaceSystem, SecretName)
+	external := false
+	ext := &config.ExternalEtcd{}
+	for _, e := range []struct {
+		key, path, field string
+		dst              *string
+	}{
+		{ExternalEtcdCA, o.externalCA, "caFile", &ext.CAFile},
+		{ExternalEtcdCert, o.externalCert, "certFile", &ext.CertFile},
+		{ExternalEtcdKey, o.externalKey, "keyFile", &ext.KeyFile},
+	} {
+		if _, ok := secret.Data[e.key]; !ok {
+			continue
 		}
-		cfg.Cluster.Etcd.External = &config.ExternalEtcd{CAFile: o.externalCA, CertFile: o.externalCert, KeyFile: o.externalKey}
+		external = true
+		if e.path == "" {
+			return fmt.Errorf("Secret %s/%s holds the external etcd file %s: set etcd.external.%s in this node's configuration so it has somewhere to go", metav1.NamespaceSystem, SecretName, e.key, e.field)
+		}
+		*e.dst = e.path
+	}
+	if external {
+		cfg.Cluster.Etcd.External = ext
 	}
 	files := sharedFiles(&cfg, certDir)
 	plain := make([][]byte, len(files))

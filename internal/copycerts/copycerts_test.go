@@ -318,7 +318,7 @@ func TestExternalEtcd(t *testing.T) {
 		t.Error("external etcd: the Secret carries a local etcd CA")
 	}
 	dst := t.TempDir()
-	if err := Download(ctx, c, filepath.Join(dst, "pki"), key, fsutil.NewDisk(nil)); err == nil || !strings.Contains(err.Error(), "etcd.external") {
+	if err := Download(ctx, c, filepath.Join(dst, "pki"), key, fsutil.NewDisk(nil)); err == nil || !strings.Contains(err.Error(), "etcd.external.caFile") {
 		t.Errorf("download without external paths: %v", err)
 	}
 	keyPath := filepath.Join(dst, "etcd", "client-key.pem")
@@ -331,6 +331,19 @@ func TestExternalEtcd(t *testing.T) {
 	}
 	if fi, err := os.Stat(keyPath); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("external key mode: %v %v", fi, err)
+	}
+
+	// An external etcd with a CA but no client certificate shares the CA alone.
+	cfg.Cluster.Etcd.External = &config.ExternalEtcd{CAFile: filepath.Join(ext, "ca.pem")}
+	if err := Upload(ctx, c, cfg, src, key); err != nil {
+		t.Fatal(err)
+	}
+	if got := Keys(cfg); strings.Contains(strings.Join(got, ","), ExternalEtcdKey) || !strings.Contains(strings.Join(got, ","), ExternalEtcdCA) {
+		t.Errorf("keys with a CA only: %v", got)
+	}
+	dst = t.TempDir()
+	if err := Download(ctx, c, filepath.Join(dst, "pki"), key, fsutil.NewDisk(nil), ExternalEtcd(filepath.Join(dst, "ca.pem"), "", "")); err != nil {
+		t.Errorf("CA-only download: %v", err)
 	}
 }
 

@@ -34,13 +34,25 @@ func runUploadCerts(ctx context.Context, d *Data) error {
 		return err
 	}
 	certDir := d.p.CertDir(d.cfg.Cluster.CertificatesDir)
+	cfg := d.cfg
+	if ext := d.cfg.Cluster.Etcd.External; ext != nil {
+		// External etcd files are host paths, under the root dir like every other.
+		c, mapped := *d.cfg, *ext
+		for _, f := range []*string{&mapped.CAFile, &mapped.CertFile, &mapped.KeyFile} {
+			if *f != "" {
+				*f = d.p.Host(*f)
+			}
+		}
+		c.Cluster.Etcd.External = &mapped
+		cfg = &c
+	}
 	if d.dryRun {
 		fmt.Fprintf(d.log, "[dryrun] Would create Secret kube-system/%s holding %s encrypted with the certificate key, owned by a new bootstrap token that expires in %s, and Role and RoleBinding %s in kube-system\n",
 			copycerts.SecretName, strings.Join(copycerts.Keys(d.cfg), ", "), copycerts.TokenTTLText, copycerts.RoleName)
 	} else {
 		fmt.Fprintf(d.log, "[upload-certs] Storing the certificates in Secret %q in the \"kube-system\" namespace\n", copycerts.SecretName)
 		if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
-			return copycerts.Upload(ctx, c, d.cfg, certDir, key)
+			return copycerts.Upload(ctx, c, cfg, certDir, key)
 		}); err != nil {
 			return err
 		}
