@@ -104,8 +104,10 @@ func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
-// Dial connects to the cluster through endpoints (client URLs). The connection is lazy: a
-// cluster that does not answer fails the first call, within that call's context.
+// Dial connects to the cluster through endpoints (client URLs). ctx is the client's lifetime:
+// cancelling it closes the connection, so pass the context of the whole job, not of one call.
+// The connection is lazy: a cluster that does not answer fails the first call, within that
+// call's context.
 func Dial(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (Client, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("no etcd endpoint to connect to")
