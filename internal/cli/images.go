@@ -3,14 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/images"
-	"github.com/kubestrap/kubestrap/internal/progstore"
 )
 
 type imagesOptions struct {
@@ -134,26 +131,13 @@ func imagesSource(g *globalOptions, o *imagesOptions, archive string) (*config.C
 	if archive != "" {
 		return cfg, src, nil
 	}
-	if src.Binary == "" && progstore.IsFront() {
-		// The release shape: the images carry the component program the front embeds (static,
-		// built by hack/build.sh), extracted as for any component run.
-		dir, err := progstore.DispatchDir(os.Getenv, os.Geteuid())
-		if err != nil {
-			return nil, images.Source{}, err
-		}
-		if src.Binary, err = progstore.ForRoot(dir, io.Discard); err != nil {
-			return nil, images.Source{}, fmt.Errorf("extracting the component program for the images: %w; or pass a static binary with --binary", err)
-		}
-	}
 	if src.Binary == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return nil, images.Source{}, fmt.Errorf("finding this binary: %w; pass one with --binary", err)
+		// This binary: the component program a front carries, or the running monolith.
+		if src.Binary, err = images.ThisBinary(); err != nil {
+			return nil, images.Source{}, fmt.Errorf("%w; or pass a static binary with --binary", err)
 		}
-		src.Binary = self
-	}
-	if err := images.CheckBinary(src.Binary); err != nil {
-		return nil, images.Source{}, err
+	} else if err := images.CheckBinary(src.Binary); err != nil {
+		return nil, images.Source{}, fmt.Errorf("%w, and pass it with --binary", err)
 	}
 	return cfg, src, nil
 }

@@ -24,6 +24,8 @@ type initOptions struct {
 	uploadCerts             bool
 	certificateKey          string
 	skipCertificateKeyPrint bool
+	// pauseBinary is the images phase's static pause program (static-pod mode).
+	pauseBinary string
 }
 
 func newInitCommand(g *globalOptions) *cobra.Command { return initCommand(g, &initOptions{}) }
@@ -41,6 +43,7 @@ func initCommand(g *globalOptions, opts *initOptions) *cobra.Command {
 		fs.BoolVar(&opts.uploadCerts, "upload-certs", false, "upload the shared control-plane certificates, encrypted with the certificate key, to the kube-system/kubeadm-certs Secret (deleted after 2h) for control-plane nodes that join")
 		fs.StringVar(&opts.certificateKey, "certificate-key", "", "the key (64 hex characters, from 'kubestrap certs certificate-key') that encrypts the uploaded certificates; generated when empty (InitConfiguration certificateKey)")
 		fs.BoolVar(&opts.skipCertificateKeyPrint, "skip-certificate-key-print", false, "do not print the certificate key --upload-certs uses")
+		fs.StringVar(&opts.pauseBinary, "pause-binary", "", "static-pod mode: a static pause program (k8s.io/kubernetes' build/pause/linux/pause.c) to build the pod sandbox image from, when the container runtime lacks it")
 	}
 	data := func(cmd *cobra.Command, args []string) (*initflow.Data, error) { return newInitData(g, opts) }
 
@@ -124,6 +127,7 @@ func initSettings(g *globalOptions, opts *initOptions) (*config.Config, initflow
 	return cfg, initflow.Options{
 		DryRun: opts.dryRun, IgnorePreflight: opts.ignorePreflight, SkipTokenPrint: opts.skipTokenPrint,
 		UploadCerts: opts.uploadCerts, CertificateKey: cfg.Init.CertificateKey, SkipCertificateKeyPrint: opts.skipCertificateKeyPrint,
-		Out: g.Out, Log: g.Err,
+		Images: initflow.ImagesOptions{PauseBinary: opts.pauseBinary},
+		Out:    g.Out, Log: g.Err,
 	}, nil
 }

@@ -126,9 +126,9 @@ func TestSkipPhasesKubeadmNames(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"init", "--config", bad}, []string{`unknown phase "addons" to skip; valid phases for init are: preflight, certs, `, "addon/coredns", "show-join-command"}},
-		{[]string{"init", "--skip-phases", "addons", "--apiserver-advertise-address", "127.0.0.1", "--node-name", "n1"}, []string{`unknown phase "addons" to skip; valid phases for init are: preflight, certs, `, "addon/coredns"}},
-		{[]string{"config", "validate", "--config", bad}, []string{`skipPhases[1]: Unsupported value: "addons": supported values: "preflight", "certs", `, `"addon/coredns"`}},
+		{[]string{"init", "--config", bad}, []string{`unknown phase "addons" to skip; valid phases for init are: preflight, images, certs, `, "addon/coredns", "show-join-command"}},
+		{[]string{"init", "--skip-phases", "addons", "--apiserver-advertise-address", "127.0.0.1", "--node-name", "n1"}, []string{`unknown phase "addons" to skip; valid phases for init are: preflight, images, certs, `, "addon/coredns"}},
+		{[]string{"config", "validate", "--config", bad}, []string{`skipPhases[1]: Unsupported value: "addons": supported values: "preflight", "images", "certs", `, `"addon/coredns"`}},
 		{[]string{"join", "127.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-unsafe-skip-ca-verification", "--node-name", "w1", "--skip-phases", "cleanup-node"},
 			[]string{`unknown phase "cleanup-node" to skip; valid phases for join are: preflight, discovery, kubelet-start, tls-bootstrap, join-addresses, kubelet-wait-bootstrap, control-plane-prepare`}},
 		{[]string{"config", "validate", "--config", testfixture.KubeadmFile(t, "join-defaults.yaml", append(fillJoin, "timeouts:", "skipPhases: [cleanup-node]\ntimeouts:")...)},

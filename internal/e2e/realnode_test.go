@@ -94,6 +94,13 @@ func startRealHost(t *testing.T, script, name, addr string) *realHost {
 	_ = exec.Command(script, "destroy", name).Run()
 	h.run("start", name, "--addr", addr)
 	t.Cleanup(func() {
+		// KUBESTRAP_E2E_REALNODE_LOGS keeps the host's kubelet and containerd logs (for CI
+		// artifacts, or to read the kubelet's timings).
+		if dir := os.Getenv("KUBESTRAP_E2E_REALNODE_LOGS"); dir != "" {
+			if out, err := exec.Command(script, "logs", name, filepath.Join(dir, t.Name())).CombinedOutput(); err != nil {
+				t.Errorf("keeping the logs of host %s: %v\n%s", name, err, out)
+			}
+		}
 		if out, err := exec.Command(script, "destroy", name).CombinedOutput(); err != nil {
 			t.Errorf("destroying host %s: %v\n%s", name, err, out)
 		}
@@ -161,9 +168,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, check func() stri
 func TestStaticPodModeRealKubelet(t *testing.T) {
 	script, bin, static := needRealNode(t)
 	h := startRealHost(t, script, "e2e-cp", "10.214.0.20/24")
-	importImages(t, h, bin, static)
 	initStart := time.Now()
-	initRealControlPlane(t, h, static)
+	initRealControlPlane(t, h, bin, static)
 	waitFor(t, "the four control-plane static pods Ready", 5*time.Minute, func() string {
 		out, err := h.kubectl("get", "pods", "-n", "kube-system", "-o",
 			`jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
@@ -229,8 +235,15 @@ func (h *realHost) kubectl(args ...string) (string, error) {
 	return h.exec(append([]string{"kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"}, args...)...)
 }
 
+// controlPlaneImages are the images init's images phase imports: the static pods' and the pause
+// image the pod sandboxes run.
+var controlPlaneImages = []string{"registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/kube-apiserver:v1.37.2",
+	"registry.k8s.io/kube-controller-manager:v1.37.2", "registry.k8s.io/kube-scheduler:v1.37.2",
+	"registry.k8s.io/kubestrap-csr-approver:v1.37.2", "registry.k8s.io/pause:3.10.2"}
+
 // importImages builds the images from the static binary and imports them into h's containerd over
-// its API, and checks that the runtime lists them under the manifests' names.
+// its API by hand (a joining worker: join has no images phase), and checks that the runtime lists
+// them under the manifests' names.
 func importImages(t *testing.T, h *realHost, bin, static string) {
 	t.Helper()
 	socket := strings.TrimSpace(h.run("socket", h.name))
@@ -240,21 +253,29 @@ func importImages(t *testing.T, h *realHost, bin, static string) {
 		t.Fatalf("images import: %v\n%s", err, out)
 	}
 	t.Logf("images built and imported into %s in %s", h.name, time.Since(start).Round(time.Millisecond))
+	checkImages(t, h, controlPlaneImages)
+}
+
+// checkImages fails the test unless h's containerd lists every image of want in the kubelet's
+// namespace.
+func checkImages(t *testing.T, h *realHost, want []string) {
+	t.Helper()
 	images := h.mustExec("sh", "-c", "ctr -n k8s.io images ls -q 2>/dev/null")
-	for _, want := range []string{"registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/kube-apiserver:v1.37.2",
-		"registry.k8s.io/kube-controller-manager:v1.37.2", "registry.k8s.io/kube-scheduler:v1.37.2", "registry.k8s.io/kubestrap-csr-approver:v1.37.2", "registry.k8s.io/pause:3.10.2"} {
-		if !strings.Contains(images, want+"\n") {
-			t.Errorf("image %s is not in containerd's k8s.io namespace of %s:\n%s", want, h.name, images)
+	for _, ref := range want {
+		if !strings.Contains(images, ref+"\n") {
+			t.Errorf("image %s is not in containerd's k8s.io namespace of %s:\n%s", ref, h.name, images)
 		}
 	}
 }
 
-// initRealControlPlane runs kubestrap init in static-pod mode in h and starts h's kubelet, and
-// returns the configuration file. The host's init system is not systemd, so init cannot restart
-// the kubelet: init runs with the phases that need a running control plane skipped, the harness
-// then starts the kubelet (restarted whenever it exits, as kubeadm's unit does, with the flags
-// from the files init wrote), and those phases run one by one, as init's own message says to.
-func initRealControlPlane(t *testing.T, h *realHost, static string) string {
+// initRealControlPlane runs kubestrap init in static-pod mode in h, whose containerd has no image
+// at all, and starts h's kubelet, and returns the configuration file. init's images phase builds
+// the images from the binary and imports them (the pause image from the harness's static pause).
+// The host's init system is not systemd, so init cannot restart the kubelet: init runs with the
+// phases that need a running control plane skipped, the harness then starts the kubelet
+// (restarted whenever it exits, as kubeadm's unit does, with the flags from the files init
+// wrote), and those phases run one by one, as init's own message says to.
+func initRealControlPlane(t *testing.T, h *realHost, bin, static string) string {
 	t.Helper()
 	// A real kubelet on this machine: cgroupfs (systemd is not PID 1) and cgroup v1 allowed.
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
@@ -272,7 +293,27 @@ mode: static-pod
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h.mustExec(static, "init", "--config", cfg, "--skip-phases", "wait-control-plane,upload-config,bootstrap-token,show-join-command")
+	if images := h.mustExec("sh", "-c", "ctr -n k8s.io images ls -q 2>/dev/null"); strings.TrimSpace(images) != "" {
+		t.Fatalf("host %s starts with images already: %s", h.name, images)
+	}
+	initOut := h.mustExec(static, "init", "--config", cfg, "--pause-binary", filepath.Join(bin, "pause"),
+		"--skip-phases", "wait-control-plane,upload-config,bootstrap-token,show-join-command")
+	for _, ref := range controlPlaneImages {
+		if !strings.Contains(initOut, "[images] Imported "+ref+" (sha256:") {
+			t.Errorf("init did not say it imported %s:\n%s", ref, initOut)
+		}
+	}
+	checkImages(t, h, controlPlaneImages)
+	// Again: every image is there, by name, so nothing is built or imported.
+	again := h.mustExec(static, "init", "phase", "images", "--config", cfg)
+	for _, ref := range controlPlaneImages {
+		if !strings.Contains(again, "[images] Using existing image "+ref+"\n") {
+			t.Errorf("init phase images, run again, did not keep %s:\n%s", ref, again)
+		}
+	}
+	if strings.Contains(again, "Imported") {
+		t.Errorf("init phase images, run again, imported:\n%s", again)
+	}
 	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
 		h.mustExec("test", "-f", "/etc/kubernetes/manifests/"+c+".yaml")
 	}
@@ -305,9 +346,9 @@ func TestRealWorkerRunsPod(t *testing.T) {
 	cp := startRealHost(t, script, "e2e-cp2", "10.214.0.21/24")
 	w := startRealHost(t, script, "e2e-w", "10.214.0.22/24")
 	// The worker's own pod network (the harness's bridge CNI, per host).
-	importImages(t, cp, bin, static)
+	// join has no images phase: the worker's pause image and the demo's image are imported by hand.
 	importImages(t, w, bin, static)
-	initRealControlPlane(t, cp, static)
+	initRealControlPlane(t, cp, bin, static)
 	// stdout only: progress goes to stderr.
 	join := strings.Fields(cp.mustExec("sh", "-c", static+" token create --print-join-command 2>/dev/null"))
 	if len(join) < 2 || join[0] != "kubestrap" || join[1] != "join" {

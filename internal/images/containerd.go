@@ -50,6 +50,11 @@ func Import(ctx context.Context, socket string, l *Layout, out io.Writer) error 
 		return fmt.Errorf("containerd at %s: %w", socket, err)
 	}
 	defer conn.Close()
+	return importInto(ctx, conn, socket, l, out)
+}
+
+// importInto is Import over an open connection to containerd's socket.
+func importInto(ctx context.Context, conn *grpc.ClientConn, socket string, l *Layout, out io.Writer) error {
 	ctx = metadata.AppendToOutgoingContext(ctx, namespaceHeader, Namespace)
 
 	// A lease for the duration of the import: content written before the image that references
@@ -60,7 +65,7 @@ func Import(ctx context.Context, socket string, l *Layout, out io.Writer) error 
 		Labels: map[string]string{gcExpireLabel: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)},
 	})
 	if err != nil {
-		return fmt.Errorf("containerd at %s: creating a lease: %w (is containerd running there? pass its socket with --containerd-address)", socket, err)
+		return fmt.Errorf("containerd at %s: creating a lease: %w (kubestrap imports images through containerd's own API: is containerd listening there?)", socket, err)
 	}
 	defer func() {
 		_, _ = leases.Delete(context.WithoutCancel(ctx), &leasesapi.DeleteRequest{ID: lease.Lease.ID})

@@ -130,7 +130,7 @@ func (l *Layout) Digests() []digest.Digest {
 // it: one linked against libc (the default go build with cgo), or one that does not contain the
 // bundled control plane (a front program that starts another binary).
 func CheckBinary(path string) error {
-	const howto = "build one with: CGO_ENABLED=0 go build -o kubestrap-static ./cmd/kubestrap (adding the README's -ldflags), and pass it with --binary"
+	const howto = "hack/build.sh's release build carries one; or build one with: CGO_ENABLED=0 go build -o kubestrap-static ./cmd/kubestrap"
 	f, err := elf.Open(path)
 	if err != nil {
 		return fmt.Errorf("binary %s: not a Linux executable (%v); %s", path, err, howto)

@@ -16,12 +16,17 @@ import (
 // runtime's sandbox image must carry this name for the kubelet's pods to start air-gapped.
 const PauseVersion = "3.10.2"
 
-// List returns the images a static-pod control plane of cfg runs (kubestrap's CSR approver
-// included unless disabled), with the names its manifests
-// use, and the pause image under the same repository (as kubeadm names it) when withPause.
+// List returns the images a static-pod control plane of cfg runs (etcd with a local etcd only,
+// kubestrap's CSR approver unless disabled) with the names its manifests use, and the pause
+// image under the same repository (as kubeadm names it) when withPause.
 func List(cfg *config.Config, withPause bool) ([]Image, error) {
 	var out []Image
-	names := []string{components.EtcdName, components.APIServerName, components.ControllerManagerName, components.SchedulerName}
+	var names []string
+	if cfg.LocalEtcd() {
+		// With external etcd no etcd manifest is written, so no etcd image runs.
+		names = append(names, components.EtcdName)
+	}
+	names = append(names, components.APIServerName, components.ControllerManagerName, components.SchedulerName)
 	if !cfg.Kubestrap.CSRApprover.Disabled {
 		// kubestrap's own component runs as a static pod too; no registry serves its image.
 		names = append(names, components.CSRApproverName)

@@ -28,7 +28,7 @@ func TestPhaseNames(t *testing.T) {
 			top = append(top, name)
 		}
 	}
-	want := "preflight certs kubeconfig etcd control-plane kubelet-start wait-control-plane upload-config upload-certs mark-control-plane bootstrap-token csr-approver addon show-join-command"
+	want := "preflight images certs kubeconfig etcd control-plane kubelet-start wait-control-plane upload-config upload-certs mark-control-plane bootstrap-token csr-approver addon show-join-command"
 	if got := strings.Join(top, " "); got != want {
 		t.Errorf("phases %q, want %q", got, want)
 	}

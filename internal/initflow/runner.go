@@ -1,5 +1,5 @@
 // Package initflow owns the init workflow: the ordered phases that turn a host into a control-plane
-// node (preflight, certs, kubeconfig, etcd, control-plane, kubelet-start, wait-control-plane,
+// node (preflight, images, certs, kubeconfig, etcd, control-plane, kubelet-start, wait-control-plane,
 // upload-config, upload-certs, mark-control-plane, bootstrap-token, csr-approver, addon, show-join-command) and the state they share. Each phase calls the
 // package that owns its work; the command layer only builds the Data and runs the phases.
 package initflow
@@ -29,6 +29,8 @@ type Options struct {
 	UploadCerts             bool
 	CertificateKey          string
 	SkipCertificateKeyPrint bool
+	// Images are the images phase's inputs (static-pod mode).
+	Images ImagesOptions
 	// Out receives what the user reads after init (how to use admin.conf, the join command);
 	// Log the "[phase]" progress lines.
 	Out, Log io.Writer
@@ -45,6 +47,7 @@ type Data struct {
 	files           fsutil.Writer
 	ignorePreflight []string
 	skipTokenPrint  bool
+	images          ImagesOptions
 	out, log        io.Writer
 
 	uploadCerts             bool
@@ -71,7 +74,7 @@ func New(cfg *config.Config, p paths.Paths, mode string, o Options) (*Data, erro
 		return nil, err
 	}
 	d := &Data{cfg: cfg, p: p, mode: m, dryRun: o.DryRun || cfg.Init.DryRun,
-		ignorePreflight: o.IgnorePreflight, skipTokenPrint: o.SkipTokenPrint, out: o.Out, log: o.Log,
+		ignorePreflight: o.IgnorePreflight, skipTokenPrint: o.SkipTokenPrint, images: o.Images, out: o.Out, log: o.Log,
 		uploadCerts: o.UploadCerts, certificateKey: o.CertificateKey, skipCertificateKeyPrint: o.SkipCertificateKeyPrint}
 	if d.certificateKey == "" {
 		d.certificateKey = cfg.Init.CertificateKey
@@ -107,6 +110,7 @@ var kubeadmOnlyPhases = []string{
 func NewRunner() *workflow.Runner[*Data] {
 	return withSavedConfig(&workflow.Runner[*Data]{Command: "init", KubeadmOnly: kubeadmOnlyPhases, Phases: []workflow.Phase[*Data]{
 		{Name: "preflight", Short: "Run pre-flight checks", Run: runPreflight},
+		{Name: "images", Short: "Import the images the static pods and pod sandboxes need into the container runtime, built from this binary, where it lacks them (static-pod mode)", RunIf: imagesRunIf, Run: runImages},
 		certsPhase(),
 		kubeconfigPhase(),
 		{Name: "etcd", Short: "Prepare the local etcd member", Phases: []workflow.Phase[*Data]{

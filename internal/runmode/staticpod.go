@@ -92,7 +92,7 @@ func (StaticPod) Auto(h Host, p paths.Paths) (bool, string) {
 	if _, err := h.LookPath("kubelet"); err != nil {
 		return false, ""
 	}
-	for _, s := range criSockets {
+	for _, s := range CRISockets {
 		if h.Exists(p.Host(s)) {
 			return true, fmt.Sprintf("systemd is PID 1, a kubelet is installed and a container runtime listens on %s", s)
 		}
@@ -100,8 +100,9 @@ func (StaticPod) Auto(h Host, p paths.Paths) (bool, string) {
 	return false, ""
 }
 
-// criSockets are the runtime sockets kubeadm detects (reference §10), as host paths.
-var criSockets = []string{"/var/run/containerd/containerd.sock", "/var/run/crio/crio.sock", "/var/run/cri-dockerd.sock"}
+// CRISockets are the runtime sockets kubeadm detects (reference §10), as host paths, in the
+// order it tries them.
+var CRISockets = []string{"/var/run/containerd/containerd.sock", "/var/run/crio/crio.sock", "/var/run/cri-dockerd.sock"}
 
 // Discover reads the control-plane manifests present, through staticpod.ReadCommand: the
 // command lines the kubelet runs.

@@ -1,0 +1,91 @@
+package initflow
+
+// The images phase: in static-pod mode the kubelet runs the control plane from images, which a
+// node without registry access can only get from this binary (see internal/images).
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/images"
+	"github.com/kubestrap/kubestrap/internal/runmode"
+	"github.com/kubestrap/kubestrap/internal/workflow"
+)
+
+// ImagesOptions are the images phase's inputs beyond the configuration.
+type ImagesOptions struct {
+	// PauseBinary is a static pause program, needed when the runtime lacks the sandbox image.
+	PauseBinary string
+	// Dial and Binary replace images.DialRuntime and images.ThisBinary in tests.
+	Dial   func(ctx context.Context, endpoint string) (images.Runtime, error)
+	Binary func() (string, error)
+}
+
+// imagesRunIf: only static-pod mode runs images, and only on the real root, where the runtime at
+// nodeRegistration.criSocket is the one the node's kubelet uses. Under another root dir nothing of
+// the machine's runtime belongs to the root (reset treats it so too).
+func imagesRunIf(ctx context.Context, d *Data) (bool, string) {
+	if d.mode.Name() != config.ModeStaticPod {
+		if workflow.WholeRun(ctx) {
+			return false, ""
+		}
+		return false, fmt.Sprintf("[images] Skipped: mode %q runs the components from this binary, not from images", d.mode.Name())
+	}
+	if !d.p.IsRealRoot() {
+		return false, fmt.Sprintf("[images] Skipped: under the root dir %s no kubelet of this machine runs the manifests, so no container runtime is asked for their images; import them where a kubelet runs with 'kubestrap images import'", d.p.Root())
+	}
+	return true, ""
+}
+
+// runImages imports into the runtime the images it lacks, built from this binary, so that the
+// kubelet finds every image the manifests name and the pod sandbox image without a registry.
+func runImages(ctx context.Context, d *Data) error {
+	o := d.images
+	if o.Dial == nil {
+		o.Dial = images.DialRuntime
+	}
+	if o.Binary == nil {
+		o.Binary = func() (string, error) {
+			bin, err := images.ThisBinary()
+			if err != nil {
+				return "", fmt.Errorf("static-pod mode builds the images the runtime lacks from this binary, which cannot run in an image: %w; run init with such a binary, or import the images first with 'kubestrap images import'", err)
+			}
+			return bin, nil
+		}
+	}
+	endpoint, err := criEndpoint(d.cfg.Init.NodeRegistration.CRISocket, func(path string) bool {
+		_, err := os.Stat(d.p.Host(path))
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	return images.Ensure(ctx, d.cfg, images.EnsureOptions{
+		Endpoint: endpoint, Dial: o.Dial, Binary: o.Binary,
+		PauseBinary: o.PauseBinary, DryRun: d.dryRun, Log: d.log,
+	})
+}
+
+// criEndpoint is nodeRegistration.criSocket, or when that is empty the runtime socket found on
+// the host, as kubeadm detects it: exactly one of containerd's, CRI-O's and cri-dockerd's.
+func criEndpoint(configured string, exists func(string) bool) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	var found []string
+	for _, s := range runmode.CRISockets {
+		if exists(s) {
+			found = append(found, "unix://"+s)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return "", fmt.Errorf("no container runtime found (looked for %s): static-pod mode runs the control plane in the kubelet's container runtime; start one, or set nodeRegistration.criSocket to its socket", strings.Join(runmode.CRISockets, ", "))
+	}
+	return "", fmt.Errorf("found several container runtimes (%s): set nodeRegistration.criSocket to the one the kubelet uses", strings.Join(found, ", "))
+}
