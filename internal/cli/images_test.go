@@ -25,6 +25,7 @@ registry.example.internal/k8s/kube-apiserver:v1.37.2
 registry.example.internal/k8s/kube-controller-manager:v1.37.2
 registry.example.internal/k8s/kube-scheduler:v1.37.2
 registry.example.internal/k8s/kubestrap-csr-approver:v1.37.2
+registry.example.internal/k8s/kube-proxy:v1.37.2
 registry.example.internal/k8s/pause:3.10.2
 `
 	if out != want {
@@ -46,6 +47,25 @@ csrApprover:
 	out, stderr, code = runCLI(t, 0, "images", "list", "--config", cfg)
 	if code != 0 || strings.Contains(out, "csr-approver") {
 		t.Errorf("images list with csrApprover.disabled: exit %d, %s\n%s", code, stderr, out)
+	}
+
+	// Nor kube-proxy's with proxy.disabled, nor etcd's with an external etcd.
+	if err := os.WriteFile(cfg, []byte(`apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+proxy:
+  disabled: true
+etcd:
+  external:
+    endpoints: ["https://10.0.0.5:2379"]
+    caFile: /etc/etcd/ca.crt
+    certFile: /etc/etcd/client.crt
+    keyFile: /etc/etcd/client.key
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = runCLI(t, 0, "images", "list", "--config", cfg)
+	if code != 0 || strings.Contains(out, "kube-proxy") || strings.Contains(out, "etcd") || !strings.Contains(out, "kube-apiserver") {
+		t.Errorf("images list with proxy.disabled and external etcd: exit %d, %s\n%s", code, stderr, out)
 	}
 }
 

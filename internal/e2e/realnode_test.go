@@ -186,6 +186,7 @@ func TestStaticPodModeRealKubelet(t *testing.T) {
 	t.Logf("init to the four static pods Ready: %s", time.Since(initStart).Round(time.Millisecond))
 	waitRealNodeReady(t, h, h.name)
 	t.Logf("init to node Ready: %s", time.Since(initStart).Round(time.Millisecond))
+	waitKubeProxy(t, h, h)
 
 	// The containers are the images' entrypoints, and the process's flags are the manifest's.
 	diff := h.mustExec(static, "show-apiserver-options", "--diff")
@@ -235,11 +236,11 @@ func (h *realHost) kubectl(args ...string) (string, error) {
 	return h.exec(append([]string{"kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"}, args...)...)
 }
 
-// controlPlaneImages are the images init's images phase imports: the static pods' and the pause
-// image the pod sandboxes run.
+// controlPlaneImages are the images init's images phase imports: the static pods', kube-proxy's
+// (with the host's iptables) and the pause image the pod sandboxes run.
 var controlPlaneImages = []string{"registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/kube-apiserver:v1.37.2",
 	"registry.k8s.io/kube-controller-manager:v1.37.2", "registry.k8s.io/kube-scheduler:v1.37.2",
-	"registry.k8s.io/kubestrap-csr-approver:v1.37.2", "registry.k8s.io/pause:3.10.2"}
+	"registry.k8s.io/kubestrap-csr-approver:v1.37.2", "registry.k8s.io/kube-proxy:v1.37.2", "registry.k8s.io/pause:3.10.2"}
 
 // importImages builds the images from the static binary and imports them into h's containerd over
 // its API by hand (a joining worker: join has no images phase), and checks that the runtime lists
@@ -287,6 +288,16 @@ kind: KubeletConfiguration
 cgroupDriver: cgroupfs
 failCgroupV1: false
 ---
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+# The hosts are network namespaces of one machine: conntrack's table size is the machine's own
+# (kube-proxy would write /sys/module/nf_conntrack/parameters/hashsize), so leave it and the
+# timeouts alone, as kind does for the same reason.
+conntrack:
+  maxPerCore: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+---
 apiVersion: kubestrap.io/v1alpha1
 kind: KubestrapConfiguration
 mode: static-pod
@@ -319,11 +330,35 @@ mode: static-pod
 	}
 	h.run("kubelet", h.name)
 	// The phases init skipped because the control plane was not running yet, in init's order
-	// (the addons are left out: no CoreDNS or kube-proxy image is made here).
-	for _, phase := range [][]string{{"wait-control-plane"}, {"upload-config", "all"}, {"mark-control-plane"}, {"bootstrap-token"}, {"csr-approver"}} {
+	// (CoreDNS is left out: it is not bundled, and no image of it is made here).
+	for _, phase := range [][]string{{"wait-control-plane"}, {"upload-config", "all"}, {"mark-control-plane"}, {"bootstrap-token"}, {"csr-approver"}, {"addon", "kube-proxy"}} {
 		h.mustExec(append(append([]string{static, "init", "phase"}, phase...), "--config", cfg)...)
 	}
 	return cfg
+}
+
+// waitKubeProxy waits for the kube-proxy DaemonSet's pod on node to run, from the image with the
+// host's iptables, and to have written its rules: iptables-save in the node shows its chains.
+func waitKubeProxy(t *testing.T, cp, h *realHost) {
+	t.Helper()
+	node := h.name
+	start := time.Now()
+	waitFor(t, "kube-proxy Running on "+node, 3*time.Minute, func() string {
+		out, err := cp.kubectl("get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-proxy", "--field-selector", "spec.nodeName="+node,
+			"-o", `jsonpath={range .items[*]}{.status.phase} {.status.containerStatuses[0].ready} {.status.containerStatuses[0].restartCount}{"\n"}{end}`)
+		if err != nil || !strings.HasPrefix(out, "Running true ") {
+			return out
+		}
+		return ""
+	})
+	t.Logf("kube-proxy on %s Running after %s", node, time.Since(start).Round(time.Millisecond))
+	waitFor(t, "kube-proxy's chains in "+node+"'s nat table", 2*time.Minute, func() string {
+		out, err := h.exec("iptables-save", "-t", "nat")
+		if err != nil || !strings.Contains(out, ":KUBE-SERVICES") {
+			return out
+		}
+		return ""
+	})
 }
 
 func waitRealNodeReady(t *testing.T, cp *realHost, node string) {
@@ -366,13 +401,26 @@ func TestRealWorkerRunsPod(t *testing.T) {
 kind: Pod
 metadata:
   name: demo
+  labels:
+    app: demo
 spec:
   nodeName: e2e-w
   containers:
   - name: etcd
     image: registry.k8s.io/etcd:3.7.0-0
     imagePullPolicy: Never
-    command: ["etcd", "--data-dir=/etcd-data"]
+    command: ["etcd", "--data-dir=/etcd-data", "--listen-client-urls=http://0.0.0.0:2379", "--advertise-client-urls=http://127.0.0.1:2379"]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: demo
+spec:
+  selector:
+    app: demo
+  ports:
+  - port: 80
+    targetPort: 2379
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -406,4 +454,34 @@ spec:
 	if err != nil || !strings.Contains(out, "etcd v3.7") {
 		t.Errorf("kubectl exec demo -- kubestrap version: %v\n%s", err, out)
 	}
+
+	// The Service's ClusterIP, from the worker, reaches the Pod through kube-proxy's rules: no
+	// address of the Pod is named here.
+	waitKubeProxy(t, cp, w)
+	clusterIP := strings.TrimSpace(mustKubectl(t, cp, "get", "service", "demo", "-o", "jsonpath={.spec.clusterIP}"))
+	if clusterIP == "" || strings.HasPrefix(clusterIP, "10.215.") {
+		t.Fatalf("service demo has ClusterIP %q", clusterIP)
+	}
+	svcStart := time.Now()
+	waitFor(t, "http://"+clusterIP+"/version from e2e-w", 2*time.Minute, func() string {
+		out, err := w.exec("curl", "-sS", "--max-time", "5", "http://"+clusterIP+"/version")
+		if err != nil || !strings.Contains(out, `"etcdserver":"3.7`) {
+			return out
+		}
+		return ""
+	})
+	t.Logf("ClusterIP %s answered (Pod %s) %s after kube-proxy ran", clusterIP, ip, time.Since(svcStart).Round(time.Millisecond))
+	if rules := w.mustExec("iptables-save", "-t", "nat"); !strings.Contains(rules, "KUBE-SVC-") || !strings.Contains(rules, clusterIP) {
+		t.Errorf("the worker's nat table has no kube-proxy rule for %s:\n%s", clusterIP, rules)
+	}
+}
+
+// mustKubectl is kubectl in the host where a failure ends the test.
+func mustKubectl(t *testing.T, h *realHost, args ...string) string {
+	t.Helper()
+	out, err := h.kubectl(args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
 }

@@ -71,6 +71,7 @@ func ensure(t *testing.T, cfg *config.Config, rt *fakeRuntime, pause bool, dryRu
 		DryRun:   dryRun,
 		Log:      &r.log,
 		build: func(o Options) (*Layout, error) {
+			o.HostRoot = fakeIptablesRoot(t)
 			for _, im := range o.Images {
 				r.built = append(r.built, im.Ref)
 			}
@@ -92,6 +93,7 @@ const (
 	kcmRef    = "registry.k8s.io/kube-controller-manager:v1.37.2"
 	schedRef  = "registry.k8s.io/kube-scheduler:v1.37.2"
 	csrRef    = "registry.k8s.io/kubestrap-csr-approver:v1.37.2"
+	proxyRef  = "registry.k8s.io/kube-proxy:v1.37.2"
 	pauseRef  = "registry.k8s.io/pause:3.10.2"
 	socketURL = "unix:///run/containerd/containerd.sock"
 )
@@ -102,7 +104,7 @@ func TestEnsureImportsOnlyWhatIsMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{etcdRef, kcmRef, schedRef, csrRef}
+	want := []string{etcdRef, kcmRef, schedRef, csrRef, proxyRef}
 	if !slices.Equal(r.built, want) || !slices.Equal(rt.imported, want) {
 		t.Errorf("built %v, imported %v; want %v", r.built, rt.imported, want)
 	}
@@ -140,6 +142,7 @@ func TestEnsureFollowsTheConfiguration(t *testing.T) {
 	cfg.Cluster.ImageRepository = "registry.example.com/k8s"
 	cfg.Cluster.Etcd.External = &config.ExternalEtcd{Endpoints: []string{"https://10.0.0.5:2379"}}
 	cfg.Kubestrap.CSRApprover.Disabled = true
+	cfg.Cluster.Proxy.Disabled = true
 	rt := &fakeRuntime{images: map[string]bool{"registry.example.com/k8s/pause:3.10.2": true}}
 	r, err := ensure(t, cfg, rt, false, false)
 	if err != nil {
@@ -147,7 +150,7 @@ func TestEnsureFollowsTheConfiguration(t *testing.T) {
 	}
 	want := []string{"registry.example.com/k8s/kube-apiserver:v1.37.2", "registry.example.com/k8s/kube-controller-manager:v1.37.2", "registry.example.com/k8s/kube-scheduler:v1.37.2"}
 	if !slices.Equal(r.built, want) {
-		t.Errorf("built %v, want %v (no etcd image with external etcd, no approver when disabled)", r.built, want)
+		t.Errorf("built %v, want %v (no etcd image with external etcd, no approver or kube-proxy when disabled)", r.built, want)
 	}
 }
 
@@ -167,8 +170,8 @@ func TestEnsurePauseNeedsAPauseBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(rt.imported, pauseRef) || len(rt.imported) != 6 {
-		t.Errorf("imported %v, want the five component images and %s", rt.imported, pauseRef)
+	if !slices.Contains(rt.imported, pauseRef) || len(rt.imported) != 7 {
+		t.Errorf("imported %v, want the six component images and %s", rt.imported, pauseRef)
 	}
 }
 
@@ -200,7 +203,7 @@ func TestEnsureDryRun(t *testing.T) {
 	if r.binaryUsed || len(r.built) != 0 || len(rt.imported) != 0 {
 		t.Errorf("dry run: binary used %v, built %v, imported %v", r.binaryUsed, r.built, rt.imported)
 	}
-	for _, ref := range []string{etcdRef, kcmRef, schedRef, csrRef} {
+	for _, ref := range []string{etcdRef, kcmRef, schedRef, csrRef, proxyRef} {
 		if !strings.Contains(r.log.String(), "[dryrun] Would build image "+ref+" from this binary and import it into the container runtime at "+socketURL+"\n") {
 			t.Errorf("dry run does not say it would import %s:\n%s", ref, r.log.String())
 		}
@@ -263,4 +266,24 @@ func minimalELF() []byte {
 	binary.LittleEndian.PutUint32(h[20:], 1)
 	binary.LittleEndian.PutUint16(h[52:], 64) // header size
 	return h
+}
+
+// fakeIptablesRoot is a host root whose iptables commands all resolve to one static program, as
+// hostIptables finds them on a Debian host.
+func fakeIptablesRoot(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	sbin := filepath.Join(root, "usr", "sbin")
+	if err := os.MkdirAll(sbin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sbin, "xtables-nft-multi"), minimalELF(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range iptablesCommands {
+		if err := os.Symlink("xtables-nft-multi", filepath.Join(sbin, c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
 }

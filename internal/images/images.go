@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -55,6 +56,9 @@ type Image struct {
 // PauseComponent is Image.Component for the pause image, whose binary is not kubestrap.
 const PauseComponent = "pause"
 
+// KubeProxyComponent is Image.Component for kube-proxy, whose image also carries iptables.
+const KubeProxyComponent = "kube-proxy"
+
 // Options says what to build.
 type Options struct {
 	// Binary is a complete, statically linked kubestrap binary (see CheckBinary).
@@ -67,6 +71,8 @@ type Options struct {
 	KubernetesVersion string
 	// WorkDir holds the layers while they are built; it must exist. The caller removes it.
 	WorkDir string
+	// HostRoot is where the kube-proxy image's iptables is taken from: "" for this host's "/".
+	HostRoot string
 }
 
 // Layout is a built set of images: an OCI index whose manifests name the images, and the blobs.
@@ -177,7 +183,8 @@ func build(o Options) (*Layout, error) {
 			components = append(components, im.Component)
 		}
 	}
-	var kubestrapLayer, pauseLayer ocispec.Descriptor
+	var kubestrapLayer, pauseLayer, iptablesLayer ocispec.Descriptor
+	var iptablesSources []string
 	var err error
 	if len(components) > 0 {
 		if kubestrapLayer, err = l.addLayer(filepath.Join(o.WorkDir, "kubestrap-layer.tar"), func(tw *tar.Writer) error {
@@ -197,6 +204,28 @@ func build(o Options) (*Layout, error) {
 			ocispec.AnnotationVersion: o.KubernetesVersion,
 		}
 		user := ""
+		layers := []ocispec.Descriptor{layer}
+		if im.Component == KubeProxyComponent {
+			if iptablesLayer.Digest == "" {
+				root := o.HostRoot
+				if root == "" {
+					root = "/"
+				}
+				files, sources, err := hostIptables(root)
+				if err != nil {
+					return nil, fmt.Errorf("image %s: %w", im.Ref, err)
+				}
+				iptablesSources = sources
+				if iptablesLayer, err = l.addLayer(filepath.Join(o.WorkDir, "iptables-layer.tar"), func(tw *tar.Writer) error {
+					return hostLayerFiles(tw, files)
+				}); err != nil {
+					return nil, err
+				}
+			}
+			layers = append(layers, iptablesLayer)
+			labels[LabelProvenance] = fmt.Sprintf("built by kubestrap: kube-proxy from its own binary, which compiles the unmodified upstream kube-proxy %s; iptables copied from the building host (%s, with the libraries they load); not an upstream image",
+				o.KubernetesVersion, strings.Join(iptablesSources, ", "))
+		}
 		if im.Component == PauseComponent {
 			if o.PauseBinary == "" {
 				return nil, fmt.Errorf("image %s: no pause binary given (build one as hack/realnode install does: a static gcc build of k8s.io/kubernetes' build/pause/linux/pause.c)", im.Ref)
@@ -208,11 +237,11 @@ func build(o Options) (*Layout, error) {
 					return nil, err
 				}
 			}
-			layer, entry = pauseLayer, "/pause"
+			layers, entry = []ocispec.Descriptor{pauseLayer}, "/pause"
 			labels[LabelProvenance] = "built by kubestrap from a static build of k8s.io/kubernetes' build/pause/linux/pause.c; not an upstream image"
 			user = "65535:65535" // upstream's pause image runs as nobody too
 		}
-		if err := l.addImage(im.Ref, layer, entry, user, labels); err != nil {
+		if err := l.addImage(im.Ref, layers, entry, user, labels); err != nil {
 			return nil, err
 		}
 	}
@@ -295,7 +324,11 @@ func (l *Layout) addJSON(mediaType string, v any) (ocispec.Descriptor, error) {
 	return d, nil
 }
 
-func (l *Layout) addImage(ref string, layer ocispec.Descriptor, entrypoint, user string, labels map[string]string) error {
+func (l *Layout) addImage(ref string, layers []ocispec.Descriptor, entrypoint, user string, labels map[string]string) error {
+	var diffIDs []digest.Digest
+	for _, d := range layers {
+		diffIDs = append(diffIDs, d.Digest) // uncompressed: the digest is the diff ID
+	}
 	cfg := ocispec.Image{
 		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
 		Config: ocispec.ImageConfig{
@@ -304,7 +337,7 @@ func (l *Layout) addImage(ref string, layer ocispec.Descriptor, entrypoint, user
 			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 			Labels:     labels,
 		},
-		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer.Digest}},
+		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
 	}
 	cd, err := l.addJSON(ocispec.MediaTypeImageConfig, cfg)
 	if err != nil {
@@ -314,7 +347,7 @@ func (l *Layout) addImage(ref string, layer ocispec.Descriptor, entrypoint, user
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
 		Config:    cd,
-		Layers:    []ocispec.Descriptor{layer},
+		Layers:    layers,
 	}
 	md, err := l.addJSON(ocispec.MediaTypeImageManifest, m)
 	if err != nil {

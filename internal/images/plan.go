@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/kubestrap/kubestrap/internal/addons"
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
@@ -17,8 +18,9 @@ import (
 const PauseVersion = "3.10.2"
 
 // List returns the images a static-pod control plane of cfg runs (etcd with a local etcd only,
-// kubestrap's CSR approver unless disabled) with the names its manifests use, and the pause
-// image under the same repository (as kubeadm names it) when withPause.
+// kubestrap's CSR approver unless disabled) with the names its manifests use, kube-proxy's as
+// the addon names it (unless proxy.disabled), and the pause image under the same repository (as
+// kubeadm names it) when withPause.
 func List(cfg *config.Config, withPause bool) ([]Image, error) {
 	var out []Image
 	var names []string
@@ -37,6 +39,10 @@ func List(cfg *config.Config, withPause bool) ([]Image, error) {
 			return nil, err
 		}
 		out = append(out, Image{Ref: ref, Component: c})
+	}
+	if !cfg.Cluster.Proxy.Disabled {
+		// The kube-proxy addon's DaemonSet runs on every node, this one included.
+		out = append(out, Image{Ref: addons.KubeProxyImage(cfg), Component: KubeProxyComponent})
 	}
 	if withPause {
 		out = append(out, Image{Ref: PauseImage(cfg), Component: PauseComponent})
