@@ -126,7 +126,8 @@ func Ensure(ctx context.Context, cfg *config.Config, o EnsureOptions) error {
 		return fmt.Errorf("the container runtime at %s has no pod sandbox image %s, and kubestrap cannot build it by itself: "+
 			"it is k8s.io/kubernetes' build/pause/linux/pause.c, a C program this Go binary does not carry. "+
 			"Pass a static build of it with --pause-binary (hack/realnode install makes one: gcc -static), "+
-			"or import it once with 'kubestrap images import --pause-binary PATH', or load %s into the runtime from elsewhere", o.Endpoint, im.Ref, im.Ref)
+			"or import it once with 'kubestrap images import --pause-binary PATH', or load %s into the runtime from elsewhere; "+
+			"a node whose runtime pulls from a registry can skip this phase (--skip-phases images)", o.Endpoint, im.Ref, im.Ref)
 	}
 	if o.DryRun {
 		for _, im := range missing {

@@ -287,3 +287,19 @@ func fakeIptablesRoot(t *testing.T) string {
 	}
 	return root
 }
+
+// A binary that cannot go into an image stops the phase before anything is imported, with the
+// binary's reason.
+func TestEnsureStopsWithoutAUsableBinary(t *testing.T) {
+	rt := &fakeRuntime{images: map[string]bool{pauseRef: true}}
+	err := Ensure(context.Background(), configtest.Init("10.0.0.10", "cp-1"), EnsureOptions{
+		Endpoint: socketURL, Dial: func(context.Context, string) (Runtime, error) { return rt, nil },
+		Binary: func() (string, error) { return "", errors.New("binary /x is dynamically linked") }, Log: io.Discard,
+	})
+	if err == nil || !strings.Contains(err.Error(), "dynamically linked") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(rt.imported) != 0 {
+		t.Errorf("imported %v", rt.imported)
+	}
+}

@@ -51,7 +51,7 @@ func runImages(ctx context.Context, d *Data) error {
 		o.Binary = func() (string, error) {
 			bin, err := images.ThisBinary()
 			if err != nil {
-				return "", fmt.Errorf("static-pod mode builds the images the runtime lacks from this binary, which cannot run in an image: %w; run init with such a binary, or import the images first with 'kubestrap images import'", err)
+				return "", fmt.Errorf("static-pod mode builds the images the runtime lacks from this binary, which cannot run in an image: %w; run init with such a binary, or import the images first with 'kubestrap images import' (a node whose runtime pulls from a registry can skip this phase: --skip-phases images)", err)
 			}
 			return bin, nil
 		}
