@@ -175,12 +175,24 @@ func TestJoinFlagsToOptions(t *testing.T) {
 		t.Errorf("skipPhases = %v", opts.skipPhases)
 	}
 
-	for _, bad := range [][]string{{"10.0.0.1:6443", "--control-plane"}, {"10.0.0.1:6443", "--certificate-key", "abc"}} {
-		opts := &joinOptions{}
-		_, args := parseArgs(t, joinCommand(g, opts), bad...)
-		if _, err := joinSettings(g, opts, args); err == nil || err.Error() != config.ControlPlaneJoinUnavailable {
-			t.Errorf("%v: err %v, want the control-plane join refusal", bad, err)
-		}
+	// kubeadm's control-plane flags make a control-plane join; a certificate key alone makes one
+	// too (kubeadm's file form has no separate switch), and is then required by validation.
+	const key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	opts = &joinOptions{}
+	_, args = parseArgs(t, joinCommand(g, opts), "10.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash", hash,
+		"--control-plane", "--certificate-key", key, "--apiserver-advertise-address", "10.0.0.5", "--apiserver-bind-port", "7443")
+	o, err = joinSettings(g, opts, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := o.Config.Join.ControlPlane
+	if cp == nil || cp.CertificateKey != key || cp.LocalAPIEndpoint.AdvertiseAddress != "10.0.0.5" || cp.LocalAPIEndpoint.BindPort != 7443 {
+		t.Errorf("controlPlane %+v: want the certificate key, advertise address and bind port of the flags", cp)
+	}
+	opts = &joinOptions{}
+	_, args = parseArgs(t, joinCommand(g, opts), "10.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash", hash, "--control-plane")
+	if _, err := joinSettings(g, opts, args); err == nil || !strings.Contains(err.Error(), "controlPlane.certificateKey: Required value: "+config.NoCertificateKey) {
+		t.Errorf("--control-plane without --certificate-key: err %v, want the certificate key required", err)
 	}
 }
 

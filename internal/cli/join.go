@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -21,10 +20,6 @@ type joinOptions struct {
 	dryRun          bool
 	ignorePreflight []string
 	skipPhases      []string
-	// controlPlane and certificateKey are kubeadm's flags for a control-plane join, which
-	// kubestrap refuses with config.ControlPlaneJoinUnavailable rather than "unknown flag".
-	controlPlane   bool
-	certificateKey string
 }
 
 func newJoinCommand(g *globalOptions) *cobra.Command { return joinCommand(g, &joinOptions{}) }
@@ -45,8 +40,10 @@ func joinCommand(g *globalOptions, opts *joinOptions) *cobra.Command {
 		fs.StringVar(&o.NodeName, "node-name", "", "Specify the node name. (default: the lower-cased hostname)")
 		fs.BoolVar(&opts.dryRun, "dry-run", false, "write nothing under the root dir and create nothing in the cluster; print what would be done")
 		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. FileAvailable--etc-kubernetes-kubelet.conf; 'all' for every check")
-		fs.BoolVar(&opts.controlPlane, "control-plane", false, "kubeadm's control-plane join: not available yet in kubestrap (an error)")
-		fs.StringVar(&opts.certificateKey, "certificate-key", "", "kubeadm's key for downloading the control-plane certificates: not available yet in kubestrap (an error)")
+		fs.BoolVar(&o.ControlPlane, "control-plane", false, "Create a new control plane instance on this node (the cluster needs a controlPlaneEndpoint).")
+		fs.StringVar(&o.CertificateKey, "certificate-key", "", "Use this key to decrypt the certificate secrets uploaded by init (--upload-certs). The certificate key is a hex encoded string that is an AES key of size 32 bytes.")
+		fs.StringVar(&o.AdvertiseAddress, "apiserver-advertise-address", "", "If the node should host a new control plane instance, the IP address the API Server will advertise it's listening on. If not set the default network interface will be used.")
+		fs.Int32Var(&o.BindPort, "apiserver-bind-port", 0, "If the node should host a new control plane instance, the port for the API Server to bind to. (default 6443)")
 	}
 	data := func(cmd *cobra.Command, args []string) (*join.Join, error) {
 		return newJoin(g, opts, args)
@@ -54,7 +51,7 @@ func joinCommand(g *globalOptions, opts *joinOptions) *cobra.Command {
 
 	cmd := &cobra.Command{
 		Use:   "join [api-server-endpoint]",
-		Short: "Turn this host into a worker node of a cluster",
+		Short: "Turn this host into a worker or control-plane node of a cluster",
 		Long: `Join this host to a cluster as a worker node: discover the control plane and verify its identity
 with a bootstrap token and the hash of its CA (or a discovery file), write the kubelet's files, and
 obtain the node's client certificate through the TLS bootstrap.
@@ -64,7 +61,16 @@ obtain the node's client certificate through the TLS bootstrap.
 
 A systemd-managed kubelet on this host performs the TLS bootstrap itself, as with kubeadm; without
 one kubestrap performs it and writes /etc/kubernetes/kubelet.conf, so a kubelet started later needs
-nothing more. If any step fails, the files this join wrote are removed again.
+nothing more.
+
+With --control-plane --certificate-key K (printed by "kubestrap init --upload-certs") the host
+joins as a control-plane node of a cluster that has a controlPlaneEndpoint: it downloads the
+shared certificates, makes its own, adds its etcd member as a learner (one join at a time; refused
+while another learner exists or the cluster is unhealthy), starts its control plane in its run
+mode, promotes the member and waits until its components are healthy.
+
+If any step fails, the files this join wrote are removed again (and a control-plane join's etcd
+member and processes with them).
 
 ` + runner.Help(),
 		Args: cobra.MaximumNArgs(1),
@@ -103,9 +109,6 @@ func newJoin(g *globalOptions, opts *joinOptions, args []string) (*join.Join, er
 
 // joinSettings maps join's flags, its endpoint argument and --config to the join's options.
 func joinSettings(g *globalOptions, opts *joinOptions, args []string) (join.Options, error) {
-	if opts.controlPlane || opts.certificateKey != "" {
-		return join.Options{}, errors.New(config.ControlPlaneJoinUnavailable)
-	}
 	p, err := g.paths()
 	if err != nil {
 		return join.Options{}, err

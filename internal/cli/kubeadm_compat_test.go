@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/testfixture"
 )
 
@@ -130,9 +131,9 @@ func TestSkipPhasesKubeadmNames(t *testing.T) {
 		{[]string{"init", "--skip-phases", "addons", "--apiserver-advertise-address", "127.0.0.1", "--node-name", "n1"}, []string{`unknown phase "addons" to skip; valid phases for init are: preflight, images, certs, `, "addon/coredns"}},
 		{[]string{"config", "validate", "--config", bad}, []string{`skipPhases[1]: Unsupported value: "addons": supported values: "preflight", "images", "certs", `, `"addon/coredns"`}},
 		{[]string{"join", "127.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-unsafe-skip-ca-verification", "--node-name", "w1", "--skip-phases", "cleanup-node"},
-			[]string{`unknown phase "cleanup-node" to skip; valid phases for join are: preflight, discovery, kubelet-start, tls-bootstrap, join-addresses, kubelet-wait-bootstrap, control-plane-prepare`}},
+			[]string{`unknown phase "cleanup-node" to skip; valid phases for join are: preflight, discovery, control-plane-prepare, `, "etcd-join", "join-addresses, kubelet-wait-bootstrap, check-etcd"}},
 		{[]string{"config", "validate", "--config", testfixture.KubeadmFile(t, "join-defaults.yaml", append(fillJoin, "timeouts:", "skipPhases: [cleanup-node]\ntimeouts:")...)},
-			[]string{`skipPhases[0]: Unsupported value: "cleanup-node": supported values: "preflight", "discovery", "kubelet-start", "tls-bootstrap", "join-addresses", "kubelet-wait-bootstrap"`}},
+			[]string{`skipPhases[0]: Unsupported value: "cleanup-node": supported values: "preflight", "discovery", "control-plane-prepare", `, `"etcd-join"`, `"kubelet-wait-bootstrap", "check-etcd"`}},
 		{[]string{"reset", "--force", "--skip-phases", "addon"}, []string{`unknown phase "addon" to skip; valid phases for reset are: preflight, remove-etcd-member, stop, cleanup, pre-flight, cleanup-node, cleanupnode`}},
 		{[]string{"config", "validate", "--config", testfixture.KubeadmFile(t, "reset-defaults.yaml", "timeouts:", "skipPhases: [addon]\ntimeouts:")},
 			[]string{`skipPhases[0]: Unsupported value: "addon": supported values: "preflight", "remove-etcd-member", "stop", "cleanup"`}},
@@ -153,9 +154,8 @@ func TestSkipPhasesKubeadmNames(t *testing.T) {
 	// join and reset: kubeadm's names of their phases skip kubestrap's, the rest are noted.
 	root := t.TempDir()
 	_, stderr, code = runCLI(t, 0, "join", "127.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-unsafe-skip-ca-verification", "--node-name", "w1", "--root-dir", root,
-		"--skip-phases", "preflight,discovery,kubelet-start,kubelet-wait-bootstrap,etcd-join,control-plane-join/mark-control-plane")
-	if code != 0 || !strings.Contains(stderr, "[join] Skipping phase etcd-join: kubestrap has no such phase yet") ||
-		!strings.Contains(stderr, "[join] Skipping phase control-plane-join/mark-control-plane: kubestrap has no such phase yet") {
+		"--skip-phases", "preflight,discovery,kubelet-start,kubelet-wait-bootstrap,etcd-join,control-plane-join/mark-control-plane,check-etcd")
+	if code != 0 || !strings.Contains(stderr, "[join] Skipping phase check-etcd: kubestrap has no such phase yet") {
 		t.Errorf("join with every phase skipped: exit %d\n%s", code, stderr)
 	}
 	assertEmpty(t, root, "join with every phase skipped")
@@ -165,24 +165,23 @@ func TestSkipPhasesKubeadmNames(t *testing.T) {
 	}
 }
 
-// kubeadm's flags for control-plane joins and certificate upload are known, and refused before
-// anything is written, saying what to do instead.
-func TestControlPlaneJoinAndCertificateUploadRefused(t *testing.T) {
+// A control-plane join without the certificate key (flags or file) is refused before anything is
+// written, saying where the key comes from.
+func TestControlPlaneJoinWithoutCertificateKeyRefused(t *testing.T) {
 	t.Parallel()
-	const key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	join := []string{"join", "127.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-unsafe-skip-ca-verification", "--node-name", "w1"}
-	cpFile := testfixture.KubeadmFile(t, "join-defaults.yaml", append(fillJoin, "caCertPath:", "controlPlane:\n  certificateKey: "+key+"\ncaCertPath:")...)
-	const joinMsg = "joining a control-plane node is not available yet in kubestrap: to join this host as a worker, remove the controlPlane section (and --control-plane, --certificate-key)"
+	cpFile := testfixture.KubeadmFile(t, "join-defaults.yaml", append(fillJoin, "caCertPath:", "controlPlane: {}\ncaCertPath:")...)
+	joinMsg := "controlPlane.certificateKey: Required value: " + config.NoCertificateKey
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{append(join, "--control-plane"), joinMsg},
-		{append(join, "--certificate-key", key), joinMsg},
+		{append(join, "--control-plane", "--apiserver-advertise-address", "127.0.0.1"), joinMsg},
 		{append(join, "--control-plane", "--skip-phases", "preflight"), joinMsg},
 		{[]string{"join", "phase", "kubelet-start", "127.0.0.1:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-unsafe-skip-ca-verification", "--control-plane"}, joinMsg},
-		{[]string{"join", "--config", cpFile}, "controlPlane: Forbidden: " + joinMsg},
-		{[]string{"config", "validate", "--config", cpFile}, "controlPlane: Forbidden: " + joinMsg},
+		{[]string{"join", "--config", cpFile}, joinMsg},
+		{[]string{"config", "validate", "--config", cpFile}, joinMsg},
 	} {
 		root := t.TempDir()
 		_, stderr, code := runCLI(t, 0, append(tc.args, "--root-dir", root)...)

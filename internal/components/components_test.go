@@ -2,6 +2,7 @@ package components
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -606,5 +607,28 @@ func BenchmarkControlPlaneArgs(b *testing.B) {
 		if len(ControlPlane(cfg, p)) != 5 {
 			b.Fatal("want five components")
 		}
+	}
+}
+
+// A member joining an existing cluster (join --control-plane) starts from that cluster's members
+// with initial-cluster-state=existing; the first member (init) has itself alone and no state flag.
+func TestEtcdJoiningMember(t *testing.T) {
+	t.Parallel()
+	cfg := baseConfig()
+	first := ArgMap(Etcd(cfg, paths.MustUnder("/")).Args)
+	if _, ok := first["initial-cluster-state"]; ok || first["initial-cluster"] != cfg.NodeName()+"=https://192.168.0.10:2380" {
+		t.Errorf("first member: initial-cluster %q, initial-cluster-state %q", first["initial-cluster"], first["initial-cluster-state"])
+	}
+	cfg.EtcdInitialCluster = "cp1=https://10.0.0.11:2380," + cfg.NodeName() + "=https://192.168.0.10:2380"
+	joining := ArgMap(Etcd(cfg, paths.MustUnder("/")).Args)
+	if joining["initial-cluster"] != cfg.EtcdInitialCluster || joining["initial-cluster-state"] != "existing" {
+		t.Errorf("joining member: initial-cluster %q, initial-cluster-state %q", joining["initial-cluster"], joining["initial-cluster-state"])
+	}
+	// Everything else is the same member.
+	delete(first, "initial-cluster")
+	delete(joining, "initial-cluster")
+	delete(joining, "initial-cluster-state")
+	if !maps.Equal(first, joining) {
+		t.Errorf("the joining member's other flags differ:\n%v\n%v", first, joining)
 	}
 }

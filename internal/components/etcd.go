@@ -10,8 +10,9 @@ import (
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
-// Etcd returns the local etcd member of a new single-member cluster with kubeadm's default flags
-// (getEtcdCommand), merged with etcd.local.extraArgs. Call it only when cfg.LocalEtcd().
+// Etcd returns the local etcd member with kubeadm's default flags (getEtcdCommand), merged with
+// etcd.local.extraArgs: the first member of a new cluster, or with cfg.EtcdInitialCluster set (a
+// control-plane join) a member joining that existing cluster. Call it only when cfg.LocalEtcd().
 func Etcd(cfg *config.Config, p paths.Paths) Component {
 	etcdPKI := filepath.Join(p.CertDir(cfg.Cluster.CertificatesDir), "etcd")
 	inPKI := func(name string) string { return filepath.Join(etcdPKI, name) }
@@ -54,6 +55,14 @@ func Etcd(cfg *config.Config, p paths.Paths) Component {
 		"snapshot-count":                 "10000",
 		"trusted-ca-file":                inPKI("ca.crt"),
 		"watch-progress-notify-interval": "5s",
+	}
+
+	if cfg.EtcdInitialCluster != "" {
+		// A control-plane join: the member was added to the running cluster (as a learner) and
+		// starts from its members, as kubeadm's etcd-join phase writes it. etcd reads both
+		// flags only when its data dir is empty, so restarts later change nothing.
+		d["initial-cluster"] = cfg.EtcdInitialCluster
+		d["initial-cluster-state"] = "existing"
 	}
 
 	args := mergeArgs(d, extra)

@@ -1,23 +1,32 @@
 package config
 
 import (
+	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// ControlPlaneJoinUnavailable says why a control-plane join is refused and what to do instead.
-// The JoinConfiguration's controlPlane section is still decoded and defaulted, so that a kubeadm
-// file with one gets this message rather than an unknown-field error.
-const ControlPlaneJoinUnavailable = `joining a control-plane node is not available yet in kubestrap: ` +
-	`to join this host as a worker, remove the controlPlane section (and --control-plane, --certificate-key); ` +
-	`for a control plane, run "kubestrap init" on it (each one is then a cluster of its own)`
+// NoControlPlaneEndpoint is why a control-plane join is refused for a cluster without
+// controlPlaneEndpoint (kubeadm refuses it too): every node's kubeconfigs, the kubelets and the join
+// commands point at one address, and a cluster set up without it points them at its first node.
+const NoControlPlaneEndpoint = `the cluster has no controlPlaneEndpoint: a control-plane node can only join a cluster ` +
+	`whose ClusterConfiguration sets controlPlaneEndpoint (a load balancer or DNS name in front of every apiserver), ` +
+	`since every node's kubeconfigs point there. Set it when running "kubestrap init" ` +
+	`(--control-plane-endpoint HOST:PORT); this cluster can only get worker nodes`
+
+// NoCertificateKey is why a control-plane join without a certificate key is refused.
+const NoCertificateKey = `a control-plane join needs the cluster's shared certificates: pass --certificate-key ` +
+	`(controlPlane.certificateKey) with the key "kubestrap init --upload-certs" or ` +
+	`"kubestrap init phase upload-certs --upload-certs" printed on a control-plane node`
 
 // JoinConfig is everything kubestrap join reads: the JoinConfiguration and the kubestrap settings.
 type JoinConfig struct {
@@ -39,6 +48,13 @@ type JoinOverrides struct {
 	NodeName                 string
 	CACertPath               string
 	Mode                     string
+	// ControlPlane (--control-plane) makes this a control-plane join; CertificateKey,
+	// AdvertiseAddress and BindPort are its --certificate-key, --apiserver-advertise-address and
+	// --apiserver-bind-port, and also make one.
+	ControlPlane     bool
+	CertificateKey   string
+	AdvertiseAddress string
+	BindPort         int32
 }
 
 // Apply writes the set overrides into j. --token stands for both the discovery and the TLS
@@ -83,6 +99,21 @@ func (o JoinOverrides) Apply(j *JoinConfig) {
 	}
 	if o.Mode != "" {
 		j.Kubestrap.Mode = o.Mode
+	}
+	if o.ControlPlane || o.CertificateKey != "" || o.AdvertiseAddress != "" || o.BindPort != 0 {
+		if j.Join.ControlPlane == nil {
+			j.Join.ControlPlane = &JoinControlPlane{}
+		}
+		cp := j.Join.ControlPlane
+		if o.CertificateKey != "" {
+			cp.CertificateKey = o.CertificateKey
+		}
+		if o.AdvertiseAddress != "" {
+			cp.LocalAPIEndpoint.AdvertiseAddress = o.AdvertiseAddress
+		}
+		if o.BindPort != 0 {
+			cp.LocalAPIEndpoint.BindPort = o.BindPort
+		}
 	}
 }
 
@@ -245,7 +276,9 @@ func validateJoinConfig(j *JoinConfig) field.ErrorList {
 	}
 	if cp := jc.ControlPlane; cp != nil {
 		p := field.NewPath("controlPlane")
-		errs = append(errs, field.Forbidden(p, ControlPlaneJoinUnavailable))
+		if cp.CertificateKey == "" {
+			errs = append(errs, field.Required(p.Child("certificateKey"), NoCertificateKey))
+		}
 		errs = append(errs, validateAPIEndpoint(&cp.LocalAPIEndpoint, p.Child("localAPIEndpoint"))...)
 		errs = append(errs, validateCertificateKey(cp.CertificateKey, p.Child("certificateKey"))...)
 	}
@@ -305,4 +338,39 @@ func validateCACertHash(h string, p *field.Path) field.ErrorList {
 		return field.ErrorList{field.Invalid(p, h, `must be "sha256:" followed by 64 hex digits`)}
 	}
 	return nil
+}
+
+// ControlPlaneConfig is the configuration a control-plane join sets its node up with, as init
+// would have: the cluster's ClusterConfiguration (clusterDoc, from the kube-system/kubeadm-config
+// ConfigMap), and this node's part from the join's configuration — node registration,
+// controlPlane.localAPIEndpoint, timeouts and the KubestrapConfiguration (run mode, ports). It is
+// loaded, defaulted and validated exactly as an init configuration file, so a joined node's
+// certificates, kubeconfigs and component flags are the ones init makes for the same values. A
+// cluster without controlPlaneEndpoint is refused (NoControlPlaneEndpoint).
+func ControlPlaneConfig(j *JoinConfig, clusterDoc []byte, host Host) (*Config, error) {
+	cp := j.Join.ControlPlane
+	if cp == nil {
+		return nil, fmt.Errorf("not a control-plane join: the JoinConfiguration has no controlPlane section")
+	}
+	init := InitConfiguration{
+		NodeRegistration: j.Join.NodeRegistration,
+		LocalAPIEndpoint: cp.LocalAPIEndpoint,
+		Timeouts:         j.Join.Timeouts,
+	}
+	init.APIVersion, init.Kind = KubeadmAPIVersion, KindInit
+	ks := j.Kubestrap
+	ks.APIVersion, ks.Kind = KubestrapAPIVersion, KindKubestrap
+	node, err := marshalDocuments(&init, &ks)
+	if err != nil {
+		return nil, err
+	}
+	data := append(append(bytes.TrimRight(slices.Clone(clusterDoc), "\n"), "\n---\n"...), node...)
+	cfg, err := LoadInitData("the cluster's ClusterConfiguration with this join's configuration", data, Overrides{}, host)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Cluster.ControlPlaneEndpoint == "" {
+		return nil, errors.New(NoControlPlaneEndpoint)
+	}
+	return cfg, nil
 }

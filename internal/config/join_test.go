@@ -168,12 +168,13 @@ discovery:
 	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// kubestrap cannot join a control plane yet: the file is refused, saying so...
+	// A control-plane join without the certificate key has no way to get the shared
+	// certificates: refused, saying where the key comes from...
 	_, err := LoadJoin(p, testHost)
-	if err == nil || !strings.Contains(err.Error(), "controlPlane: Forbidden: "+ControlPlaneJoinUnavailable) {
-		t.Errorf("a control-plane join was not refused clearly: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "controlPlane.certificateKey: Required value: "+NoCertificateKey) {
+		t.Errorf("a control-plane join without a certificate key was not refused clearly: %v", err)
 	}
-	// ...but the section is defaulted as kubeadm defaults it, ready for when it can.
+	// ...and the section is defaulted as kubeadm defaults it.
 	j := &JoinConfig{}
 	j.Join.ControlPlane = &JoinControlPlane{}
 	SetJoinDefaults(j)
@@ -223,5 +224,40 @@ func TestLoadReset(t *testing.T) {
 	_, err = LoadReset(p)
 	if err == nil || !strings.Contains(err.Error(), "unmountFlags[1]") || !strings.Contains(err.Error(), "certificatesDir") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// A control-plane join's node configuration is the cluster's ClusterConfiguration with the
+// join's node part, validated as init's; a cluster without controlPlaneEndpoint is refused.
+func TestControlPlaneConfig(t *testing.T) {
+	t.Parallel()
+	j, err := LoadJoinWith("", JoinOverrides{
+		APIServerEndpoint: "10.0.0.1:6443", Token: "abcdef.0123456789abcdef", UnsafeSkipCAVerification: true,
+		NodeName: "cp2", ControlPlane: true, CertificateKey: strings.Repeat("ab", 32), AdvertiseAddress: "10.0.0.12", BindPort: 7443, Mode: ModeLocal,
+	}, testHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncontrolPlaneEndpoint: lb.example:6443\nnetworking:\n  serviceSubnet: 10.97.0.0/16\n"
+	cfg, err := ControlPlaneConfig(j, []byte(cluster), testHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.ControlPlaneEndpoint != "lb.example:6443" || cfg.Cluster.Networking.ServiceSubnet != "10.97.0.0/16" {
+		t.Errorf("cluster part: endpoint %q, service subnet %q", cfg.Cluster.ControlPlaneEndpoint, cfg.Cluster.Networking.ServiceSubnet)
+	}
+	if cfg.NodeName() != "cp2" || cfg.AdvertiseAddress() != "10.0.0.12" || cfg.BindPort() != 7443 || cfg.Kubestrap.Mode != ModeLocal {
+		t.Errorf("node part: name %q, address %q, port %d, mode %q", cfg.NodeName(), cfg.AdvertiseAddress(), cfg.BindPort(), cfg.Kubestrap.Mode)
+	}
+	if len(cfg.Init.NodeRegistration.Taints) != 1 || cfg.Init.NodeRegistration.Taints[0].Key != ControlPlaneTaintKey {
+		t.Errorf("taints %v, want the control-plane taint", cfg.Init.NodeRegistration.Taints)
+	}
+	_, err = ControlPlaneConfig(j, []byte("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n"), testHost)
+	if err == nil || err.Error() != NoControlPlaneEndpoint {
+		t.Errorf("err %v, want NoControlPlaneEndpoint", err)
+	}
+	_, err = ControlPlaneConfig(j, []byte("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncontrolPlaneEndpoint: lb.example:6443\nnetworking:\n  serviceSubnet: nope\n"), testHost)
+	if err == nil || !strings.Contains(err.Error(), "serviceSubnet") {
+		t.Errorf("err %v, want the cluster's invalid field named", err)
 	}
 }

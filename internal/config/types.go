@@ -323,4 +323,10 @@ type Config struct {
 	// (addons.KubeProxyConfiguration fills kubeadm's defaults in where it is silent).
 	KubeletConfiguration   json.RawMessage
 	KubeProxyConfiguration json.RawMessage
+
+	// EtcdInitialCluster is set only by a control-plane join, never read from or written to a
+	// file: the etcd cluster this node's member joins, as etcd's --initial-cluster
+	// ("name=peerURL,..."), from the member list right after the member was added. Empty, the
+	// member starts a new cluster of its own (init).
+	EtcdInitialCluster string
 }

@@ -81,6 +81,11 @@ type Options struct {
 	DefaultAddress func() (string, error)
 	// DiscoveryInterval overrides the discovery poll interval (tests).
 	DiscoveryInterval time.Duration
+	// ControlPlane are the seams of a control-plane join; nil means the real ones
+	// (NewControlPlaneDeps).
+	ControlPlane *ControlPlaneDeps
+	// Host answers what a control-plane join's configuration detects; nil means this machine.
+	Host config.Host
 }
 
 // Join is one run of the join workflow; its methods are the phases, in order. Each phase runs
@@ -105,6 +110,8 @@ type Join struct {
 	restarted bool
 	// certFile is the dated certificate file TLSBootstrap wrote.
 	certFile string
+	// cp is a control-plane join's state, once the cluster's configuration was read.
+	cp *controlPlane
 }
 
 // New validates the options and prepares a join.
@@ -112,8 +119,8 @@ func New(o Options) (*Join, error) {
 	if o.Config == nil {
 		return nil, errors.New("join: no configuration")
 	}
-	if o.Config.Join.ControlPlane != nil {
-		return nil, errors.New("joining as a control-plane node (controlPlane in the JoinConfiguration, --control-plane) is not supported yet: join workers only")
+	if o.Host == nil {
+		o.Host = config.SystemHost{}
 	}
 	log := o.Log
 	if log == nil {
@@ -143,6 +150,9 @@ func (j *Join) ignored() []string {
 func (j *Join) undoOnError(err *error) {
 	if *err == nil || j.o.DryRun {
 		return
+	}
+	if errs := j.undoControlPlane(); len(errs) > 0 {
+		*err = fmt.Errorf("%w\n(undoing this join's control plane also failed: %v)", *err, errors.Join(errs...))
 	}
 	if j.restarted && j.o.Kubelet != nil {
 		// The kubelet would keep running on files that are about to disappear.
@@ -181,7 +191,10 @@ func (j *Join) Preflight(ctx context.Context) error {
 	for _, w := range res.Warnings {
 		j.logf("[preflight] WARNING %s", w)
 	}
-	return err
+	if err != nil || !j.IsControlPlane() {
+		return err
+	}
+	return j.ControlPlanePreflight(ctx)
 }
 
 // fileAvailable fails when path exists. The check name is kubeadm's (FileAvailable--<path with
@@ -474,13 +487,27 @@ func (j *Join) cluster() (string, []byte, error) {
 }
 
 // Commit makes the join's changes final; after it a later error no longer rolls them back.
-func (j *Join) Commit() { j.files.Forget() }
+func (j *Join) Commit() {
+	j.files.Forget()
+	if j.cp != nil && j.cp.etcd != nil {
+		j.cp.etcd.Close()
+		j.cp.etcd = nil
+	}
+}
 
 // Summary prints the closing message of a successful join.
 func (j *Join) Summary(w io.Writer) {
 	p := j.o.Paths
 	if j.o.DryRun {
 		fmt.Fprintf(w, "[dryrun] Finished dry-running the join of node %q; nothing was written under %s\n", j.NodeName(), p.Root())
+		return
+	}
+	if j.IsControlPlane() {
+		fmt.Fprintf(w, "\nThis node has joined the cluster as control-plane node %q:\n", j.NodeName())
+		fmt.Fprintln(w, "* The cluster's shared certificates were downloaded and this node's own certificates and kubeconfigs made.")
+		fmt.Fprintln(w, "* Its etcd member joined as a learner and was promoted to a voting member.")
+		fmt.Fprintln(w, "* Its kube-apiserver, kube-controller-manager and kube-scheduler run and are healthy.")
+		fmt.Fprintf(w, "\nTo use the cluster from this node:\n\n  kubectl --kubeconfig %s get pods -n kube-system\n", p.Kubeconfig("admin.conf"))
 		return
 	}
 	fmt.Fprintf(w, "\nThis node has joined the cluster as %q:\n", j.NodeName())

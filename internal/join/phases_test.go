@@ -7,11 +7,15 @@ import (
 
 func TestRunnerPhases(t *testing.T) {
 	r := NewRunner()
-	if got, want := r.Names(), []string{"preflight", "discovery", "kubelet-start", "tls-bootstrap", "join-addresses"}; !slices.Equal(got, want) {
+	if got, want := r.Names(), []string{
+		"preflight", "discovery",
+		"control-plane-prepare", "control-plane-prepare/download-certs", "control-plane-prepare/certs", "control-plane-prepare/kubeconfig", "control-plane-prepare/control-plane",
+		"kubelet-start", "tls-bootstrap", "etcd-join", "wait-control-plane", "control-plane-join", "control-plane-join/mark-control-plane", "join-addresses",
+	}; !slices.Equal(got, want) {
 		t.Errorf("phases %v, want %v", got, want)
 	}
-	// kubeadm's names are accepted by --skip-phases: the alias, and the control-plane phases
-	// kubestrap has no counterpart for.
+	// kubeadm's names are accepted by --skip-phases: the alias, the control-plane phases, and
+	// check-etcd, which kubestrap has no counterpart for.
 	for _, n := range []string{"kubelet-wait-bootstrap", "check-etcd", "control-plane-prepare/certs"} {
 		if err := r.ValidateSkip([]string{n}); err != nil {
 			t.Errorf("skip %q: %v", n, err)
