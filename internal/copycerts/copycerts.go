@@ -135,11 +135,18 @@ func sharedFiles(cfg *config.Config, certDir string) []file {
 // lets bootstrap tokens read that Secret. Every file is read and encrypted before anything is
 // sent, so a missing file changes nothing in the cluster. Each upload replaces the Secret's data
 // and its owner: the certificates of an earlier upload are readable with the new key only.
-func Upload(ctx context.Context, client kubernetes.Interface, cfg *config.Config, certDir string, key []byte) error {
+func Upload(ctx context.Context, client kubernetes.Interface, cfg *config.Config, certDir string, key []byte, opts ...Option) error {
+	var o downloadOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	if len(key) != KeyBytes {
 		return fmt.Errorf("the certificate key has %d bytes, not %d: %s", len(key), KeyBytes, keyHelp)
 	}
 	files := sharedFiles(cfg, certDir)
+	if o.encryptionConfig != "" {
+		files = append(files, file{key: EncryptionConfigKey, path: o.encryptionConfig, perm: pki.KeyFileMode})
+	}
 	data := make(map[string][]byte, len(files))
 	for _, f := range files {
 		plain, err := os.ReadFile(f.path)
@@ -190,10 +197,22 @@ func Upload(ctx context.Context, client kubernetes.Interface, cfg *config.Config
 	})
 }
 
-// Option adjusts Download.
+// Option adjusts Download (and Upload: EncryptionConfig).
 type Option func(*downloadOptions)
 
-type downloadOptions struct{ externalCA, externalCert, externalKey string }
+type downloadOptions struct{ externalCA, externalCert, externalKey, encryptionConfig string }
+
+// EncryptionConfigKey is the data key of kube-apiserver's encryption-at-rest configuration, which
+// kubestrap hands over beside kubeadm's files: every apiserver of a cluster must hold the same
+// keys, or a Secret written through one cannot be read through another.
+const EncryptionConfigKey = "kubestrap-encryption-config.yaml"
+
+// EncryptionConfig names kube-apiserver's encryption configuration (a host path, the file its
+// --encryption-provider-config names): Upload includes it, Download writes it there (0600) when
+// the Secret has it, checked and compared like the other files.
+func EncryptionConfig(path string) Option {
+	return func(o *downloadOptions) { o.encryptionConfig = path }
+}
 
 // ExternalEtcd names where the external etcd files of the upload go (the joining node's
 // etcd.external caFile, certFile, keyFile, mapped into its root dir). Without it an upload that
@@ -251,6 +270,9 @@ func Download(ctx context.Context, client kubernetes.Interface, certDir string, 
 		cfg.Cluster.Etcd.External = ext
 	}
 	files := sharedFiles(&cfg, certDir)
+	if _, ok := secret.Data[EncryptionConfigKey]; ok && o.encryptionConfig != "" {
+		files = append(files, file{key: EncryptionConfigKey, path: o.encryptionConfig, perm: pki.KeyFileMode})
+	}
 	plain := make([][]byte, len(files))
 	for i, f := range files {
 		sealed, ok := secret.Data[f.key]

@@ -357,3 +357,48 @@ func (w *countingWriter) WriteFile(path string, data []byte, perm fs.FileMode, o
 	w.n++
 	return w.Writer.WriteFile(path, data, perm, opts...)
 }
+
+// kube-apiserver's encryption configuration goes with the certificates (every apiserver needs the
+// same keys): uploaded encrypted under its own data key, written 0600 where the joining node's
+// apiserver reads it; a download that does not ask for it writes only kubeadm's files.
+func TestEncryptionConfigHandOff(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := t.TempDir()
+	writeShared(t, src)
+	encSrc := filepath.Join(t.TempDir(), "encryption-config.yaml")
+	plain := []byte("kind: EncryptionConfiguration\n# secretbox key\n")
+	if err := os.WriteFile(encSrc, plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient()
+	key := mustKey(t)
+	if err := Upload(ctx, c, &config.Config{}, src, key, EncryptionConfig(encSrc)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.CoreV1().Secrets("kube-system").Get(ctx, SecretName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sealed, ok := s.Data[EncryptionConfigKey]; !ok || bytes.Contains(sealed, plain) {
+		t.Fatalf("the Secret's %s: present %v, in the clear %v", EncryptionConfigKey, ok, bytes.Contains(sealed, plain))
+	}
+	encDst := filepath.Join(t.TempDir(), "kubestrap", "encryption-config.yaml")
+	if err := Download(ctx, c, filepath.Join(t.TempDir(), "pki"), key, fsutil.NewDisk(nil), EncryptionConfig(encDst)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(encDst)
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("downloaded encryption configuration %q, %v; want the uploaded one", got, err)
+	}
+	if fi, _ := os.Stat(encDst); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	// An encryption configuration of another cluster on the node is refused, like a CA.
+	if err := os.WriteFile(encDst, []byte("other"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Download(ctx, c, filepath.Join(t.TempDir(), "pki"), key, fsutil.NewDisk(nil), EncryptionConfig(encDst)); err == nil || !strings.Contains(err.Error(), "differs from the uploaded "+EncryptionConfigKey) {
+		t.Errorf("err %v, want the differing file refused", err)
+	}
+}

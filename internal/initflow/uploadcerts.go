@@ -10,7 +10,10 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubestrap/kubestrap/internal/components"
+	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/copycerts"
+	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
 // runUploadCerts uploads the shared certificates when --upload-certs (kubeadm runs the phase
@@ -52,7 +55,7 @@ func runUploadCerts(ctx context.Context, d *Data) error {
 	} else {
 		fmt.Fprintf(d.log, "[upload-certs] Storing the certificates in Secret %q in the \"kube-system\" namespace\n", copycerts.SecretName)
 		if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
-			return copycerts.Upload(ctx, c, cfg, certDir, key)
+			return copycerts.Upload(ctx, c, cfg, certDir, key, copycerts.EncryptionConfig(EncryptionConfigFile(d.cfg, d.p)))
 		}); err != nil {
 			return err
 		}
@@ -64,4 +67,10 @@ func runUploadCerts(ctx context.Context, d *Data) error {
 		fmt.Fprintln(d.out, keyHex)
 	}
 	return nil
+}
+
+// EncryptionConfigFile is the encryption configuration kube-apiserver runs with (a host path):
+// uploaded with the certificates, since every apiserver of the cluster needs the same keys.
+func EncryptionConfigFile(cfg *config.Config, p paths.Paths) string {
+	return components.ArgMap(components.APIServer(cfg, p).Args)["encryption-provider-config"]
 }
