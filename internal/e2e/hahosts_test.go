@@ -518,3 +518,21 @@ func (p *haProxy) Close() {
 	p.ln.Close()
 	p.wg.Wait()
 }
+
+// tree lists every path under root, relative to it.
+func tree(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || path == root {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		out = append(out, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

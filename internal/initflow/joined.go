@@ -81,7 +81,12 @@ func (c *ControlPlane) KubeletStart(ctx context.Context) error { return runKubel
 func (c *ControlPlane) Startable() (bool, string) { return c.d.mode.Startable(c.d.p) }
 
 // Wait is init's wait-control-plane phase: every component healthy.
-func (c *ControlPlane) Wait(ctx context.Context) error { return runWaitControlPlane(ctx, c.d) }
+func (c *ControlPlane) Wait(ctx context.Context) error {
+	if err := c.useAdmin(); err != nil {
+		return err
+	}
+	return runWaitControlPlane(ctx, c.d)
+}
 
 // MarkControlPlane is init's mark-control-plane phase, skipped with init's note where the run mode
 // registers no Node (local mode).
@@ -90,5 +95,23 @@ func (c *ControlPlane) MarkControlPlane(ctx context.Context) error {
 		fmt.Fprintln(c.d.log, why)
 		return nil
 	}
+	if err := c.useAdmin(); err != nil {
+		return err
+	}
 	return runMarkControlPlane(ctx, c.d)
+}
+
+// useAdmin makes admin.conf the client of the phases that talk to the cluster: a joining node has
+// no super-admin.conf (init's way to its admin binding), and needs none, since the cluster has
+// had that binding since its init.
+func (c *ControlPlane) useAdmin() error {
+	if c.d.client != nil || c.d.dryRun {
+		return nil
+	}
+	cl, err := clientFromKubeconfig(c.d.p.Kubeconfig(kubeconfig.Admin+".conf"), c.d.log)
+	if err != nil {
+		return err
+	}
+	c.d.client = cl
+	return nil
 }

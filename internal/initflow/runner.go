@@ -37,9 +37,6 @@ type Options struct {
 	// Files writes every file of the run; nil is the disk (or the dry-run writer). A
 	// control-plane join passes its fsutil.Recorder, so that a failed join removes them.
 	Files fsutil.Writer
-	// Client is the cluster admin client of the phases that talk to the cluster; nil makes one
-	// from super-admin.conf and admin.conf, as init does (a joining node has no super-admin.conf).
-	Client kubernetes.Interface
 }
 
 // Data is what every init phase works on; built once per run.
@@ -80,7 +77,7 @@ func New(cfg *config.Config, p paths.Paths, mode string, o Options) (*Data, erro
 		return nil, err
 	}
 	d := &Data{cfg: cfg, p: p, mode: m, dryRun: o.DryRun || cfg.Init.DryRun,
-		ignorePreflight: o.IgnorePreflight, skipTokenPrint: o.SkipTokenPrint, images: o.Images, out: o.Out, log: o.Log, client: o.Client,
+		ignorePreflight: o.IgnorePreflight, skipTokenPrint: o.SkipTokenPrint, images: o.Images, out: o.Out, log: o.Log,
 		uploadCerts: o.UploadCerts, certificateKey: o.CertificateKey, skipCertificateKeyPrint: o.SkipCertificateKeyPrint}
 	if d.certificateKey == "" {
 		d.certificateKey = cfg.Init.CertificateKey

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -64,8 +65,9 @@ type EtcdCluster interface {
 // ones.
 type ControlPlaneDeps struct {
 	// DownloadCerts decrypts the kube-system/kubeadm-certs Secret with key and writes the shared
-	// certificates and keys under certDir through w; a wrong key fails before anything is written.
-	DownloadCerts func(ctx context.Context, c kubernetes.Interface, certDir string, key []byte, w fsutil.Writer) error
+	// certificates and keys under certDir, and kube-apiserver's encryption configuration to
+	// encryptionConfig, through w; a wrong key fails before anything is written.
+	DownloadCerts func(ctx context.Context, c kubernetes.Interface, certDir, encryptionConfig string, key []byte, w fsutil.Writer) error
 	// ParseKey checks and decodes the certificate key.
 	ParseKey func(string) ([]byte, error)
 	// NewSetup builds the node's control plane for cfg.
@@ -135,6 +137,22 @@ func (j *Join) controlPlaneConfig(ctx context.Context) error {
 		return err
 	}
 	j.cp = &controlPlane{cfg: cfg, setup: setup}
+	if j.o.DryRun {
+		return nil
+	}
+	// What the control plane's processes write themselves (etcd's data, logs and audit logs, pid
+	// files, the component program's store) goes too if the join fails: recorded before this
+	// join writes anything there, so that whatever appears in them is removed.
+	p := j.o.Paths
+	var etcdDir string
+	if l := cfg.Cluster.Etcd.Local; l != nil {
+		etcdDir = l.DataDir
+	}
+	for _, dir := range []string{p.EtcdDataDir(etcdDir), p.StateDir(), p.LogDir(), p.RunDir()} {
+		if err := j.files.Watch(dir); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -177,8 +195,14 @@ func (j *Join) DownloadCerts(ctx context.Context) (err error) {
 		return err
 	}
 	j.logf("[download-certs] Downloading the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace")
-	if err := d.DownloadCerts(ctx, c, certDir, key, j.files); err != nil {
+	enc := initflow.EncryptionConfigFile(j.cp.cfg, j.o.Paths)
+	if err := d.DownloadCerts(ctx, c, certDir, enc, key, j.files); err != nil {
 		return err
+	}
+	// Secrets are encrypted at rest with the keys in this file: an apiserver with keys of its
+	// own could not read what the others wrote, nor they what it writes.
+	if _, err := os.Stat(enc); enc != "" && err != nil {
+		return fmt.Errorf("Secret kube-system/kubeadm-certs holds no kube-apiserver encryption configuration (%s), which every apiserver of the cluster must share: it was uploaded by kubeadm or an older kubestrap; run `kubestrap init phase upload-certs --upload-certs` on a control-plane node and join with the key it prints", enc)
 	}
 	return nil
 }
@@ -286,18 +310,6 @@ func (j *Join) EtcdJoin(ctx context.Context) (err error) {
 	cfg.EtcdInitialCluster = initialCluster
 	if err := cp.setup.WriteEtcd(ctx); err != nil {
 		return err
-	}
-	// What the components and the supervisor write themselves (etcd's data, logs, pid files, the
-	// component program's store) goes too if the join fails.
-	p := j.o.Paths
-	var etcdDir string
-	if l := cfg.Cluster.Etcd.Local; l != nil {
-		etcdDir = l.DataDir
-	}
-	for _, dir := range []string{p.EtcdDataDir(etcdDir), p.StateDir(), p.LogDir(), p.RunDir()} {
-		if err := j.files.Watch(dir); err != nil {
-			return err
-		}
 	}
 	cp.started = true
 	if err := cp.setup.Start(ctx); err != nil {

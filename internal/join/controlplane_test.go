@@ -39,6 +39,8 @@ type cpTest struct {
 	failAt string
 	etcd   *fakeEtcd
 	setup  *fakeSetup
+	// noEncryptionConfig: the uploaded Secret has no encryption configuration (kubeadm's upload).
+	noEncryptionConfig bool
 }
 
 func (c *cpTest) record(call string) error {
@@ -81,11 +83,17 @@ func newCPTest(t *testing.T, clusterDoc string) (*cpTest, *Join) {
 				}
 				return []byte(s), nil
 			},
-			DownloadCerts: func(ctx context.Context, _ kubernetes.Interface, certDir string, key []byte, w fsutil.Writer) error {
+			DownloadCerts: func(ctx context.Context, _ kubernetes.Interface, certDir, encryptionConfig string, key []byte, w fsutil.Writer) error {
 				if err := c.record("download-certs"); err != nil {
 					return err
 				}
-				return w.WriteFile(filepath.Join(certDir, "ca.key"), []byte("shared CA key"), 0o600)
+				if err := w.WriteFile(filepath.Join(certDir, "ca.key"), []byte("shared CA key"), 0o600); err != nil {
+					return err
+				}
+				if c.noEncryptionConfig {
+					return nil
+				}
+				return w.WriteFile(encryptionConfig, []byte("the cluster's encryption keys"), 0o600)
 			},
 			NewSetup: func(cfg *config.Config, p paths.Paths, o initflow.Options) (ControlPlaneSetup, error) {
 				c.setup = &fakeSetup{c: c, cfg: cfg, p: p, files: o.Files}
@@ -142,8 +150,14 @@ func (s *fakeSetup) Kubeconfigs(context.Context) error {
 	}
 	return s.files.WriteFile(s.p.Kubeconfig("admin.conf"), data, 0o600)
 }
-func (s *fakeSetup) WriteComponents(context.Context) error { return s.step("control-plane", "") }
-func (s *fakeSetup) KubeletStart(context.Context) error    { return s.step("kubelet-start", "") }
+func (s *fakeSetup) WriteComponents(context.Context) error {
+	if err := s.step("control-plane", ""); err != nil {
+		return err
+	}
+	// As init's control-plane phase makes the audit log's directory, which kube-apiserver fills.
+	return s.files.Mkdir(s.p.AuditLogDir(), 0o700)
+}
+func (s *fakeSetup) KubeletStart(context.Context) error { return s.step("kubelet-start", "") }
 func (s *fakeSetup) WriteEtcd(context.Context) error {
 	s.etcdCfg = s.cfg.EtcdInitialCluster
 	if err := s.step("write-etcd", ""); err != nil {
@@ -163,6 +177,9 @@ func (s *fakeSetup) Start(context.Context) error {
 		return err
 	}
 	if err := os.WriteFile(s.p.PidFile("etcd"), []byte("1"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(s.p.AuditLog(), []byte("{}"), 0o600); err != nil {
 		return err
 	}
 	s.c.etcd.started("cp2", "https://10.0.0.12:2379")
@@ -376,11 +393,13 @@ func TestControlPlaneJoinRefusals(t *testing.T) {
 		{"no endpoint", "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n", "", config.NoControlPlaneEndpoint},
 		{"external etcd", clusterWithEndpoint + "etcd:\n  external:\n    endpoints: [https://10.0.0.50:2379]\n    caFile: /e/ca.crt\n    certFile: /e/c.crt\n    keyFile: /e/c.key\n", "", "external etcd"},
 		{"bad key", clusterWithEndpoint, strings.Repeat("ff", 32), "--certificate-key: bad key"},
+		{"no encryption configuration uploaded", clusterWithEndpoint, "", "holds no kube-apiserver encryption configuration"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c, j := newCPTest(t, tc.clusterDoc)
 			c.etcd.c = c
+			c.noEncryptionConfig = strings.HasPrefix(tc.name, "no encryption")
 			if tc.key != "" {
 				j.o.Config.Join.ControlPlane.CertificateKey = tc.key
 			}
@@ -388,7 +407,7 @@ func TestControlPlaneJoinRefusals(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
-			if slices.Contains(c.calls, "download-certs") || slices.Contains(c.calls, "lock") {
+			if (slices.Contains(c.calls, "download-certs") && !c.noEncryptionConfig) || slices.Contains(c.calls, "lock") {
 				t.Errorf("steps %v: refused before any download or etcd change", c.calls)
 			}
 			if left := tree(t, c.root); len(left) > 0 {

@@ -95,8 +95,8 @@ func (s joinStopper) StopStaticPods(context.Context, runmode.Installed) error { 
 // hand-off, init's functions for the node's control plane, etcdcluster for the member.
 func NewControlPlaneDeps() ControlPlaneDeps {
 	return ControlPlaneDeps{
-		DownloadCerts: func(ctx context.Context, c kubernetes.Interface, certDir string, key []byte, w fsutil.Writer) error {
-			return copycerts.Download(ctx, c, certDir, key, w)
+		DownloadCerts: func(ctx context.Context, c kubernetes.Interface, certDir, encryptionConfig string, key []byte, w fsutil.Writer) error {
+			return copycerts.Download(ctx, c, certDir, key, w, copycerts.EncryptionConfig(encryptionConfig))
 		},
 		ParseKey: copycerts.ParseKey,
 		NewSetup: newInitSetup,
