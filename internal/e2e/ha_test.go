@@ -75,7 +75,8 @@ func haAdmin(t *testing.T, h *haHost) kubernetes.Interface {
 // (failed/total is the figure of write availability), every acknowledged write is read back,
 // cp1 is reset (its etcd is down: its member goes through the others) and joins again; a join
 // with a wrong certificate key fails, saying so, and leaves the cluster with three healthy voting
-// members and nothing on the joiner.
+// members and nothing on the joiner; so does a join that fails after its member was promoted
+// (its member removed, its processes stopped, its files removed).
 func TestHA(t *testing.T) {
 	c := newHACluster(t, 3, "cp1", "cp2", "cp3", "w", "x")
 	cp1, cp2, cp3, w, x := c.Host("cp1"), c.Host("cp2"), c.Host("cp3"), c.Host("w"), c.Host("x")
@@ -122,8 +123,12 @@ func TestHA(t *testing.T) {
 		start := time.Now()
 		r := h.MustRun(t, cpJoin(h, key)...)
 		took := time.Since(start)
-		promoted := regexp.MustCompile(`voting member \(([0-9.]+m?s) after the start\)`).FindStringSubmatch(r.stderr)
-		t.Logf("FIGURE control-plane join of %s (whole command: discovery to promoted member and healthy components): %s; promotion %v after its etcd started", h.Name, took.Round(time.Millisecond), promoted)
+		promoted := regexp.MustCompile(`voting member \((\S+) after the start\)`).FindStringSubmatch(r.stderr)
+		ready := regexp.MustCompile(`kube-apiserver is healthy after (\S+)`).FindStringSubmatch(r.stderr)
+		if promoted == nil || ready == nil {
+			t.Fatalf("join of %s did not report its promotion and its apiserver's readiness:\n%s", h.Name, r.stderr)
+		}
+		t.Logf("FIGURE control-plane join of %s (whole command: discovery to promoted member and healthy components): %s; member promoted %s after the control plane's start, kube-apiserver ready %s after the wait began", h.Name, took.Round(time.Millisecond), promoted[1], ready[1])
 		if !strings.Contains(r.stdout, `joined the cluster as control-plane node "`+h.Name+`"`) {
 			t.Errorf("join of %s printed no success message:\n%s", h.Name, r.stdout)
 		}
@@ -218,6 +223,31 @@ func TestHA(t *testing.T) {
 		cp1.MustRun(t, cpJoin(cp1, key)...)
 		t.Logf("FIGURE control-plane join of cp1 again after its reset: %s", time.Since(start).Round(time.Millisecond))
 		waitBackends(t, c, 3)
+		checkMembers(t, ctx, c, cp2, []string{"cp1", "cp2", "cp3"})
+	})
+
+	t.Run("a join that fails after its start is undone", func(t *testing.T) {
+		// No apiserver is ready 1 ms after the wait begins: the join fails in wait-control-plane,
+		// after its member was added, started and promoted.
+		file := x.Root + "-join.yaml"
+		if err := os.WriteFile(file, []byte("apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ntimeouts:\n  controlPlaneComponentHealthCheck: 1ms\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := x.Run(t, append(cpJoin(x, key), "--config", file)...)
+		if r.code == 0 || !strings.Contains(r.stderr, "phase wait-control-plane") || !strings.Contains(r.stderr, "is a voting member") {
+			t.Fatalf("join: exit %d, want a failure in wait-control-plane after the promotion:\n%s", r.code, r.stderr)
+		}
+		for _, want := range []string{`Removed this join's etcd member x`, "Removed the files written by this join attempt"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("the failed join's output lacks %q:\n%s", want, r.stderr)
+			}
+		}
+		if left := tree(t, x.Root); len(left) > 0 {
+			t.Errorf("the failed join left %v on x", left)
+		}
+		if pids, err := x.Pids(); err != nil || len(pids) > 0 {
+			t.Errorf("the failed join left processes on x: %v %v", pids, err)
+		}
 		checkMembers(t, ctx, c, cp2, []string{"cp1", "cp2", "cp3"})
 	})
 
