@@ -6,6 +6,7 @@ package initflow
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"k8s.io/client-go/kubernetes"
@@ -54,8 +55,18 @@ func runUploadCerts(ctx context.Context, d *Data) error {
 			copycerts.SecretName, strings.Join(copycerts.Keys(d.cfg), ", "), copycerts.TokenTTLText, copycerts.RoleName)
 	} else {
 		fmt.Fprintf(d.log, "[upload-certs] Storing the certificates in Secret %q in the \"kube-system\" namespace\n", copycerts.SecretName)
+		// kube-apiserver's encryption keys go with them: a control-plane node joins only with the
+		// cluster's (join refuses an upload without them, saying to upload again).
+		var opts []copycerts.Option
+		if enc := EncryptionConfigFile(d.cfg, d.p); enc != "" {
+			if _, err := os.Stat(enc); err == nil {
+				opts = append(opts, copycerts.EncryptionConfig(enc))
+			} else {
+				fmt.Fprintf(d.log, "[upload-certs] WARNING: kube-apiserver's encryption configuration %s is not there (%v): control-plane nodes cannot join with this upload; upload again once the control-plane phase has written it\n", enc, err)
+			}
+		}
 		if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
-			return copycerts.Upload(ctx, c, cfg, certDir, key, copycerts.EncryptionConfig(EncryptionConfigFile(d.cfg, d.p)))
+			return copycerts.Upload(ctx, c, cfg, certDir, key, opts...)
 		}); err != nil {
 			return err
 		}
