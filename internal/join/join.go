@@ -1,11 +1,13 @@
-// Package join owns the worker side of `kubestrap join`: the pre-flight checks, discovery of the
-// cluster (through the discovery package), the node files a kubelet starts from
+// Package join owns `kubestrap join`: the pre-flight checks, discovery of the cluster (through the
+// discovery package), and then for a worker the node files a kubelet starts from
 // (/etc/kubernetes/pki/ca.crt, bootstrap-kubelet.conf, the kubelet's config.yaml,
-// kubeadm-flags.env and systemd unit), and the TLS bootstrap that turns the bootstrap token into
+// kubeadm-flags.env and systemd unit) and the TLS bootstrap that turns the bootstrap token into
 // the node's own client certificate and kubelet.conf — handed to a systemd-managed kubelet as
-// kubeadm does, or performed by kubestrap itself when there is none. Every file it writes is
-// written through one fsutil.Recorder, and a join that fails at any step leaves the root dir as it
-// found it.
+// kubeadm does, or performed by kubestrap itself when there is none; for a control-plane node
+// (controlplane.go) the certificate download, the node's own control plane through init's
+// functions, and its etcd member. Every file it writes is written through one fsutil.Recorder,
+// and a join that fails at any step leaves the root dir as it found it (and a control-plane
+// join's etcd membership as well).
 package join
 
 import (
