@@ -169,6 +169,9 @@ func (s *fakeSetup) Start(context.Context) error {
 	if err := s.c.record("start"); err != nil {
 		return err
 	}
+	if s.files.DryRun() {
+		return nil // init's Start only says what it would start
+	}
 	// What the started processes write themselves: etcd's data, a pid file.
 	if err := os.MkdirAll(filepath.Join(s.p.EtcdDataDir(""), "member"), 0o700); err != nil {
 		return err
@@ -432,5 +435,28 @@ func TestRunnerPhaseKinds(t *testing.T) {
 	leases, _ := j.client.CoordinationV1().Leases("kube-node-lease").List(context.Background(), metav1.ListOptions{})
 	if j.client != nil && len(leases.Items) > 0 {
 		t.Errorf("a control-plane join ran join-addresses: %v", leases.Items)
+	}
+}
+
+// A dry run of a control-plane join writes nothing and changes nothing in etcd: no download, no
+// lock, no member; init's functions run with the dry-run writer.
+func TestControlPlaneJoinDryRun(t *testing.T) {
+	t.Parallel()
+	c, j := newCPTest(t, clusterWithEndpoint)
+	c.etcd.c = c
+	j.o.DryRun = true
+	j.files = fsutil.NewRecorder(fsutil.For(true, j.log))
+	if err := runCP(j); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"cp-preflight", "certs", "kubeconfig", "control-plane", "kubelet-start", "write-etcd", "start", "wait", "mark-control-plane"}
+	if !slices.Equal(c.calls, want) {
+		t.Errorf("steps %v, want %v", c.calls, want)
+	}
+	if left := tree(t, c.root); len(left) > 0 {
+		t.Errorf("the dry run wrote %v", left)
+	}
+	if m, _ := c.etcd.MemberList(context.Background()); len(m) != 1 {
+		t.Errorf("members after the dry run: %+v", m)
 	}
 }
