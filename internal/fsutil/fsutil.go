@@ -88,8 +88,8 @@ func CreateFileExclusive(path string, data []byte, perm os.FileMode, opts ...Opt
 // writeTemp writes data to a new hidden temporary file in dir, fsynced, with mode perm set
 // explicitly (the umask must neither loosen nor tighten it), and returns its name.
 func writeTemp(dir, base string, data []byte, perm os.FileMode) (string, error) {
-	return streamTemp(dir, base, perm, func(w io.Writer) error {
-		_, err := w.Write(data)
+	return streamTemp(dir, base, perm, func(f *os.File) error {
+		_, err := f.Write(data)
 		return err
 	})
 }
@@ -102,9 +102,9 @@ func WriteStreamAtomic(path string, perm os.FileMode, fill func(w io.Writer) err
 	if err := os.MkdirAll(dir, DirMode); err != nil {
 		return fmt.Errorf("creating directory %s: %w", dir, err)
 	}
-	var n countWriter
-	tmp, err := streamTemp(dir, filepath.Base(path), perm, func(w io.Writer) error {
-		return fill(io.MultiWriter(w, &n))
+	var n int64
+	tmp, err := streamTemp(dir, filepath.Base(path), perm, func(f *os.File) error {
+		return fill(countingFile{f: f, n: &n})
 	})
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
@@ -125,8 +125,27 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// countingFile counts what is written to f. It passes io.Copy's ReadFrom on to the file, so that
+// a copy from another file is done by the kernel (copy_file_range) rather than through a buffer.
+type countingFile struct {
+	f *os.File
+	n *int64
+}
+
+func (c countingFile) Write(p []byte) (int, error) {
+	n, err := c.f.Write(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+func (c countingFile) ReadFrom(r io.Reader) (int64, error) {
+	n, err := c.f.ReadFrom(r)
+	*c.n += n
+	return n, err
+}
+
 // streamTemp is writeTemp with the content written by fill.
-func streamTemp(dir, base string, perm os.FileMode, fill func(w io.Writer) error) (string, error) {
+func streamTemp(dir, base string, perm os.FileMode, fill func(f *os.File) error) (string, error) {
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return "", err

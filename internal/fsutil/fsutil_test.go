@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
 func TestWriteFileAtomic(t *testing.T) {
@@ -89,5 +91,40 @@ func TestWriteStreamAtomic(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
 		t.Errorf("left behind: %v", entries)
+	}
+}
+
+// TestWriteStreamFromFile: a fill that copies from a file reaches os.File's ReadFrom (the kernel's
+// copy_file_range, how progstore installs the component program), and the file written counts.
+func TestWriteStreamFromFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.WriteFile(src, []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var log strings.Builder
+	path := filepath.Join(dir, "dst")
+	err = WriteStreamAtomic(path, 0o755, func(w io.Writer) error {
+		if _, ok := w.(io.ReaderFrom); !ok {
+			t.Errorf("the writer %T has no ReadFrom: a copy from a file goes through a buffer", w)
+		}
+		f.Seek(2, io.SeekStart)
+		_, err := io.Copy(w, &io.LimitedReader{R: f, N: 5})
+		return err
+	}, Log(logx.New(&log, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "23456" {
+		t.Errorf("content %q, want 23456", got)
+	}
+	if !strings.Contains(log.String(), "(mode 0755, 5 bytes)") {
+		t.Errorf("log: %s", log.String())
 	}
 }

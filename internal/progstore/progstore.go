@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/logx"
@@ -45,6 +46,11 @@ type Source struct {
 	Desc string
 	// Open returns the program's bytes.
 	Open func() (io.ReadCloser, error)
+	// Range, when set, finds the same bytes as the range [off, off+size) of the file f, which
+	// cannot change while it is open (the running executable; see locate.go): Install copies
+	// them in the kernel and checks samples instead of hashing them. An error means they cannot
+	// be found that way; Install then copies from Open and hashes.
+	Range func() (f *os.File, off, size int64, err error)
 }
 
 // Hex is the source's SHA-256 in hex, the name of its directory.
@@ -75,6 +81,9 @@ func (e *Embedded) source() Source {
 		// Only an io.Reader: strings.Reader's WriteTo would hand the hashing MultiWriter the
 		// whole 200 MB string at once, which it converts to a 200 MB []byte copy.
 		return io.NopCloser(struct{ io.Reader }{strings.NewReader(e.Data)}), nil
+	}, Range: func() (*os.File, int64, int64, error) {
+		f, off, err := Locate(e.Data, "/proc/self/exe", "/proc/self/maps")
+		return f, off, int64(len(e.Data)), err
 	}}
 }
 
@@ -215,9 +224,7 @@ func Install(dir string, src Source, o Options) (string, error) {
 	if err := os.Chmod(stage, fsutil.DirMode); err != nil {
 		return "", err
 	}
-	if err := fsutil.WriteStreamAtomic(filepath.Join(stage, FileName), Mode, func(w io.Writer) error {
-		return copyVerified(w, src, o.FS)
-	}); err != nil {
+	if err := write(filepath.Join(stage, FileName), src, o); err != nil {
 		return "", fmt.Errorf("install %s at %s: %w; nothing was installed, run the command again", src.Desc, prog, err)
 	}
 	for _, name := range src.Components {
@@ -231,9 +238,10 @@ func Install(dir string, src Source, o Options) (string, error) {
 	if err := place(stage, final, src, o); err != nil {
 		return "", err
 	}
-	// The bytes were hashed on their way into the file, which no one else can have changed
-	// since (or another run's copy was verified by place): the owners, modes and links are
-	// checked again below, the 200 MB are not read twice.
+	// The bytes were hashed on their way into the file or are a checked copy of the running
+	// executable's own (see write), which no one else can have changed since (or another run's
+	// copy was verified by place): the owners, modes and links are checked again below, the
+	// 200 MB are not read twice.
 	if fi, err := os.Stat(prog); err == nil {
 		logx.FileWritten(o.log(), prog, Mode, int(fi.Size()), false)
 	}
@@ -367,6 +375,48 @@ func HashFile(path string) ([sha256.Size]byte, error) {
 	}
 	copy(sum[:], h.Sum(nil))
 	return sum, nil
+}
+
+// write writes the program file at path (in the staging directory): copied in the kernel from
+// the source's file range when it has one (see locate.go), else copied and hashed.
+func write(path string, src Source, o Options) error {
+	if src.Range == nil {
+		return fsutil.WriteStreamAtomic(path, Mode, func(w io.Writer) error { return copyVerified(w, src, o.FS) })
+	}
+	f, off, size, err := src.Range()
+	if err != nil {
+		logx.Printf(o.log(), 1, "copying %s from memory and hashing it: %v", src.Desc, err)
+		return fsutil.WriteStreamAtomic(path, Mode, func(w io.Writer) error { return copyVerified(w, src, o.FS) })
+	}
+	defer f.Close()
+	begin := time.Now()
+	if err := fsutil.WriteStreamAtomic(path, Mode, func(w io.Writer) error {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return err
+		}
+		// A LimitedReader over the file is what lets os.File's ReadFrom use copy_file_range.
+		n, err := o.FS.copy(w, &io.LimitedReader{R: f, N: size})
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", src.Desc, err)
+		}
+		if n != size {
+			return fmt.Errorf("copy %s: %d of %d bytes copied", src.Desc, n, size)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	copied, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer copied.Close()
+	if err := checkSamples(copied, 0, f, off, size); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("the copy of %s from %s differs from it: %w", src.Desc, f.Name(), err)
+	}
+	logx.Printf(o.log(), 1, "copied %s from %s (%d bytes at offset %d) in %s", src.Desc, f.Name(), size, off, time.Since(begin).Round(time.Millisecond))
+	return nil
 }
 
 // copyVerified copies src into w and fails unless what was written hashes to src.Sum: a file

@@ -156,14 +156,13 @@ func TestInstallWrongOwner(t *testing.T) {
 	}
 }
 
-// TestInstallRefusesCorruptedCopy: the bytes written are checked against the hash that names the
-// directory; a copy that differs is refused and leaves nothing, not even a staging directory.
+// TestInstallRefusesCorruptedCopy: a copy that differs from the source is refused and leaves
+// nothing, not even a staging directory: copied from memory, by the hash that names the
+// directory; copied in the kernel from the executable's file range, by the samples compared after
+// the copy.
 func TestInstallRefusesCorruptedCopy(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	src := embeddedSource("program bytes")
-	o := self()
-	o.FS.Copy = func(dst io.Writer, r io.Reader) (int64, error) {
+	corrupt := func(dst io.Writer, r io.Reader) (int64, error) {
 		b, err := io.ReadAll(r)
 		if err != nil {
 			return 0, err
@@ -172,12 +171,30 @@ func TestInstallRefusesCorruptedCopy(t *testing.T) {
 		n, err := dst.Write(b)
 		return int64(n), err
 	}
-	_, err := Install(dir, src, o)
-	if err == nil || !strings.Contains(err.Error(), "does not match its SHA-256") {
-		t.Fatalf("err = %v", err)
-	}
-	if got := entries(t, dir); len(got) != 0 {
-		t.Errorf("a refused copy left %v in %s", got, dir)
+	for _, tc := range []struct {
+		name, want string
+		hashed     bool
+	}{
+		{"from memory", "does not match its SHA-256", true},
+		{"file range", "the copy of the embedded component program from /proc/self/exe differs from it: the bytes at 0 differ", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			src := embeddedSource("program bytes") // a literal: in the test binary's file
+			if tc.hashed {
+				src.Range = nil
+			}
+			o := self()
+			o.FS.Copy = corrupt
+			_, err := Install(dir, src, o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if got := entries(t, dir); len(got) != 0 {
+				t.Errorf("a refused copy left %v in %s", got, dir)
+			}
+		})
 	}
 }
 
@@ -327,7 +344,9 @@ func TestEmbeddedSourceStreams(t *testing.T) {
 			return dst.Write(p)
 		}), r)
 	}
-	if _, err := Install(t.TempDir(), embeddedSource(content), o); err != nil {
+	src := embeddedSource(content)
+	src.Range = nil // the copy from memory
+	if _, err := Install(t.TempDir(), src, o); err != nil {
 		t.Fatal(err)
 	}
 	if largest >= len(content) {
