@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/kubestrap/kubestrap/internal/components"
@@ -14,7 +15,9 @@ import (
 	"github.com/kubestrap/kubestrap/internal/controlplane"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/preflight"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
+	"github.com/kubestrap/kubestrap/internal/workflow"
 )
 
 func runPreflight(ctx context.Context, d *Data) error {
@@ -48,6 +51,11 @@ func runPreflight(ctx context.Context, d *Data) error {
 	res, err := preflight.Run(checks, d.ignorePreflight)
 	for _, w := range res.Warnings {
 		fmt.Fprintf(d.log, "[preflight] WARNING %s\n", w)
+	}
+	if err == nil && workflow.WholeRun(ctx) && !slices.Contains(d.skip, "control-plane") {
+		// The checks passed: what the control-plane phase will start can be prepared now,
+		// beside the certs and kubeconfig phases (RunAll settles it).
+		runmode.Prepare(d.mode, d.run)
 	}
 	return err
 }

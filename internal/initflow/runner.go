@@ -97,6 +97,7 @@ func New(cfg *config.Config, p paths.Paths, mode string, o Options) (*Data, erro
 // "kubestrap init" does.
 func RunAll(ctx context.Context, r *workflow.Runner[*Data], d *Data, skip []string) error {
 	d.skip = d.Skip(skip)
+	defer d.run.Settle() // preflight may have begun the control plane's preparation
 	return r.Run(ctx, d, d.skip)
 }
 

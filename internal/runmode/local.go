@@ -1,15 +1,19 @@
 package runmode
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/progstore"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
@@ -43,7 +47,7 @@ func (Local) Start(ctx context.Context, r *Run) error {
 	// The supervisor and the components run from the component program: this program when it is
 	// the monolith, else the one it carries, installed under the root. The supervisor shares the
 	// components' pages that way (a front would be a second, unshared binary in memory).
-	exe, err := progstore.ForRoot(r.Paths.BinDir(), r.Log)
+	exe, err := componentProgram(r)
 	if err != nil {
 		return err
 	}
@@ -59,6 +63,73 @@ func (Local) Start(ctx context.Context, r *Run) error {
 	}
 	fmt.Fprintf(r.Log, "[control-plane] Supervisor running with pid %d\n", pid)
 	return nil
+}
+
+// Prepare begins installing the component program under the root (see Start), so that the copy
+// of its 200 MB overlaps init's certs and kubeconfig phases instead of delaying the supervisor.
+// init calls it once the pre-flight checks have passed: bad input still leaves nothing behind.
+func (Local) Prepare(r *Run) {
+	if r.program != nil {
+		return
+	}
+	p := &pendingProgram{binDir: r.Paths.BinDir(), began: time.Now(), done: make(chan struct{})}
+	// Its lines are kept until Start, where they were printed before and where a reader of the
+	// log expects them, rather than cut into the certs phase's lines.
+	log := logx.New(&p.log, logx.From(r.Log).Level())
+	install := r.installer()
+	go func() {
+		defer close(p.done)
+		p.exe, p.err = install(p.binDir, log)
+		p.took = time.Since(p.began)
+	}()
+	r.program = p
+}
+
+// pendingProgram is an install of the component program begun by Prepare.
+type pendingProgram struct {
+	binDir string
+	began  time.Time
+	done   chan struct{}
+	// Set before done is closed:
+	exe  string
+	err  error
+	took time.Duration
+	log  bytes.Buffer
+
+	printed bool
+}
+
+// result waits for the install and, the first time, prints its log lines to log.
+func (p *pendingProgram) result(log io.Writer) (string, error) {
+	if p.printed {
+		<-p.done
+		return p.exe, p.err
+	}
+	p.printed = true
+	wait := logx.Wait(log, "the install of the component program, begun after the pre-flight checks")
+	<-p.done
+	if log != nil {
+		log.Write(p.log.Bytes())
+		logx.Printf(log, logx.LevelFiles, "the install of the component program took %s", p.took.Round(time.Millisecond))
+	}
+	wait(p.err)
+	return p.exe, p.err
+}
+
+// componentProgram is the program local mode starts the supervisor and the components with: the
+// one Prepare installed for this root, or installed now.
+func componentProgram(r *Run) (string, error) {
+	if p := r.program; p != nil && p.binDir == r.Paths.BinDir() {
+		return p.result(r.Log)
+	}
+	return r.installer()(r.Paths.BinDir(), r.Log)
+}
+
+func (r *Run) installer() func(string, io.Writer) (string, error) {
+	if r.install != nil {
+		return r.install
+	}
+	return progstore.ForRoot
 }
 
 func (m Local) KubeletStart(_ context.Context, r *Run) error { return skipKubelet(r, m.Name()) }

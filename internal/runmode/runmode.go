@@ -189,6 +189,34 @@ type Run struct {
 	// installedExe is the root-owned copy of kubestrap that systemd mode's units run, installed
 	// once per run before the first unit.
 	installedExe string
+	// program is local mode's install of the component program, begun by Prepare; install
+	// installs it (progstore.ForRoot; tests substitute it).
+	program *pendingProgram
+	install func(binDir string, log io.Writer) (string, error)
+}
+
+// Preparer is a mode that can begin Start's slow part as soon as init's pre-flight checks have
+// passed, while the certificates and kubeconfigs are written: local mode installs the component
+// program. Start then waits for it.
+type Preparer interface {
+	Prepare(r *Run)
+}
+
+// Prepare begins m's preparation for Start, if m has one (never in a dry run). Whoever calls it
+// calls r.Settle before returning.
+func Prepare(m Mode, r *Run) {
+	if p, ok := m.(Preparer); ok && !r.files().DryRun() {
+		p.Prepare(r)
+	}
+}
+
+// Settle waits for what Prepare began and prints what it logged, if Start has not: a run that
+// fails before Start still ends with a complete copy of the program in the store or none, and
+// writes nothing after it returned.
+func (r *Run) Settle() {
+	if r.program != nil {
+		r.program.result(r.Log)
+	}
 }
 
 func (r *Run) files() fsutil.Writer { return fsutil.OrDisk(r.Files, r.Log) }
