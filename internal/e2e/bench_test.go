@@ -63,7 +63,7 @@ func BenchmarkInitToReady(b *testing.B) {
 		b.ReportMetric(median(initTotals).Seconds(), "s/init-complete")
 	}()
 	kubestrapInit := func() {
-		root := filepath.Join(b.TempDir(), "root")
+		root := b.TempDir()
 		cmd := exec.Command(binary, "init", "--root-dir", root, "--config", cfgFile)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
@@ -71,15 +71,34 @@ func BenchmarkInitToReady(b *testing.B) {
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
+		exited := make(chan struct{})
+		var werr error
+		go func() { werr = cmd.Wait(); close(exited) }()
 		// "Ready API" is the apiserver's /readyz answering, polled from outside while init goes
-		// on to wait for the other components and create the cluster objects.
-		waitReady(b, "https://127.0.0.1:31443/readyz")
+		// on to wait for the other components and create the cluster objects. An init that
+		// fails first ends the wait.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		go func() {
+			select {
+			case <-exited:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		rerr := supervisor.WaitHealthy(ctx, "https://127.0.0.1:31443/readyz", 20*time.Millisecond)
 		ready := time.Since(start)
-		err := cmd.Wait()
+		cancel()
+		if rerr != nil {
+			cmd.Process.Kill()
+			<-exited
+			runB(b, "stop", "--root-dir", root)
+			b.Fatalf("kube-apiserver not ready: %v; init: %v\n%s", rerr, werr, stderr.String())
+		}
+		<-exited
 		total := time.Since(start)
 		runB(b, "stop", "--root-dir", root)
-		if err != nil {
-			b.Fatalf("init: %v\n%s", err, stderr.String())
+		if werr != nil {
+			b.Fatalf("init: %v\n%s", werr, stderr.String())
 		}
 		inits, initTotals = append(inits, ready), append(initTotals, total)
 		os.RemoveAll(root) // 200 MB of component program per run
