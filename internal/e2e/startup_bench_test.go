@@ -43,9 +43,10 @@ func BenchmarkStartup(b *testing.B) {
 	}
 }
 
-// BenchmarkFirstRun measures what the front adds to running a component: the first run extracts
-// the embedded component program into a new root's store (copy, hash, rename) before executing
-// it; later runs verify it (owner, mode, SHA-256) and execute it. The baseline is the same
+// BenchmarkFirstRun measures what the front adds to running a component: the first run installs
+// the embedded component program into a new root's store (the kernel's copy of its range of the
+// front's file, fsync, rename) before executing it; later runs verify it (owner, mode, SHA-256)
+// and execute it. The baseline is the same
 // component started from the monolith directly. The component is `etcd --version` so that only
 // start-up is timed.
 //
