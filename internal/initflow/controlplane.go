@@ -17,7 +17,6 @@ import (
 	"github.com/kubestrap/kubestrap/internal/preflight"
 	"github.com/kubestrap/kubestrap/internal/runmode"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
-	"github.com/kubestrap/kubestrap/internal/workflow"
 )
 
 func runPreflight(ctx context.Context, d *Data) error {
@@ -52,7 +51,7 @@ func runPreflight(ctx context.Context, d *Data) error {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(d.log, "[preflight] WARNING %s\n", w)
 	}
-	if err == nil && workflow.WholeRun(ctx) && !slices.Contains(d.skip, "control-plane") {
+	if err == nil && d.wholeInit && !slices.Contains(d.skip, "control-plane") {
 		// The checks passed: what the control-plane phase will start can be prepared now,
 		// beside the certs and kubeconfig phases (RunAll settles it).
 		runmode.Prepare(d.mode, d.run)

@@ -80,3 +80,24 @@ func TestPreflightPreparesTheMode(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinPreflightPreparesNothing: a control-plane join runs init's preflight inside its own
+// whole run, and settles nothing of init's: it must not begin a preparation it would not wait for.
+func TestJoinPreflightPreparesNothing(t *testing.T) {
+	t.Parallel()
+	cp, err := NewControlPlane(testConfig(t), paths.MustUnder(t.TempDir()), config.ModeLocal, Options{IgnorePreflight: []string{"all"}, Out: &bytes.Buffer{}, Log: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepared := 0
+	cp.d.mode = preparingMode{prepared: &prepared}
+	join := &workflow.Runner[*Data]{Phases: []workflow.Phase[*Data]{
+		{Name: "control-plane-prepare", Run: func(ctx context.Context, _ *Data) error { return cp.Preflight(ctx) }},
+	}}
+	if err := join.Run(context.Background(), cp.d, nil); err != nil {
+		t.Fatal(err)
+	}
+	if prepared != 0 {
+		t.Errorf("a join's preflight prepared the mode's start %d times", prepared)
+	}
+}

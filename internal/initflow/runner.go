@@ -64,6 +64,8 @@ type Data struct {
 	// skip is a whole run's --skip-phases merged with the configuration's skipPhases; CheckStarted
 	// reads it after the run.
 	skip []string
+	// wholeInit is set while RunAll runs the phases (see there).
+	wholeInit bool
 	// ownControlPlaneRunning is set when this root's supervisor runs (see AlreadyUp): an
 	// interrupted init being completed, whose components hold the ports.
 	ownControlPlaneRunning bool
@@ -97,7 +99,14 @@ func New(cfg *config.Config, p paths.Paths, mode string, o Options) (*Data, erro
 // "kubestrap init" does.
 func RunAll(ctx context.Context, r *workflow.Runner[*Data], d *Data, skip []string) error {
 	d.skip = d.Skip(skip)
-	defer d.run.Settle() // preflight may have begun the control plane's preparation
+	// A whole init's preflight begins the control plane's preparation (runmode.Prepare), which
+	// is settled here before init returns; a single phase, or a control-plane join running
+	// init's preflight, prepares nothing.
+	d.wholeInit = true
+	defer func() {
+		d.run.Settle()
+		d.wholeInit = false
+	}()
 	return r.Run(ctx, d, d.skip)
 }
 
