@@ -246,19 +246,31 @@ var controlPlaneImages = []string{"registry.k8s.io/etcd:3.7.0-0", "registry.k8s.
 	"registry.k8s.io/kube-controller-manager:v1.37.2", "registry.k8s.io/kube-scheduler:v1.37.2",
 	"registry.k8s.io/kubestrap-csr-approver:v1.37.2", "registry.k8s.io/kube-proxy:v1.37.2", "registry.k8s.io/pause:3.10.2"}
 
-// importImages builds the images from the static binary and imports them into h's containerd over
-// its API by hand (a joining worker: join has no images phase), and checks that the runtime lists
-// them under the manifests' names.
-func importImages(t *testing.T, h *realHost, bin, static string) {
+// workerImages are the images a worker's join imports: kube-proxy's and the pause image.
+var workerImages = []string{"registry.k8s.io/kube-proxy:v1.37.2", "registry.k8s.io/pause:3.10.2"}
+
+// importDemoImage imports by hand into h's containerd the image the demo Pod runs (etcd's), with
+// `kubestrap images import` under a configuration whose proxy is disabled and without a pause
+// binary, so that neither of workerImages comes with it: those are the join's to import. It
+// checks both, so a join that imports nothing cannot pass.
+func importDemoImage(t *testing.T, h *realHost, static string) {
 	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "images.yaml")
+	if err := os.WriteFile(cfg, []byte("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nproxy:\n  disabled: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	socket := strings.TrimSpace(h.run("socket", h.name))
-	start := time.Now()
-	out, err := exec.Command(static, "images", "import", "--pause-binary", filepath.Join(bin, "pause"), "--containerd-address", socket).CombinedOutput()
+	out, err := exec.Command(static, "images", "import", "--config", cfg, "--containerd-address", socket).CombinedOutput()
 	if err != nil {
 		t.Fatalf("images import: %v\n%s", err, out)
 	}
-	t.Logf("images built and imported into %s in %s", h.name, time.Since(start).Round(time.Millisecond))
-	checkImages(t, h, controlPlaneImages)
+	checkImages(t, h, []string{"registry.k8s.io/etcd:3.7.0-0"})
+	have := h.mustExec("sh", "-c", "ctr -n k8s.io images ls -q 2>/dev/null")
+	for _, ref := range workerImages {
+		if strings.Contains(have, ref+"\n") {
+			t.Fatalf("%s has %s before the join:\n%s", h.name, ref, have)
+		}
+	}
 }
 
 // checkImages fails the test unless h's containerd lists every image of want in the kubelet's
@@ -394,17 +406,18 @@ func waitRealNodeReady(t *testing.T, cp *realHost, node string) {
 	})
 }
 
-// TestRealWorkerRunsPod joins a second harness host with the printed join command and runs a Pod
-// on it from an image made here (the etcd image, which is the kubestrap binary): the Pod runs with
+// TestRealWorkerRunsPod joins a second harness host with the printed join command, which imports
+// the worker's pause image and kube-proxy's into its empty runtime, and runs a Pod on it from an
+// image made here (the etcd image, which is the kubestrap binary): the Pod runs with
 // an address from the worker's bridge network, and kubectl logs and exec reach it through the
 // worker's kubelet.
 func TestRealWorkerRunsPod(t *testing.T) {
 	script, bin, static := needRealNode(t)
 	cp := startRealHost(t, script, "e2e-cp2", "10.214.0.21/24")
 	w := startRealHost(t, script, "e2e-w", "10.214.0.22/24")
-	// The worker's own pod network (the harness's bridge CNI, per host).
-	// join has no images phase: the worker's pause image and the demo's image are imported by hand.
-	importImages(t, w, bin, static)
+	// The worker's own pod network (the harness's bridge CNI, per host). Only the demo Pod's image
+	// is imported by hand; the join imports the pause image and kube-proxy's.
+	importDemoImage(t, w, static)
 	initRealControlPlane(t, cp, bin, static)
 	// stdout only: progress goes to stderr.
 	join := strings.Fields(cp.mustExec("sh", "-c", static+" token create --print-join-command 2>/dev/null"))
@@ -413,8 +426,14 @@ func TestRealWorkerRunsPod(t *testing.T) {
 	}
 	w.run("kubelet", w.name)
 	joinStart := time.Now()
-	w.mustExec(append([]string{static}, join[1:]...)...)
-	t.Logf("join returned after %s", time.Since(joinStart).Round(time.Millisecond))
+	joinOut := w.mustExec(append(append([]string{static}, join[1:]...), "--pause-binary", filepath.Join(bin, "pause"))...)
+	t.Logf("join (the pause image and kube-proxy's built and imported) returned after %s", time.Since(joinStart).Round(time.Millisecond))
+	for _, ref := range workerImages {
+		if !strings.Contains(joinOut, "[images] Imported "+ref+" (sha256:") {
+			t.Errorf("join did not say it imported %s:\n%s", ref, joinOut)
+		}
+	}
+	checkImages(t, w, workerImages)
 	waitRealNodeReady(t, cp, w.name)
 	t.Logf("join to node Ready: %s", time.Since(joinStart).Round(time.Millisecond))
 
