@@ -16,9 +16,9 @@ import (
 // next to the control plane (as the program kubestrap-csr-approver, through a symlink, a unit or
 // a static Pod); people do not usually run it by hand, hence hidden.
 func newCSRApproverCommand(g *globalOptions) *cobra.Command {
-	var kubeconfig string
+	var kubeconfig, healthAddr string
 	cmd := &cobra.Command{
-		Use:    "csr-approver --kubeconfig FILE",
+		Use:    "csr-approver --kubeconfig FILE [--healthz-bind-address 127.0.0.1:PORT]",
 		Short:  "Approve kubelet serving certificate requests that kubestrap can vouch for (started by init)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
@@ -32,10 +32,11 @@ func newCSRApproverCommand(g *globalOptions) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 			defer stop()
-			return csrapprover.Run(ctx, kubeconfig, g.Err)
+			return csrapprover.Run(ctx, kubeconfig, healthAddr, g.Err)
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with the approver's identity ("+csrapprover.User+")")
+	cmd.Flags().StringVar(&healthAddr, "healthz-bind-address", "", "loopback host:port to serve /healthz and /readyz on, plain HTTP (none when empty)")
 	return cmd
 }
 

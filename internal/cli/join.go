@@ -20,6 +20,7 @@ type joinOptions struct {
 	dryRun          bool
 	ignorePreflight []string
 	skipPhases      []string
+	pauseBinary     string
 }
 
 func newJoinCommand(g *globalOptions) *cobra.Command { return joinCommand(g, &joinOptions{}) }
@@ -44,6 +45,7 @@ func joinCommand(g *globalOptions, opts *joinOptions) *cobra.Command {
 		fs.StringVar(&o.CertificateKey, "certificate-key", "", "Use this key to decrypt the certificate secrets uploaded by init (--upload-certs). The certificate key is a hex encoded string that is an AES key of size 32 bytes.")
 		fs.StringVar(&o.AdvertiseAddress, "apiserver-advertise-address", "", "If the node should host a new control plane instance, the IP address the API Server will advertise it's listening on. If not set the default network interface will be used.")
 		fs.Int32Var(&o.BindPort, "apiserver-bind-port", 0, "If the node should host a new control plane instance, the port for the API Server to bind to. (default 6443)")
+		fs.StringVar(&opts.pauseBinary, "pause-binary", "", "static pause program to build the pod sandbox image from when the container runtime lacks it (images phase, as for init)")
 	}
 	data := func(cmd *cobra.Command, args []string) (*join.Join, error) {
 		return newJoin(g, opts, args)
@@ -136,5 +138,6 @@ func joinSettings(g *globalOptions, opts *joinOptions, args []string) (join.Opti
 		IgnorePreflightErrors: opts.ignorePreflight,
 		Log:                   g.Err,
 		Kubelet:               kubelet,
+		Images:                join.ImagesOptions{PauseBinary: opts.pauseBinary},
 	}, nil
 }

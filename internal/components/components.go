@@ -44,8 +44,8 @@ type Component struct {
 	Name string
 	// Args are "--name=value" flags sorted by name (repeated extraArgs keep their given order).
 	Args []string
-	// Health is where kubeadm's static pod probes this component; zero for the CSR approver,
-	// which serves nothing.
+	// Health is where the static pod probes this component (kubeadm's probes for the upstream
+	// components; the CSR approver's own plain-HTTP loopback endpoint).
 	Health Probe
 	// Warnings are non-fatal remarks about the configuration (e.g. a non-default
 	// authorization-mode), for the caller to print; kubeadm logs the same ones.
@@ -66,14 +66,25 @@ type Probe struct {
 // HealthURL is the URL to poll until the component is ready: the readiness path, or the
 // liveness path for a component without readiness (KCM). An empty probe host becomes 127.0.0.1,
 // which reaches a listener on 0.0.0.0 as well as a dual-stack one on ::. It is "" for a component
-// without a health endpoint (the CSR approver).
+// without a health endpoint.
 func (c Component) HealthURL() string {
-	if c.Health.Port == 0 {
-		return ""
-	}
 	path := c.Health.ReadinessPath
 	if path == "" {
 		path = c.Health.LivenessPath
+	}
+	return c.healthURL(path)
+}
+
+// LivenessURL is the URL that answers once the component's process is up, whether or not it is
+// ready: what to wait for when its readiness depends on a later step (the CSR approver's on the
+// RBAC rules that init's csr-approver phase creates after wait-control-plane).
+func (c Component) LivenessURL() string {
+	return c.healthURL(c.Health.LivenessPath)
+}
+
+func (c Component) healthURL(path string) string {
+	if c.Health.Port == 0 {
+		return ""
 	}
 	host := c.Health.Host
 	if host == "" {
@@ -97,20 +108,36 @@ func ControlPlane(cfg *config.Config, p paths.Paths) []Component {
 	}
 	out = append(out, APIServer(cfg, p), ControllerManager(cfg, p), Scheduler(cfg, p))
 	if !cfg.Kubestrap.CSRApprover.Disabled {
-		out = append(out, CSRApprover(p))
+		out = append(out, CSRApprover(cfg, p))
 	}
 	return out
 }
 
 // CSRApprover is kubestrap's approver of kubelet serving certificates, with its own identity
 // (csr-approver.conf, user kubestrap:csr-approver). It talks to this node's apiserver, as the
-// controller-manager does, and serves nothing, so it has no health probe.
-func CSRApprover(p paths.Paths) Component {
+// controller-manager does. Its health endpoint is plain HTTP on loopback only, like the kubelet's
+// 10248: it tells nothing but "up" and "ready", and nothing off the node needs it.
+func CSRApprover(cfg *config.Config, p paths.Paths) Component {
+	port := cfg.CSRApproverHealthPort()
 	return Component{
 		Name: CSRApproverName,
-		Args: []string{"--kubeconfig=" + p.Kubeconfig("csr-approver.conf")},
+		Args: []string{
+			"--healthz-bind-address=" + hostPort(CSRApproverHealthHost, port),
+			"--kubeconfig=" + p.Kubeconfig("csr-approver.conf"),
+		},
+		Health: Probe{
+			Scheme:        SchemeHTTP,
+			Host:          CSRApproverHealthHost,
+			Port:          port,
+			LivenessPath:  "/healthz",
+			ReadinessPath: "/readyz",
+			StartupPath:   "/healthz",
+		},
 	}
 }
+
+// CSRApproverHealthHost is the address the approver's health endpoint listens on.
+const CSRApproverHealthHost = "127.0.0.1"
 
 // ArgMap parses "--name=value" flags into a map. When a flag repeats, the last value wins,
 // as it does for the components' single-valued flags.

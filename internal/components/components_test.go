@@ -86,6 +86,7 @@ func laptopConfig() *config.Config {
 	cfg.Kubestrap.Etcd = config.EtcdPorts{ClientPort: 12379, PeerPort: 12380, MetricsPort: 12381}
 	cfg.Kubestrap.ControllerManager.SecurePort = 20257
 	cfg.Kubestrap.Scheduler.SecurePort = 20259
+	cfg.Kubestrap.CSRApprover.HealthPort = 20261
 	return cfg
 }
 
@@ -435,6 +436,9 @@ func TestIPv6(t *testing.T) {
 		APIServerName:         "https://[fd00::10]:6443/readyz",
 		ControllerManagerName: "https://127.0.0.1:10257/healthz",
 		SchedulerName:         "https://127.0.0.1:10259/readyz",
+		// Like the controller-manager and the scheduler, on IPv4 loopback, which an IPv6 node
+		// has as well.
+		CSRApproverName: "http://127.0.0.1:10261/readyz",
 	}
 	for _, c := range ControlPlane(cfg, p) {
 		if got := c.HealthURL(); got != want[c.Name] {

@@ -149,6 +149,7 @@ func TestDefaultsMatchKubeadm(t *testing.T) {
 			LogMaxSizeMB:      10,
 			LogMaxFiles:       3,
 		},
+		CSRApprover: CSRApprover{HealthPort: 10261},
 	}
 	if !reflect.DeepEqual(ks, wantKS) {
 		t.Errorf("KubestrapConfiguration defaults:\n got %+v\nwant %+v", ks, wantKS)
@@ -447,6 +448,12 @@ func TestValidationRules(t *testing.T) {
 		}, "mutually exclusive"},
 		{"kubestrap port out of range", func(c *Config) { c.Kubestrap.Etcd.PeerPort = 65536 }, "KubestrapConfiguration.etcd.peerPort: Invalid value: 65536"},
 		{"ports must differ", func(c *Config) { c.Kubestrap.Scheduler.SecurePort = 10257 }, "KubestrapConfiguration.scheduler.securePort: Invalid value: 10257: port already used by KubestrapConfiguration.controllerManager.securePort"},
+		{"approver health port clashes with the scheduler", func(c *Config) { c.Kubestrap.CSRApprover.HealthPort = 10259 }, "KubestrapConfiguration.csrApprover.healthPort: Invalid value: 10259: port already used by KubestrapConfiguration.scheduler.securePort"},
+		{"approver health port free when disabled", func(c *Config) {
+			c.Kubestrap.CSRApprover.HealthPort = 10259
+			c.Kubestrap.CSRApprover.Disabled = true
+		}, ""},
+		{"approver health port out of range", func(c *Config) { c.Kubestrap.CSRApprover.HealthPort = 70000 }, "KubestrapConfiguration.csrApprover.healthPort: Invalid value: 70000"},
 		{"apiserver port clashes with etcd", func(c *Config) { c.Init.LocalAPIEndpoint.BindPort = 2379 }, "KubestrapConfiguration.etcd.clientPort: Invalid value: 2379: port already used by localAPIEndpoint.bindPort"},
 		{"etcd ports free with external etcd", func(c *Config) {
 			c.Init.LocalAPIEndpoint.BindPort = 2379

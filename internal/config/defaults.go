@@ -201,6 +201,7 @@ func setKubestrapDefaults(k *KubestrapConfiguration) {
 	setPort(&k.Etcd.MetricsPort, DefaultEtcdMetricsPort)
 	setPort(&k.ControllerManager.SecurePort, DefaultKCMPort)
 	setPort(&k.Scheduler.SecurePort, DefaultSchedulerPort)
+	setPort(&k.CSRApprover.HealthPort, DefaultCSRApproverHealthPort)
 	if k.Supervisor.MaxRestartBackoff == nil {
 		k.Supervisor.MaxRestartBackoff = &metav1.Duration{Duration: DefaultMaxRestartBackoff}
 	}

@@ -20,6 +20,11 @@ const (
 	DefaultEtcdMetricsPort = 2381
 	DefaultKCMPort         = 10257
 	DefaultSchedulerPort   = 10259
+	// DefaultCSRApproverHealthPort is kubestrap's own choice for its CSR approver's health
+	// endpoint: next to the control plane's 102xx ports and used by none of the upstream
+	// components that run on a node (kubelet 10248/10250, kube-proxy 10249/10256,
+	// controller-manager 10257, cloud-controller-manager 10258, scheduler 10259).
+	DefaultCSRApproverHealthPort = 10261
 )
 
 // NodeName is the defaulted node name.
@@ -130,6 +135,11 @@ func (c *Config) ControllerManagerPort() int32 {
 }
 func (c *Config) SchedulerPort() int32 {
 	return orDefault(c.Kubestrap.Scheduler.SecurePort, DefaultSchedulerPort)
+}
+
+// CSRApproverHealthPort is the port of the CSR approver's health endpoint on 127.0.0.1.
+func (c *Config) CSRApproverHealthPort() int32 {
+	return orDefault(c.Kubestrap.CSRApprover.HealthPort, DefaultCSRApproverHealthPort)
 }
 
 // ControlPlaneHealthTimeout is timeouts.controlPlaneComponentHealthCheck.

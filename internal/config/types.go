@@ -306,6 +306,9 @@ type CSRApprover struct {
 	// then neither runs the approver nor creates its RBAC. Kubelets still request serving
 	// certificates (serverTLSBootstrap) and kube-apiserver still verifies them.
 	Disabled bool `json:"disabled,omitempty"`
+	// HealthPort is where the approver serves /healthz and /readyz, plain HTTP on 127.0.0.1
+	// only, for its static pod's probes, the supervisor, status and init's waits.
+	HealthPort int32 `json:"healthPort,omitempty"`
 }
 
 // Config is everything one kubestrap init reads: the documents of one config file, defaulted.

@@ -623,6 +623,7 @@ func validateKubestrap(k *KubestrapConfiguration, p *field.Path) field.ErrorList
 	errs = append(errs, validatePort(k.Etcd.MetricsPort, p.Child("etcd", "metricsPort"))...)
 	errs = append(errs, validatePort(k.ControllerManager.SecurePort, p.Child("controllerManager", "securePort"))...)
 	errs = append(errs, validatePort(k.Scheduler.SecurePort, p.Child("scheduler", "securePort"))...)
+	errs = append(errs, validatePort(k.CSRApprover.HealthPort, p.Child("csrApprover", "healthPort"))...)
 	sp := p.Child("supervisor")
 	errs = append(errs, nonNegative(k.Supervisor.MaxRestartBackoff, sp.Child("maxRestartBackoff"))...)
 	errs = append(errs, nonNegative(k.Supervisor.StopTimeout, sp.Child("stopTimeout"))...)
@@ -653,6 +654,9 @@ func validatePortConflicts(c *Config) field.ErrorList {
 	uses = append(uses,
 		use{kp.Child("controllerManager", "securePort"), c.ControllerManagerPort()},
 		use{kp.Child("scheduler", "securePort"), c.SchedulerPort()})
+	if !c.Kubestrap.CSRApprover.Disabled {
+		uses = append(uses, use{kp.Child("csrApprover", "healthPort"), c.CSRApproverHealthPort()})
+	}
 	var errs field.ErrorList
 	first := map[int32]*field.Path{}
 	for _, u := range uses {

@@ -2,6 +2,7 @@ package csrapprover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -54,6 +55,8 @@ type Controller struct {
 	// reported is the last rejection announced per CSR, so that an unchanged verdict is not
 	// repeated as a new Event at every re-evaluation.
 	reported map[string]string
+	// notReady is why the controller cannot approve yet (nil once it can), for /readyz.
+	notReady error
 }
 
 // Queue keys: a CSR by name, or a node whose Lease changed.
@@ -67,6 +70,7 @@ func New(client kubernetes.Interface, recorder record.EventRecorder, log io.Writ
 		log:      log,
 		queue:    workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
 		reported: map[string]string{},
+		notReady: errors.New("not started"),
 	}
 	// Only kubelet-serving CSRs: the approver has nothing to say about any other signer's.
 	csrFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -125,21 +129,83 @@ func NewRecorder(client kubernetes.Interface) (record.EventRecorder, func()) {
 func (c *Controller) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrash()
 	defer c.queue.ShutDown()
+	if !c.waitForAccess(ctx) {
+		return c.stoppedEarly(ctx)
+	}
 	for _, f := range c.factory {
 		f.Start(ctx.Done())
 	}
+	c.setNotReady(errors.New("the CertificateSigningRequest and Lease caches have not synced yet"))
 	fmt.Fprintf(c.log, "[csr-approver] Watching %s CertificateSigningRequests and the join addresses on kube-node-lease Leases\n", certificatesv1.KubeletServingSignerName)
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		// Only a stop ends the wait early (SIGTERM from systemd, the supervisor or the kubelet,
-		// e.g. while the apiserver is still coming up after a boot): a clean stop, exit 0, so
-		// that systemd does not mark the unit failed.
-		fmt.Fprintf(c.log, "[csr-approver] Stopped before the CSR and Lease caches synced: %v\n", ctx.Err())
-		return nil
+		return c.stoppedEarly(ctx)
 	}
 	go wait.UntilWithContext(ctx, c.worker, time.Second)
+	c.setNotReady(nil)
 	<-ctx.Done()
+	c.setNotReady(errors.New("stopping"))
 	for _, f := range c.factory {
 		f.Shutdown()
+	}
+	return nil
+}
+
+// stoppedEarly: only a stop ends the waits before the caches sync (SIGTERM from systemd, the
+// supervisor or the kubelet, e.g. while the apiserver is still coming up after a boot): a clean
+// stop, exit 0, so that systemd does not mark the unit failed.
+func (c *Controller) stoppedEarly(ctx context.Context) error {
+	c.setNotReady(errors.New("stopping"))
+	fmt.Fprintf(c.log, "[csr-approver] Stopped before the CSR and Lease caches synced: %v\n", ctx.Err())
+	return nil
+}
+
+// Ready is nil once the controller approves: it may read the CSRs and Leases, its caches hold
+// them, and its worker runs. Otherwise it says what the controller is waiting for. Approvals go
+// through the API's optimistic concurrency, so there is no leader to wait for.
+func (c *Controller) Ready() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.notReady
+}
+
+func (c *Controller) setNotReady(err error) {
+	c.mu.Lock()
+	c.notReady = err
+	c.mu.Unlock()
+}
+
+// waitForAccess polls, every second, until the approver may list what its informers watch. Its
+// rights are created by init's csr-approver phase after the control plane is up, and its process
+// starts with the control plane: an informer started before them would retry its list with a
+// backoff that grows to half a minute or more, holding readiness (and init's wait for it) that
+// long after the rights exist. It reports false when ctx ends first.
+func (c *Controller) waitForAccess(ctx context.Context) bool {
+	var last string
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		err := c.canList(ctx)
+		c.setNotReady(err)
+		if err == nil {
+			return true, nil
+		}
+		if msg := err.Error(); msg != last {
+			last = msg
+			fmt.Fprintf(c.log, "[csr-approver] Waiting: %v (retrying every second)\n", err)
+		}
+		return false, nil
+	})
+	return err == nil
+}
+
+func (c *Controller) canList(ctx context.Context) error {
+	_, err := c.client.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{
+		Limit:         1,
+		FieldSelector: fields.OneTermEqualSelector("spec.signerName", certificatesv1.KubeletServingSignerName).String(),
+	})
+	if err != nil {
+		return fmt.Errorf("cannot list %s CertificateSigningRequests: %w", certificatesv1.KubeletServingSignerName, err)
+	}
+	if _, err := c.client.CoordinationV1().Leases(corev1.NamespaceNodeLease).List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		return fmt.Errorf("cannot list the Leases in %s: %w", corev1.NamespaceNodeLease, err)
 	}
 	return nil
 }

@@ -9,7 +9,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,6 +192,52 @@ func TestInitLocal(t *testing.T) {
 		}
 	})
 
+	t.Run("CSR approver health", func(t *testing.T) {
+		// wait-control-plane waits for the approver's process; the csr-approver phase, once its
+		// RBAC exists, for it to be ready.
+		for _, want := range []string{"[wait-control-plane] Waiting for kubestrap-csr-approver at http://127.0.0.1:30261/healthz",
+			"[wait-control-plane] kubestrap-csr-approver is healthy after", "[csr-approver] kubestrap-csr-approver is ready after"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("init's progress lacks %q:\n%s", want, r.stderr)
+			}
+		}
+		for _, path := range []string{"/healthz", "/readyz"} {
+			resp, err := http.Get("http://127.0.0.1:30261" + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+				t.Errorf("approver %s: %s %q, want 200 ok", path, resp.Status, body)
+			}
+		}
+		// status (and init's "already running" decision) checks the approver's readiness.
+		st := run(t, "status", "--root-dir", root, "-o", "json")
+		var rep struct {
+			Components []struct {
+				Name      string `json:"name"`
+				HealthURL string `json:"healthURL"`
+				Healthy   bool   `json:"healthy"`
+			} `json:"components"`
+		}
+		if err := json.Unmarshal([]byte(st.stdout), &rep); err != nil {
+			t.Fatalf("status -o json: exit %d, %v\n%s%s", st.code, err, st.stdout, st.stderr)
+		}
+		found := false
+		for _, c := range rep.Components {
+			if c.Name == "kubestrap-csr-approver" {
+				found = true
+				if c.HealthURL != "http://127.0.0.1:30261/readyz" || !c.Healthy {
+					t.Errorf("status of the approver: health URL %q, healthy %v; want its /readyz, healthy", c.HealthURL, c.Healthy)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("status lists no approver:\n%s", st.stdout)
+		}
+	})
+
 	t.Run("init again is a no-op", func(t *testing.T) {
 		before := readPid(t, root, "kube-apiserver")
 		r := mustRun(t, "init", "--root-dir", root, "--config", cfgFile)
@@ -229,6 +278,23 @@ func TestInitRefusesBadInput(t *testing.T) {
 		defer l.Close()
 		r := run(t, "init", "--root-dir", root, "--config", cfgFile)
 		if r.code == 0 || !strings.Contains(r.stderr, "Port-27443") {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		assertEmpty(t, root)
+		if left := processesUnder(root); len(left) > 0 {
+			t.Errorf("processes left: %v", left)
+		}
+	})
+	t.Run("approver health port in use", func(t *testing.T) {
+		root := t.TempDir()
+		cfgFile := writeConfig(t, t.TempDir(), 21000)
+		l, err := (&netListen{}).listen("127.0.0.1:" + strconv.Itoa(10261+21000))
+		if err != nil {
+			t.Skip("cannot hold the port:", err)
+		}
+		defer l.Close()
+		r := run(t, "init", "--root-dir", root, "--config", cfgFile)
+		if r.code == 0 || !strings.Contains(r.stderr, "Port-31261") || !strings.Contains(r.stderr, "kubestrap-csr-approver health") {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
 		assertEmpty(t, root)

@@ -42,7 +42,7 @@ func freePorts(t *testing.T, n int) []int {
 //   - localAPIEndpoint.advertiseAddress 1.2.3.4 → 127.0.0.1, nodeRegistration.name node →
 //     e2e-kubeadm, kubernetesVersion 1.37.0 → v1.37.2 (what any user fills in);
 //   - localAPIEndpoint.bindPort 6443 → a free port, and a KubestrapConfiguration document
-//     appended with mode local and free etcd, controller-manager and scheduler ports, so the test
+//     appended with mode local and free etcd, controller-manager, scheduler and CSR approver health ports, so the test
 //     runs beside other clusters on this machine;
 //   - maxPods: 42 added to the KubeletConfiguration, to follow a user field into the cluster.
 //
@@ -50,7 +50,7 @@ func freePorts(t *testing.T, n int) []int {
 // under the temporary root.
 func TestInitWithKubeadmDefaults(t *testing.T) {
 	root := t.TempDir()
-	p := freePorts(t, 6)
+	p := freePorts(t, 7)
 	port := func(i int) string { return strconv.Itoa(p[i]) }
 	initFile := testfixture.KubeadmFile(t, "init-defaults.yaml",
 		"advertiseAddress: 1.2.3.4", "advertiseAddress: 127.0.0.1",
@@ -60,7 +60,8 @@ func TestInitWithKubeadmDefaults(t *testing.T) {
 		"kind: KubeletConfiguration\n", "kind: KubeletConfiguration\nmaxPods: 42\n",
 		"  sourceVip: \"\"\n", "  sourceVip: \"\"\n---\napiVersion: kubestrap.io/v1alpha1\nkind: KubestrapConfiguration\nmode: local\n"+
 			"etcd:\n  clientPort: "+port(1)+"\n  peerPort: "+port(2)+"\n  metricsPort: "+port(3)+"\n"+
-			"controllerManager:\n  securePort: "+port(4)+"\nscheduler:\n  securePort: "+port(5)+"\n")
+			"controllerManager:\n  securePort: "+port(4)+"\nscheduler:\n  securePort: "+port(5)+"\n"+
+			"csrApprover:\n  healthPort: "+port(6)+"\n")
 	t.Cleanup(func() { stopAndCheck(t, root) })
 
 	r := mustRun(t, "init", "--root-dir", root, "--config", initFile)

@@ -151,7 +151,9 @@ controllerManager:
   securePort: %d
 scheduler:
   securePort: %d
-`, 6443+offset, 2379+offset, 2380+offset, 2381+offset, 10257+offset, 10259+offset)
+csrApprover:
+  healthPort: %d
+`, 6443+offset, 2379+offset, 2380+offset, 2381+offset, 10257+offset, 10259+offset, 10261+offset)
 	path := filepath.Join(dir, "kubestrap.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

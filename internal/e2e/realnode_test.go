@@ -158,7 +158,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, check func() stri
 
 // TestStaticPodModeRealKubelet runs kubestrap's static-pod mode under a real kubelet and
 // containerd, with images made from the binary itself and no registry: the four control-plane
-// static pods run, the node registers, show-apiserver-options agrees between manifest and
+// static pods and the CSR approver's run and are Ready, the node registers, show-apiserver-options agrees between manifest and
 // process, and reset stops the pods through the runtime at once and removes every file.
 //
 // The host's init system is not systemd, so init cannot restart the kubelet: init runs with the
@@ -170,36 +170,38 @@ func TestStaticPodModeRealKubelet(t *testing.T) {
 	h := startRealHost(t, script, "e2e-cp", "10.214.0.20/24")
 	initStart := time.Now()
 	initRealControlPlane(t, h, bin, static)
-	waitFor(t, "the four control-plane static pods Ready", 5*time.Minute, func() string {
+	// All five, the CSR approver with the four components: its probes make the kubelet sync its
+	// mirror Pod as soon as they report, as for the others. Without probes it waited for the
+	// kubelet's periodic resync (syncFrequency 1 m plus up to half of it as jitter) and was Ready
+	// 50-70 s after the four: the 30 s allowed after them tells the two apart with room for load.
+	var fourReady time.Time
+	waitFor(t, "the control-plane static pods and the CSR approver's Ready", 5*time.Minute, func() string {
 		out, err := h.kubectl("get", "pods", "-n", "kube-system", "-o",
 			`jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
 		if err != nil {
 			return out
 		}
-		for _, p := range controlPlanePods(h.name)[:4] {
+		pods := controlPlanePods(h.name)
+		for _, p := range pods[:4] {
 			if !strings.Contains(out, p+" Running True\n") {
 				return "pods:\n" + out
 			}
 		}
-		return ""
-	})
-	t.Logf("init to the four static pods Ready: %s", time.Since(initStart).Round(time.Millisecond))
-	waitRealNodeReady(t, h, h.name)
-	t.Logf("init to node Ready: %s", time.Since(initStart).Round(time.Millisecond))
-	// The approver's container starts with the others, but its mirror Pod usually appears a
-	// minute later: the kubelet's first try to create it is refused while the new API server
-	// has not yet created the system-node-critical PriorityClass, and a static pod without
-	// probes is synced again only at the kubelet's periodic resync (syncFrequency 1 m, plus up
-	// to half of it as jitter). The other four are synced again as soon as a probe reports.
-	approver := controlPlanePods(h.name)[4]
-	waitFor(t, "the CSR approver's static pod Running in the API", 3*time.Minute, func() string {
-		out, err := h.kubectl("get", "pod", "-n", "kube-system", approver, "-o", `jsonpath={.status.phase} {.status.conditions[?(@.type=="Ready")].status}`)
-		if err != nil || out != "Running True" {
-			return out
+		if fourReady.IsZero() {
+			fourReady = time.Now()
+			t.Logf("init to the four components' static pods Ready: %s", fourReady.Sub(initStart).Round(time.Millisecond))
+		}
+		if !strings.Contains(out, pods[4]+" Running True\n") {
+			if since := time.Since(fourReady); since > 30*time.Second {
+				t.Fatalf("the CSR approver's mirror Pod is not Running and Ready %s after the four components' (its probes should sync it with them):\n%s", since.Round(time.Second), out)
+			}
+			return "pods:\n" + out
 		}
 		return ""
 	})
-	t.Logf("init to the CSR approver's mirror Pod Running: %s", time.Since(initStart).Round(time.Millisecond))
+	t.Logf("init to the five static pods Ready (the four components and the CSR approver): %s", time.Since(initStart).Round(time.Millisecond))
+	waitRealNodeReady(t, h, h.name)
+	t.Logf("init to node Ready: %s", time.Since(initStart).Round(time.Millisecond))
 	waitKubeProxy(t, h, h)
 
 	// The containers are the images' entrypoints, and the process's flags are the manifest's.
@@ -257,19 +259,31 @@ var controlPlaneImages = []string{"registry.k8s.io/etcd:3.7.0-0", "registry.k8s.
 	"registry.k8s.io/kube-controller-manager:v1.37.2", "registry.k8s.io/kube-scheduler:v1.37.2",
 	"registry.k8s.io/kubestrap-csr-approver:v1.37.2", "registry.k8s.io/kube-proxy:v1.37.2", "registry.k8s.io/pause:3.10.2"}
 
-// importImages builds the images from the static binary and imports them into h's containerd over
-// its API by hand (a joining worker: join has no images phase), and checks that the runtime lists
-// them under the manifests' names.
-func importImages(t *testing.T, h *realHost, bin, static string) {
+// workerImages are the images a worker's join imports: kube-proxy's and the pause image.
+var workerImages = []string{"registry.k8s.io/kube-proxy:v1.37.2", "registry.k8s.io/pause:3.10.2"}
+
+// importDemoImage imports by hand into h's containerd the image the demo Pod runs (etcd's), with
+// `kubestrap images import` under a configuration whose proxy is disabled and without a pause
+// binary, so that neither of workerImages comes with it: those are the join's to import. It
+// checks both, so a join that imports nothing cannot pass.
+func importDemoImage(t *testing.T, h *realHost, static string) {
 	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "images.yaml")
+	if err := os.WriteFile(cfg, []byte("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nproxy:\n  disabled: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	socket := strings.TrimSpace(h.run("socket", h.name))
-	start := time.Now()
-	out, err := exec.Command(static, "images", "import", "--pause-binary", filepath.Join(bin, "pause"), "--containerd-address", socket).CombinedOutput()
+	out, err := exec.Command(static, "images", "import", "--config", cfg, "--containerd-address", socket).CombinedOutput()
 	if err != nil {
 		t.Fatalf("images import: %v\n%s", err, out)
 	}
-	t.Logf("images built and imported into %s in %s", h.name, time.Since(start).Round(time.Millisecond))
-	checkImages(t, h, controlPlaneImages)
+	checkImages(t, h, []string{"registry.k8s.io/etcd:3.7.0-0"})
+	have := h.mustExec("sh", "-c", "ctr -n k8s.io images ls -q 2>/dev/null")
+	for _, ref := range workerImages {
+		if strings.Contains(have, ref+"\n") {
+			t.Fatalf("%s has %s before the join:\n%s", h.name, ref, have)
+		}
+	}
 }
 
 // checkImages fails the test unless h's containerd lists every image of want in the kubelet's
@@ -349,14 +363,23 @@ mode: static-pod
 	if strings.Contains(again, "Imported") {
 		t.Errorf("init phase images, run again, imported:\n%s", again)
 	}
-	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubestrap-csr-approver"} {
 		h.mustExec("test", "-f", "/etc/kubernetes/manifests/"+c+".yaml")
 	}
 	h.run("kubelet", h.name)
 	// The phases init skipped because the control plane was not running yet, in init's order
 	// (CoreDNS is left out: it is not bundled, and no image of it is made here).
+	// wait-control-plane waits for the approver's process too, and the csr-approver phase, once
+	// its RBAC exists, for it to be ready: both through its health endpoint, in the pod.
+	want := map[string]string{
+		"wait-control-plane": "[wait-control-plane] kubestrap-csr-approver is healthy after",
+		"csr-approver":       "[csr-approver] kubestrap-csr-approver is ready after",
+	}
 	for _, phase := range [][]string{{"wait-control-plane"}, {"upload-config", "all"}, {"mark-control-plane"}, {"bootstrap-token"}, {"csr-approver"}, {"addon", "kube-proxy"}} {
-		h.mustExec(append(append([]string{static, "init", "phase"}, phase...), "--config", cfg)...)
+		out := h.mustExec(append(append([]string{static, "init", "phase"}, phase...), "--config", cfg)...)
+		if w := want[phase[0]]; w != "" && !strings.Contains(out, w) {
+			t.Errorf("init phase %s did not report %q:\n%s", phase[0], w, out)
+		}
 	}
 	return cfg
 }
@@ -396,17 +419,18 @@ func waitRealNodeReady(t *testing.T, cp *realHost, node string) {
 	})
 }
 
-// TestRealWorkerRunsPod joins a second harness host with the printed join command and runs a Pod
-// on it from an image made here (the etcd image, which is the kubestrap binary): the Pod runs with
+// TestRealWorkerRunsPod joins a second harness host with the printed join command, which imports
+// the worker's pause image and kube-proxy's into its empty runtime, and runs a Pod on it from an
+// image made here (the etcd image, which is the kubestrap binary): the Pod runs with
 // an address from the worker's bridge network, and kubectl logs and exec reach it through the
 // worker's kubelet.
 func TestRealWorkerRunsPod(t *testing.T) {
 	script, bin, static := needRealNode(t)
 	cp := startRealHost(t, script, "e2e-cp2", "10.214.0.21/24")
 	w := startRealHost(t, script, "e2e-w", "10.214.0.22/24")
-	// The worker's own pod network (the harness's bridge CNI, per host).
-	// join has no images phase: the worker's pause image and the demo's image are imported by hand.
-	importImages(t, w, bin, static)
+	// The worker's own pod network (the harness's bridge CNI, per host). Only the demo Pod's image
+	// is imported by hand; the join imports the pause image and kube-proxy's.
+	importDemoImage(t, w, static)
 	initRealControlPlane(t, cp, bin, static)
 	// stdout only: progress goes to stderr.
 	join := strings.Fields(cp.mustExec("sh", "-c", static+" token create --print-join-command 2>/dev/null"))
@@ -415,8 +439,14 @@ func TestRealWorkerRunsPod(t *testing.T) {
 	}
 	w.run("kubelet", w.name)
 	joinStart := time.Now()
-	w.mustExec(append([]string{static}, join[1:]...)...)
-	t.Logf("join returned after %s", time.Since(joinStart).Round(time.Millisecond))
+	joinOut := w.mustExec(append(append([]string{static}, join[1:]...), "--pause-binary", filepath.Join(bin, "pause"))...)
+	t.Logf("join (the pause image and kube-proxy's built and imported) returned after %s", time.Since(joinStart).Round(time.Millisecond))
+	for _, ref := range workerImages {
+		if !strings.Contains(joinOut, "[images] Imported "+ref+" (sha256:") {
+			t.Errorf("join did not say it imported %s:\n%s", ref, joinOut)
+		}
+	}
+	checkImages(t, w, workerImages)
 	waitRealNodeReady(t, cp, w.name)
 	t.Logf("join to node Ready: %s", time.Since(joinStart).Round(time.Millisecond))
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,8 @@ func TestKubeletServingApprover(t *testing.T) {
 	t.Run("approver process", func(t *testing.T) {
 		pid := readPid(t, ctrl, "kubestrap-csr-approver")
 		argv := cmdline(t, pid)
-		want := []string{filepath.Join(ctrl, "var/lib/kubestrap/bin/kubestrap-csr-approver"), "--kubeconfig=" + filepath.Join(ctrl, "etc/kubernetes/csr-approver.conf")}
+		want := []string{filepath.Join(ctrl, "var/lib/kubestrap/bin/kubestrap-csr-approver"),
+			"--healthz-bind-address=127.0.0.1:" + strconv.Itoa(10261+servingOffset), "--kubeconfig=" + filepath.Join(ctrl, "etc/kubernetes/csr-approver.conf")}
 		if !slices.Equal(argv, want) {
 			t.Errorf("approver runs as %q, want %q", argv, want)
 		}

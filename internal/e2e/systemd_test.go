@@ -33,6 +33,13 @@ func TestSystemdControlPlane(t *testing.T) {
 	if want := `[init] Using mode "systemd"`; !strings.Contains(r.stderr, want) {
 		t.Errorf("init did not say %q:\n%s", want, r.stderr)
 	}
+	// init waits for the approver's unit like the others' (its process serving), then, once its
+	// RBAC exists, for it to be ready.
+	for _, want := range []string{"[wait-control-plane] kubestrap-csr-approver is healthy after", "[csr-approver] kubestrap-csr-approver is ready after"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("init did not say %q:\n%s", want, r.stderr)
+		}
+	}
 	for _, u := range controlPlaneUnits {
 		if got := h.unitProp(u, "ActiveState"); got != "active" {
 			t.Errorf("%s: ActiveState %q, want active", u, got)

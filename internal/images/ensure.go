@@ -1,8 +1,9 @@
 package images
 
-// init's images phase: the images a static-pod control plane of this configuration runs, checked
-// against the node's container runtime, and the missing ones built from this binary and imported,
-// so that a node with no registry access gets a control plane.
+// init's and join's images phases: the images a static-pod control plane of this configuration
+// (or a worker) runs, checked against the node's container runtime, and the missing ones built
+// from this binary and imported, so that a node with no registry access gets a control plane, or
+// runs its pods.
 
 import (
 	"context"
@@ -68,6 +69,16 @@ func Ensure(ctx context.Context, cfg *config.Config, o EnsureOptions) error {
 	if err != nil {
 		return err
 	}
+	return ensureImages(ctx, cfg, want, o)
+}
+
+// EnsureWorker is Ensure for a joining worker: the images of WorkerList (kube-proxy's unless
+// proxy.disabled in the cluster's configuration, and the pause image), by the same rules.
+func EnsureWorker(ctx context.Context, cfg *config.Config, o EnsureOptions) error {
+	return ensureImages(ctx, cfg, WorkerList(cfg), o)
+}
+
+func ensureImages(ctx context.Context, cfg *config.Config, want []Image, o EnsureOptions) error {
 	pause := PauseImage(cfg)
 	rt, err := o.Dial(ctx, o.Endpoint)
 	if err != nil {

@@ -58,6 +58,11 @@ type ensureRun struct {
 // ensure runs Ensure against rt with stand-in binaries, which the unchecked build accepts.
 func ensure(t *testing.T, cfg *config.Config, rt *fakeRuntime, pause bool, dryRun bool) (*ensureRun, error) {
 	t.Helper()
+	return ensureWith(t, Ensure, cfg, rt, pause, dryRun)
+}
+
+func ensureWith(t *testing.T, fn func(context.Context, *config.Config, EnsureOptions) error, cfg *config.Config, rt *fakeRuntime, pause bool, dryRun bool) (*ensureRun, error) {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "kubestrap")
 	if err := os.WriteFile(bin, []byte("kubestrap binary"), 0o755); err != nil {
@@ -84,7 +89,7 @@ func ensure(t *testing.T, cfg *config.Config, rt *fakeRuntime, pause bool, dryRu
 			t.Fatal(err)
 		}
 	}
-	return r, Ensure(context.Background(), cfg, o)
+	return r, fn(context.Background(), cfg, o)
 }
 
 const (
@@ -151,6 +156,36 @@ func TestEnsureFollowsTheConfiguration(t *testing.T) {
 	want := []string{"registry.example.com/k8s/kube-apiserver:v1.37.2", "registry.example.com/k8s/kube-controller-manager:v1.37.2", "registry.example.com/k8s/kube-scheduler:v1.37.2"}
 	if !slices.Equal(r.built, want) {
 		t.Errorf("built %v, want %v (no etcd image with external etcd, no approver or kube-proxy when disabled)", r.built, want)
+	}
+}
+
+// TestEnsureWorker: a joining worker gets kube-proxy's image and the pause image, under the
+// cluster's repository, and nothing of the control plane's; kube-proxy's not when the cluster
+// disabled the proxy; what the runtime has is kept.
+func TestEnsureWorker(t *testing.T) {
+	rt := &fakeRuntime{images: map[string]bool{}}
+	r, err := ensureWith(t, EnsureWorker, configtest.Init("10.0.0.10", "cp-1"), rt, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{proxyRef, pauseRef}; !slices.Equal(r.built, want) || !slices.Equal(rt.imported, want) {
+		t.Errorf("built %v, imported %v; want %v", r.built, rt.imported, want)
+	}
+
+	cfg := configtest.Init("10.0.0.10", "cp-1")
+	cfg.Cluster.ImageRepository = "registry.example.com/k8s"
+	cfg.Cluster.Proxy.Disabled = true
+	rt = &fakeRuntime{images: map[string]bool{}}
+	r, err = ensureWith(t, EnsureWorker, cfg, rt, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"registry.example.com/k8s/pause:3.10.2"}; !slices.Equal(r.built, want) {
+		t.Errorf("with proxy.disabled built %v, want %v", r.built, want)
+	}
+	r, err = ensureWith(t, EnsureWorker, cfg, rt, false, false)
+	if err != nil || r.binaryUsed || len(r.built) != 0 || !strings.Contains(r.log.String(), "[images] Using existing image registry.example.com/k8s/pause:3.10.2\n") {
+		t.Errorf("second run: %v, binary used %v, built %v\n%s", err, r.binaryUsed, r.built, r.log.String())
 	}
 }
 

@@ -40,14 +40,24 @@ func List(cfg *config.Config, withPause bool) ([]Image, error) {
 		}
 		out = append(out, Image{Ref: ref, Component: c})
 	}
+	return append(out, nodeImages(cfg, withPause)...), nil
+}
+
+// WorkerList returns the images a worker's kubelet runs before any workload: kube-proxy's, as the
+// addon names it (unless proxy.disabled), and the pause image of its pod sandboxes.
+func WorkerList(cfg *config.Config) []Image { return nodeImages(cfg, true) }
+
+// nodeImages are the images every node runs, control plane or worker.
+func nodeImages(cfg *config.Config, withPause bool) []Image {
+	var out []Image
 	if !cfg.Cluster.Proxy.Disabled {
-		// The kube-proxy addon's DaemonSet runs on every node, this one included.
+		// The kube-proxy addon's DaemonSet runs on every node.
 		out = append(out, Image{Ref: addons.KubeProxyImage(cfg), Component: KubeProxyComponent})
 	}
 	if withPause {
 		out = append(out, Image{Ref: PauseImage(cfg), Component: PauseComponent})
 	}
-	return out, nil
+	return out
 }
 
 // PauseImage is the pause image's name for cfg: <imageRepository>/pause:<PauseVersion>.

@@ -32,6 +32,9 @@ func runPreflight(ctx context.Context, d *Data) error {
 			preflight.PortFree(sys, "kube-controller-manager", preflight.HostPort("127.0.0.1", cfg.ControllerManagerPort())),
 			preflight.PortFree(sys, "kube-scheduler", preflight.HostPort("127.0.0.1", cfg.SchedulerPort())),
 		)
+		if !cfg.Kubestrap.CSRApprover.Disabled {
+			checks = append(checks, preflight.PortFree(sys, components.CSRApproverName+" health", preflight.HostPort(components.CSRApproverHealthHost, cfg.CSRApproverHealthPort())))
+		}
 	}
 	if cfg.LocalEtcd() && !d.ownControlPlaneRunning {
 		checks = append(checks,
@@ -110,15 +113,7 @@ func runWaitControlPlane(ctx context.Context, d *Data) error {
 		fmt.Fprintln(d.log, "[dryrun] Would wait for the control plane to become healthy")
 		return nil
 	}
-	var targets []controlplane.Target
-	for _, c := range components.ControlPlane(d.cfg, d.p) {
-		if c.HealthURL() == "" {
-			continue // the CSR approver serves no health endpoint
-		}
-		t := controlplane.Target{Name: c.Name, URL: c.HealthURL()}
-		t.LogFile, t.LogHint = d.mode.LogHint(d.p, c.Name)
-		targets = append(targets, t)
-	}
+	targets := waitTargets(d)
 	if err := controlplane.Wait(ctx, targets, d.cfg.ControlPlaneHealthTimeout(), 100*time.Millisecond, supervisor.CheckHealth, d.log); err != nil {
 		return err
 	}
@@ -127,4 +122,24 @@ func runWaitControlPlane(ctx context.Context, d *Data) error {
 		return err
 	}
 	return controlplane.WaitControllers(ctx, c, d.cfg.ControlPlaneHealthTimeout(), 100*time.Millisecond, d.log)
+}
+
+// waitTargets are the health endpoints wait-control-plane polls: each component's readiness, and
+// the CSR approver's liveness, since its readiness needs the RBAC rules that the csr-approver
+// phase creates once the API is up (that phase then waits for it to be ready).
+func waitTargets(d *Data) []controlplane.Target {
+	var targets []controlplane.Target
+	for _, c := range components.ControlPlane(d.cfg, d.p) {
+		url := c.HealthURL()
+		if c.Name == components.CSRApproverName {
+			url = c.LivenessURL()
+		}
+		if url == "" {
+			continue
+		}
+		t := controlplane.Target{Name: c.Name, URL: url}
+		t.LogFile, t.LogHint = d.mode.LogHint(d.p, c.Name)
+		targets = append(targets, t)
+	}
+	return targets
 }

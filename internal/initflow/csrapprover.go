@@ -10,10 +10,15 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubestrap/kubestrap/internal/components"
+	"github.com/kubestrap/kubestrap/internal/controlplane"
 	"github.com/kubestrap/kubestrap/internal/csrapprover"
+	"github.com/kubestrap/kubestrap/internal/supervisor"
 )
 
 func runCSRApproverObjects(ctx context.Context, d *Data) error {
@@ -33,9 +38,41 @@ func runCSRApproverObjects(ctx context.Context, d *Data) error {
 	if node != "" {
 		fmt.Fprintf(d.log, "[csr-approver] Recording the addresses of this node (%s): %s\n", node, csrapprover.FormatAddresses(addrs))
 	}
-	return d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
+	if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
 		return csrapprover.EnsureObjects(ctx, c, node, addrs)
+	}); err != nil {
+		return err
+	}
+	return waitCSRApproverReady(ctx, d, supervisor.CheckHealth)
+}
+
+// waitCSRApproverReady waits until this node's approver, started with the control plane, answers
+// /readyz: with its rights in place it has listed the CSRs and Leases and approves from now on.
+// Init then ends with kubelets' serving certificates being approved, not merely approvable.
+func waitCSRApproverReady(ctx context.Context, d *Data, check controlplane.CheckFunc) error {
+	c := components.CSRApprover(d.cfg, d.p)
+	url := c.HealthURL()
+	timeout := d.cfg.ControlPlaneHealthTimeout()
+	fmt.Fprintf(d.log, "[csr-approver] Waiting for %s to be ready at %s (timeout %s)\n", c.Name, url, timeout)
+	start := time.Now()
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		last = check(ctx, url)
+		return last == nil, nil
 	})
+	if err == nil {
+		fmt.Fprintf(d.log, "[csr-approver] %s is ready after %s\n", c.Name, time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+	if last == nil {
+		last = err
+	}
+	file, hint := d.mode.LogHint(d.p, c.Name)
+	where := "see its output with: " + hint
+	if file != "" {
+		where = fmt.Sprintf("last lines of %s:\n%s", file, controlplane.Tail(file, 20))
+	}
+	return fmt.Errorf("%s did not become ready within %s, so kubelets' serving certificates would not be approved: %v\n%s", c.Name, timeout, last, where)
 }
 
 // controlPlaneNodeAddresses are this node's name and addresses when it runs a kubelet that

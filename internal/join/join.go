@@ -88,6 +88,8 @@ type Options struct {
 	ControlPlane *ControlPlaneDeps
 	// Host answers what a control-plane join's configuration detects; nil means this machine.
 	Host config.Host
+	// Images are the images phase's inputs (images.go).
+	Images ImagesOptions
 }
 
 // Join is one run of the join workflow; its methods are the phases, in order. Each phase runs

@@ -13,7 +13,7 @@ import (
 var kubeadmOnlyPhases = []string{"check-etcd"}
 
 // NewRunner is join's workflow: its phases in run order, each a method of Join. A worker runs
-// preflight, discovery, kubelet-start, tls-bootstrap and join-addresses; a control-plane join
+// preflight, discovery, images, kubelet-start, tls-bootstrap and join-addresses; a control-plane join
 // (--control-plane) runs preflight, discovery, control-plane-prepare, kubelet-start (init's, for
 // its run mode), etcd-join, wait-control-plane and control-plane-join, with kubeadm's names.
 func NewRunner() *workflow.Runner[*Join] {
@@ -24,6 +24,7 @@ func NewRunner() *workflow.Runner[*Join] {
 	return &workflow.Runner[*Join]{Command: "join", KubeadmOnly: kubeadmOnlyPhases, Phases: []workflow.Phase[*Join]{
 		{Name: "preflight", Short: "Run join pre-flight checks (for a control-plane join also init's: address, ports, etcd data dir)", ArgsUsage: endpointArg, Run: phase((*Join).Preflight)},
 		{Name: "discovery", Short: "Discover the cluster and verify its identity (bootstrap token and CA pin, or discovery file)", ArgsUsage: endpointArg, Run: phase((*Join).Discover)},
+		{Name: "images", Short: "Import into the container runtime the images a worker's kubelet needs and lacks (the pause image, kube-proxy's unless the cluster disabled it), built from this binary", ArgsUsage: endpointArg, RunIf: imagesRunIf, Run: phase((*Join).Images)},
 		{Name: "control-plane-prepare", Short: "Prepare the machine for serving a control plane (control-plane join only)", ArgsUsage: endpointArg, RunIf: controlPlaneOnly, Phases: []workflow.Phase[*Join]{
 			cpPhase("download-certs", "Download the certificates shared among control-plane nodes from the kubeadm-certs Secret", (*Join).DownloadCerts),
 			cpPhase("certs", "Generate this node's own certificates (its SANs) from the shared CAs", (*Join).ControlPlaneCerts),

@@ -8,7 +8,7 @@ import (
 func TestRunnerPhases(t *testing.T) {
 	r := NewRunner()
 	if got, want := r.Names(), []string{
-		"preflight", "discovery",
+		"preflight", "discovery", "images",
 		"control-plane-prepare", "control-plane-prepare/download-certs", "control-plane-prepare/certs", "control-plane-prepare/kubeconfig", "control-plane-prepare/control-plane",
 		"kubelet-start", "tls-bootstrap", "etcd-join", "wait-control-plane", "control-plane-join", "control-plane-join/mark-control-plane", "join-addresses",
 	}; !slices.Equal(got, want) {

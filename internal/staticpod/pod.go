@@ -143,7 +143,8 @@ func buildPod(cfg *config.Config, p paths.Paths, c components.Component, h host)
 		Resources:       corev1.ResourceRequirements{Requests: requests},
 		VolumeMounts:    mounts,
 	}
-	// The CSR approver serves nothing: no port to probe; the kubelet restarts it when it exits.
+	// Every component kubestrap runs serves health; a component without (Health.Port 0) would get
+	// neither a port nor probes, and the kubelet would only restart it when it exits.
 	if c.Health.Port != 0 {
 		container.Ports = []corev1.ContainerPort{{
 			Name:          ProbePortName,

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubestrap/kubestrap/internal/components"
@@ -477,23 +478,40 @@ func TestWriteDryRun(t *testing.T) {
 
 // TestCSRApproverPod: kubestrap's approver runs as a static pod like the control-plane components
 // (host network, node-critical priority, RuntimeDefault seccomp, its kubeconfig read-only), from
-// the image made of the kubestrap binary, and without ports or probes, since it serves nothing.
+// the image made of the kubestrap binary, and is probed like them: liveness and startup on its
+// /healthz, readiness on its /readyz, plain HTTP on 127.0.0.1 at csrApprover.healthPort. The
+// probes are what make the kubelet sync its mirror Pod with the others'.
 func TestCSRApproverPod(t *testing.T) {
 	t.Parallel()
 	cfg, p := baseConfig(), paths.MustUnder("/")
-	pod, err := buildPod(cfg, p, components.CSRApprover(p), testHost())
+	cfg.Kubestrap.CSRApprover.HealthPort = 20261
+	pod, err := buildPod(cfg, p, components.CSRApprover(cfg, p), testHost())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctr := pod.Spec.Containers[0]
-	if want := []string{"kubestrap-csr-approver", "--kubeconfig=/etc/kubernetes/csr-approver.conf"}; !slices.Equal(ctr.Command, want) {
+	if want := []string{"kubestrap-csr-approver", "--healthz-bind-address=127.0.0.1:20261", "--kubeconfig=/etc/kubernetes/csr-approver.conf"}; !slices.Equal(ctr.Command, want) {
 		t.Errorf("command %q, want %q", ctr.Command, want)
 	}
 	if ctr.Image != "registry.k8s.io/kubestrap-csr-approver:v1.37.2" {
 		t.Errorf("image %s", ctr.Image)
 	}
-	if len(ctr.Ports) != 0 || ctr.LivenessProbe != nil || ctr.ReadinessProbe != nil || ctr.StartupProbe != nil {
-		t.Errorf("ports %v, probes %v %v %v", ctr.Ports, ctr.LivenessProbe, ctr.ReadinessProbe, ctr.StartupProbe)
+	if want := []corev1.ContainerPort{{Name: ProbePortName, ContainerPort: 20261, Protocol: corev1.ProtocolTCP}}; !reflect.DeepEqual(ctr.Ports, want) {
+		t.Errorf("ports %v, want %v", ctr.Ports, want)
+	}
+	for _, pr := range []struct {
+		name  string
+		probe *corev1.Probe
+		path  string
+	}{{"liveness", ctr.LivenessProbe, "/healthz"}, {"readiness", ctr.ReadinessProbe, "/readyz"}, {"startup", ctr.StartupProbe, "/healthz"}} {
+		if pr.probe == nil || pr.probe.HTTPGet == nil {
+			t.Errorf("%s probe %v, want an HTTP GET of %s", pr.name, pr.probe, pr.path)
+			continue
+		}
+		want := corev1.HTTPGetAction{Host: "127.0.0.1", Path: pr.path, Port: intstr.FromString(ProbePortName), Scheme: corev1.URISchemeHTTP}
+		if !reflect.DeepEqual(*pr.probe.HTTPGet, want) {
+			t.Errorf("%s probe %+v, want %+v", pr.name, *pr.probe.HTTPGet, want)
+		}
 	}
 	s := pod.Spec
 	if !s.HostNetwork || s.PriorityClassName != PriorityClassName || s.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
