@@ -170,11 +170,24 @@ func removeStaleFiles(p paths.Paths, log io.Writer) {
 	}
 	_ = removeIfExists(p.PidFile(supervisorName), log)
 	_ = removeIfExists(statusFile(p), log)
-	// The lock file is only stale if nobody holds it; a supervisor starting right now might.
+	// The lock file is only stale if nobody holds it; a supervisor starting right now might, and
+	// then keeps it. A killed supervisor still holds it for a moment after it looks dead: its
+	// main thread shows as a zombie while its other threads are still exiting, and the lock goes
+	// only with the last of them (they share the descriptor table). So the lock is tried for a
+	// short while before the file is left to whoever holds it.
 	if f, err := os.OpenFile(lockFile(p), os.O_RDWR, 0); err == nil {
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			_ = removeIfExists(lockFile(p), log)
+		for deadline := time.Now().Add(staleLockWait); ; time.Sleep(20 * time.Millisecond) {
+			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+				_ = removeIfExists(lockFile(p), log)
+				break
+			}
+			if time.Now().After(deadline) {
+				break
+			}
 		}
 		f.Close()
 	}
 }
+
+// staleLockWait bounds how long removeStaleFiles waits for a dying holder of the supervisor lock.
+const staleLockWait = time.Second
