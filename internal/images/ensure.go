@@ -60,6 +60,36 @@ type EnsureOptions struct {
 	build func(Options) (*Layout, error)
 }
 
+// PhaseOptions are an images phase's inputs beyond the configuration, the same for init's and a
+// worker join's.
+type PhaseOptions struct {
+	// PauseBinary is a static pause program, needed when the runtime lacks the sandbox image.
+	PauseBinary string
+	// Dial and Binary replace DialRuntime and ThisBinary in tests.
+	Dial   func(ctx context.Context, endpoint string) (Runtime, error)
+	Binary func() (string, error)
+}
+
+// Ensure returns the options of Ensure and EnsureWorker for the runtime at endpoint: the real
+// runtime and this binary unless a test replaced them. explain turns why this binary cannot be
+// built from into the phase's error (what it needs the binary for, what to do instead).
+func (o PhaseOptions) Ensure(endpoint string, dryRun bool, log io.Writer, explain func(error) error) EnsureOptions {
+	e := EnsureOptions{Endpoint: endpoint, Dial: o.Dial, Binary: o.Binary, PauseBinary: o.PauseBinary, DryRun: dryRun, Log: log}
+	if e.Dial == nil {
+		e.Dial = DialRuntime
+	}
+	if e.Binary == nil {
+		e.Binary = func() (string, error) {
+			bin, err := ThisBinary()
+			if err != nil {
+				return "", explain(err)
+			}
+			return bin, nil
+		}
+	}
+	return e
+}
+
 // Ensure makes the node's runtime hold every image cfg's static pods and the kubelet's pod
 // sandboxes need: the images the runtime already has (by name, as the kubelet looks them up) are
 // left alone, whatever their content — one pulled from a registry or imported earlier serves as

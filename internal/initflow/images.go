@@ -16,13 +16,7 @@ import (
 )
 
 // ImagesOptions are the images phase's inputs beyond the configuration.
-type ImagesOptions struct {
-	// PauseBinary is a static pause program, needed when the runtime lacks the sandbox image.
-	PauseBinary string
-	// Dial and Binary replace images.DialRuntime and images.ThisBinary in tests.
-	Dial   func(ctx context.Context, endpoint string) (images.Runtime, error)
-	Binary func() (string, error)
-}
+type ImagesOptions = images.PhaseOptions
 
 // imagesRunIf: only static-pod mode runs images, and only on the real root, where the runtime at
 // nodeRegistration.criSocket is the one the node's kubelet uses. Under another root dir nothing of
@@ -43,43 +37,23 @@ func imagesRunIf(ctx context.Context, d *Data) (bool, string) {
 // runImages imports into the runtime the images it lacks, built from this binary, so that the
 // kubelet finds every image the manifests name and the pod sandbox image without a registry.
 func runImages(ctx context.Context, d *Data) error {
-	o := d.images
-	if o.Dial == nil {
-		o.Dial = images.DialRuntime
-	}
-	if o.Binary == nil {
-		o.Binary = func() (string, error) {
-			bin, err := images.ThisBinary()
-			if err != nil {
-				return "", fmt.Errorf("static-pod mode builds the images the runtime lacks from this binary, which cannot run in an image: %w; run init with such a binary, or import the images first with 'kubestrap images import' (a node whose runtime pulls from a registry can skip this phase: --skip-phases images)", err)
-			}
-			return bin, nil
-		}
-	}
-	endpoint, err := criEndpoint(d.cfg.Init.NodeRegistration.CRISocket, func(path string) bool {
-		_, err := os.Stat(d.p.Host(path))
+	endpoint, err := criEndpoint(d.cfg.Init.NodeRegistration.CRISocket, runmode.FoundCRIEndpoints(d.p, func(path string) bool {
+		_, err := os.Stat(path)
 		return err == nil
-	})
+	}))
 	if err != nil {
 		return err
 	}
-	return images.Ensure(ctx, d.cfg, images.EnsureOptions{
-		Endpoint: endpoint, Dial: o.Dial, Binary: o.Binary,
-		PauseBinary: o.PauseBinary, DryRun: d.dryRun, Log: d.log,
-	})
+	return images.Ensure(ctx, d.cfg, d.images.Ensure(endpoint, d.dryRun, d.log, func(err error) error {
+		return fmt.Errorf("static-pod mode builds the images the runtime lacks from this binary, which cannot run in an image: %w; run init with such a binary, or import the images first with 'kubestrap images import' (a node whose runtime pulls from a registry can skip this phase: --skip-phases images)", err)
+	}))
 }
 
 // criEndpoint is nodeRegistration.criSocket, or when that is empty the runtime socket found on
 // the host, as kubeadm detects it: exactly one of containerd's, CRI-O's and cri-dockerd's.
-func criEndpoint(configured string, exists func(string) bool) (string, error) {
+func criEndpoint(configured string, found []string) (string, error) {
 	if configured != "" {
 		return configured, nil
-	}
-	var found []string
-	for _, s := range runmode.CRISockets {
-		if exists(s) {
-			found = append(found, "unix://"+s)
-		}
 	}
 	switch len(found) {
 	case 1:

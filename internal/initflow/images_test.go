@@ -7,6 +7,8 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/config/configtest"
+	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
 // The images phase asks a container runtime only in static-pod mode on the real root: under a
@@ -49,7 +51,7 @@ func TestCRIEndpointDetection(t *testing.T) {
 		{err: "no container runtime found (looked for /var/run/containerd/containerd.sock, /var/run/crio/crio.sock, /var/run/cri-dockerd.sock)"},
 		{present: []string{"/var/run/containerd/containerd.sock", "/var/run/crio/crio.sock"}, err: "found several container runtimes (unix:///var/run/containerd/containerd.sock, unix:///var/run/crio/crio.sock): set nodeRegistration.criSocket"},
 	} {
-		got, err := criEndpoint(c.configured, has(c.present...))
+		got, err := criEndpoint(c.configured, runmode.FoundCRIEndpoints(paths.MustUnder("/"), has(c.present...)))
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%q with %v: err %v, want %q", c.configured, c.present, err, c.err)

@@ -22,13 +22,7 @@ import (
 )
 
 // ImagesOptions are the images phase's inputs beyond the configuration.
-type ImagesOptions struct {
-	// PauseBinary is a static pause program, needed when the runtime lacks the sandbox image.
-	PauseBinary string
-	// Dial and Binary replace images.DialRuntime and images.ThisBinary in tests.
-	Dial   func(ctx context.Context, endpoint string) (images.Runtime, error)
-	Binary func() (string, error)
-}
+type ImagesOptions = images.PhaseOptions
 
 // imagesRunIf: a worker on the real root. Under another root dir no kubelet of this machine runs
 // the node, so its runtime is not the node's (init's images phase and reset say the same); a
@@ -57,23 +51,9 @@ func (j *Join) Images(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o := j.o.Images
-	if o.Dial == nil {
-		o.Dial = images.DialRuntime
-	}
-	if o.Binary == nil {
-		o.Binary = func() (string, error) {
-			bin, err := images.ThisBinary()
-			if err != nil {
-				return "", fmt.Errorf("join builds the images the runtime lacks (the pause image, kube-proxy's) from this binary, which cannot run in an image: %w; run join with such a binary, or import the images first with 'kubestrap images import' (a node whose runtime pulls from a registry can skip this phase: --skip-phases images)", err)
-			}
-			return bin, nil
-		}
-	}
-	return images.EnsureWorker(ctx, cfg, images.EnsureOptions{
-		Endpoint: endpoint, Dial: o.Dial, Binary: o.Binary,
-		PauseBinary: o.PauseBinary, DryRun: j.o.DryRun, Log: j.log,
-	})
+	return images.EnsureWorker(ctx, cfg, j.o.Images.Ensure(endpoint, j.o.DryRun, j.log, func(err error) error {
+		return fmt.Errorf("join builds the images the runtime lacks (the pause image, kube-proxy's) from this binary, which cannot run in an image: %w; run join with such a binary, or import the images first with 'kubestrap images import' (a node whose runtime pulls from a registry can skip this phase: --skip-phases images)", err)
+	}))
 }
 
 // criEndpoint is nodeRegistration.criSocket, or the one runtime socket found on the host as
@@ -82,12 +62,10 @@ func (j *Join) criEndpoint() (string, error) {
 	if s := j.o.Config.Join.NodeRegistration.CRISocket; s != "" {
 		return s, nil
 	}
-	var found []string
-	for _, s := range runmode.CRISockets {
-		if _, err := os.Stat(j.o.Paths.Host(s)); err == nil {
-			found = append(found, "unix://"+s)
-		}
-	}
+	found := runmode.FoundCRIEndpoints(j.o.Paths, func(path string) bool {
+		_, err := os.Stat(path)
+		return err == nil
+	})
 	switch len(found) {
 	case 0:
 		j.logf("[images] Skipped: no container runtime found (looked for %s), so there is nothing to import into; the kubelet needs one to run pods (or set nodeRegistration.criSocket)", strings.Join(runmode.CRISockets, ", "))

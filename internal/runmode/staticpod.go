@@ -104,6 +104,18 @@ func (StaticPod) Auto(h Host, p paths.Paths) (bool, string) {
 // order it tries them.
 var CRISockets = []string{"/var/run/containerd/containerd.sock", "/var/run/crio/crio.sock", "/var/run/cri-dockerd.sock"}
 
+// FoundCRIEndpoints are the CRI endpoints (unix://path) of the CRISockets that exist, in
+// CRISockets' order; exists is asked with each socket's host path under p.
+func FoundCRIEndpoints(p paths.Paths, exists func(string) bool) []string {
+	var found []string
+	for _, s := range CRISockets {
+		if exists(p.Host(s)) {
+			found = append(found, "unix://"+s)
+		}
+	}
+	return found
+}
+
 // Discover reads the control-plane manifests present, through staticpod.ReadCommand: the
 // command lines the kubelet runs.
 func (m StaticPod) Discover(p paths.Paths) (Installed, bool) {
