@@ -9,13 +9,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/config/configtest"
 	"github.com/kubestrap/kubestrap/internal/kubeclient"
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	"github.com/kubestrap/kubestrap/internal/kubelet"
 )
 
@@ -135,7 +135,8 @@ func TestKubeProxyConfiguration(t *testing.T) {
 func TestReRunKeepsUserEdits(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := fake.NewClientset()
+	fakeC := fake.NewClientset()
+	c := kubeclienttest.Wrap(fakeC)
 	cfg := configtest.Init("10.0.0.10", "cp-1")
 	ensure := func() {
 		t.Helper()
@@ -222,7 +223,7 @@ func TestReRunKeepsUserEdits(t *testing.T) {
 	assertManagedBy(t, c, kubeclient.FieldManager)
 }
 
-func assertManagedBy(t *testing.T, c kubernetes.Interface, manager string) {
+func assertManagedBy(t *testing.T, c kubeclient.Interface, manager string) {
 	t.Helper()
 	ds, err := c.AppsV1().DaemonSets(metav1.NamespaceSystem).Get(context.Background(), KubeProxyName, metav1.GetOptions{})
 	if err != nil {

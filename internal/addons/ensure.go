@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
@@ -33,7 +32,7 @@ import (
 // of the configuration file: change that and re-run "kubestrap init phase addon kube-proxy".
 
 // EnsureCoreDNS creates or updates CoreDNS's objects (see above for what a re-run leaves alone).
-func EnsureCoreDNS(ctx context.Context, c kubernetes.Interface, o *CoreDNS) error {
+func EnsureCoreDNS(ctx context.Context, c kubeclient.Interface, o *CoreDNS) error {
 	if err := kubeclient.Apply(ctx, c.CoreV1().ServiceAccounts(o.ServiceAccount.Namespace), o.ServiceAccount); err != nil {
 		return err
 	}
@@ -68,7 +67,7 @@ func OwnedDeployment(d *appsv1.Deployment) *appsv1.Deployment {
 }
 
 // EnsureKubeProxy applies kube-proxy's objects.
-func EnsureKubeProxy(ctx context.Context, c kubernetes.Interface, o *KubeProxy) error {
+func EnsureKubeProxy(ctx context.Context, c kubeclient.Interface, o *KubeProxy) error {
 	sys := metav1.NamespaceSystem
 	if err := kubeclient.Apply(ctx, c.CoreV1().ServiceAccounts(sys), o.ServiceAccount); err != nil {
 		return err

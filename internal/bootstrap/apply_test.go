@@ -9,6 +9,7 @@ import (
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 
 	"github.com/kubestrap/kubestrap/internal/kubeclient"
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 )
 
 // A re-run of init applies its objects again: what another field manager added in between (the
@@ -17,7 +18,8 @@ import (
 // helpers replaced the whole subjects list and kept only keys they merged by hand.
 func TestReapplyKeepsOtherManagersFields(t *testing.T) {
 	ctx := context.Background()
-	c := fake.NewClientset()
+	fakeC := fake.NewClientset()
+	c := kubeclienttest.Wrap(fakeC)
 	if err := EnsureClusterInfo(ctx, c, []byte("kubeconfig v1")); err != nil {
 		t.Fatal(err)
 	}

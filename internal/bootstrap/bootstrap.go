@@ -14,7 +14,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 
 	"github.com/kubestrap/kubestrap/internal/kubeclient"
@@ -34,7 +33,7 @@ const (
 
 // EnsureAdminBinding binds admin.conf's group kubeadm:cluster-admins to cluster-admin; until it
 // exists admin.conf has no rights, which is why the caller uses super-admin.conf for it.
-func EnsureAdminBinding(ctx context.Context, c kubernetes.Interface) error {
+func EnsureAdminBinding(ctx context.Context, c kubeclient.Interface) error {
 	return ApplyClusterRoleBinding(ctx, c, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: ClusterAdminsGroup},
 		RoleRef:    clusterRole("cluster-admin"),
@@ -45,7 +44,7 @@ func EnsureAdminBinding(ctx context.Context, c kubernetes.Interface) error {
 // EnsureNodeBootstrapRBAC lets bootstrap tokens post CSRs, read Nodes, and get their client
 // certificates approved automatically; lets nodes renew theirs; and lets the apiserver reach
 // kubelets.
-func EnsureNodeBootstrapRBAC(ctx context.Context, c kubernetes.Interface) error {
+func EnsureNodeBootstrapRBAC(ctx context.Context, c kubeclient.Interface) error {
 	if err := applyClusterRole(ctx, c, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubeadm:get-nodes"},
 		Rules: []rbacv1.PolicyRule{{
@@ -94,7 +93,7 @@ func EnsureNodeBootstrapRBAC(ctx context.Context, c kubernetes.Interface) error 
 // EnsureClusterInfo publishes the cluster's endpoint and CA in kube-public/cluster-info, readable
 // anonymously; the controller-manager's bootstrapsigner adds a JWS signature per token, which is
 // what lets a joining node trust it.
-func EnsureClusterInfo(ctx context.Context, c kubernetes.Interface, kubeconfig []byte) error {
+func EnsureClusterInfo(ctx context.Context, c kubeclient.Interface, kubeconfig []byte) error {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: bootstrapapi.ConfigMapClusterInfo, Namespace: metav1.NamespacePublic},
 		Data:       map[string]string{bootstrapapi.KubeConfigKey: string(kubeconfig)},
@@ -121,17 +120,17 @@ func EnsureClusterInfo(ctx context.Context, c kubernetes.Interface, kubeconfig [
 
 // UploadClusterConfig stores the ClusterConfiguration in kube-system/kubeadm-config, readable by
 // joining and joined nodes.
-func UploadClusterConfig(ctx context.Context, c kubernetes.Interface, clusterConfig []byte) error {
+func UploadClusterConfig(ctx context.Context, c kubeclient.Interface, clusterConfig []byte) error {
 	return uploadReadableConfigMap(ctx, c, KubeadmConfigConfigMap, ClusterConfigKey, clusterConfig, "kubeadm:nodes-kubeadm-config")
 }
 
 // UploadKubeletConfig stores the KubeletConfiguration that joining nodes use in
 // kube-system/kubelet-config.
-func UploadKubeletConfig(ctx context.Context, c kubernetes.Interface, kubeletConfig []byte) error {
+func UploadKubeletConfig(ctx context.Context, c kubeclient.Interface, kubeletConfig []byte) error {
 	return uploadReadableConfigMap(ctx, c, KubeletConfigConfigMap, KubeletConfigKey, kubeletConfig, "kubeadm:kubelet-config")
 }
 
-func uploadReadableConfigMap(ctx context.Context, c kubernetes.Interface, name, key string, data []byte, roleName string) error {
+func uploadReadableConfigMap(ctx context.Context, c kubeclient.Interface, name, key string, data []byte, roleName string) error {
 	if err := applyConfigMapKeys(ctx, c, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceSystem},
 		Data:       map[string]string{key: string(data)},
@@ -167,25 +166,25 @@ func group(name string) rbacv1.Subject {
 // so a re-run of init converges without dropping what others added (the bootstrapsigner's
 // jws-kubeconfig-* keys in cluster-info, a label a user put on a Role).
 
-func applyConfigMapKeys(ctx context.Context, c kubernetes.Interface, cm *corev1.ConfigMap) error {
+func applyConfigMapKeys(ctx context.Context, c kubeclient.Interface, cm *corev1.ConfigMap) error {
 	return kubeclient.Apply(ctx, c.CoreV1().ConfigMaps(cm.Namespace), cm)
 }
 
-func applyRole(ctx context.Context, c kubernetes.Interface, r *rbacv1.Role) error {
+func applyRole(ctx context.Context, c kubeclient.Interface, r *rbacv1.Role) error {
 	return kubeclient.Apply(ctx, c.RbacV1().Roles(r.Namespace), r)
 }
 
-func applyRoleBinding(ctx context.Context, c kubernetes.Interface, b *rbacv1.RoleBinding) error {
+func applyRoleBinding(ctx context.Context, c kubeclient.Interface, b *rbacv1.RoleBinding) error {
 	return kubeclient.Apply(ctx, c.RbacV1().RoleBindings(b.Namespace), b)
 }
 
-func applyClusterRole(ctx context.Context, c kubernetes.Interface, r *rbacv1.ClusterRole) error {
+func applyClusterRole(ctx context.Context, c kubeclient.Interface, r *rbacv1.ClusterRole) error {
 	return kubeclient.Apply(ctx, c.RbacV1().ClusterRoles(), r)
 }
 
 // ApplyClusterRoleBinding applies b. roleRef is immutable: a binding of the same name with
 // another role is someone else's, and the error says so instead of the apiserver's bare Invalid.
-func ApplyClusterRoleBinding(ctx context.Context, c kubernetes.Interface, b *rbacv1.ClusterRoleBinding) error {
+func ApplyClusterRoleBinding(ctx context.Context, c kubeclient.Interface, b *rbacv1.ClusterRoleBinding) error {
 	api := c.RbacV1().ClusterRoleBindings()
 	if cur, err := api.Get(ctx, b.Name, metav1.GetOptions{}); err == nil && cur.RoleRef != b.RoleRef {
 		return fmt.Errorf("ClusterRoleBinding %s exists with roleRef %s, not %s: delete it or rename yours", b.Name, cur.RoleRef.Name, b.RoleRef.Name)
@@ -207,7 +206,7 @@ func wrap(what, ns, name string, err error) error {
 
 // InitComplete reports whether init's last phases have run against the cluster c reaches: the
 // uploaded ClusterConfiguration and the published cluster-info both exist. Any error counts as "no".
-func InitComplete(ctx context.Context, c kubernetes.Interface) bool {
+func InitComplete(ctx context.Context, c kubeclient.Interface) bool {
 	if _, err := c.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, KubeadmConfigConfigMap, metav1.GetOptions{}); err != nil {
 		return false
 	}

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/kubestrap/kubestrap/internal/kubeclient"
@@ -34,7 +33,7 @@ func ControlPlaneLabels() []string { return []string{LabelControlPlane, LabelExc
 // other labels and taints, as kubeadm's mark-control-plane does. It waits up to wait (0: not at
 // all) for the kubelet to register the Node, polling every interval, and then fails with
 // ErrNodeNotRegistered. Marking a marked Node changes nothing.
-func MarkControlPlane(ctx context.Context, c kubernetes.Interface, name string, taints []corev1.Taint, waitFor, interval time.Duration) error {
+func MarkControlPlane(ctx context.Context, c kubeclient.Interface, name string, taints []corev1.Taint, waitFor, interval time.Duration) error {
 	nodes := c.CoreV1().Nodes()
 	var node *corev1.Node
 	var lastErr error

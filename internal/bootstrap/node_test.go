@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -18,10 +19,11 @@ func TestMarkControlPlane(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	other := corev1.Taint{Key: "example.com/gpu", Value: "true", Effect: corev1.TaintEffectNoExecute}
-	c := fake.NewClientset(&corev1.Node{
+	fakeC := fake.NewClientset(&corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: "cp-1", Labels: map[string]string{"kubernetes.io/hostname": "cp-1"}},
 		Spec:       corev1.NodeSpec{Taints: []corev1.Taint{other}},
 	})
+	c := kubeclienttest.Wrap(fakeC)
 	if err := MarkControlPlane(ctx, c, "cp-1", []corev1.Taint{controlPlaneTaint}, time.Second, 10*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -42,11 +44,11 @@ func TestMarkControlPlane(t *testing.T) {
 	}
 
 	// Idempotent: a second run writes nothing.
-	c.ClearActions()
+	fakeC.ClearActions()
 	if err := MarkControlPlane(ctx, c, "cp-1", []corev1.Taint{controlPlaneTaint}, time.Second, 10*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range c.Actions() {
+	for _, a := range fakeC.Actions() {
 		if a.GetVerb() != "get" {
 			t.Errorf("a second run did %s %s", a.GetVerb(), a.GetResource().Resource)
 		}
@@ -57,7 +59,8 @@ func TestMarkControlPlane(t *testing.T) {
 func TestMarkControlPlaneWithoutTaints(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cp-1"}})
+	fakeC := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cp-1"}})
+	c := kubeclienttest.Wrap(fakeC)
 	if err := MarkControlPlane(ctx, c, "cp-1", []corev1.Taint{}, time.Second, 10*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +78,8 @@ func TestMarkControlPlaneWithoutTaints(t *testing.T) {
 func TestMarkControlPlaneWaitsForTheNode(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := fake.NewClientset()
+	fakeC := fake.NewClientset()
+	c := kubeclienttest.Wrap(fakeC)
 	err := MarkControlPlane(ctx, c, "cp-1", nil, 50*time.Millisecond, 10*time.Millisecond)
 	if !errors.Is(err, ErrNodeNotRegistered) {
 		t.Fatalf("got %v, want ErrNodeNotRegistered", err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -23,7 +24,8 @@ var badTokens = []struct{ token, secret string }{
 
 func TestMalformedTokenErrorsNeverShowTheSecret(t *testing.T) {
 	t.Parallel()
-	c := fake.NewClientset()
+	fakeC := fake.NewClientset()
+	c := kubeclienttest.Wrap(fakeC)
 	for _, bt := range badTokens {
 		errs := map[string]error{}
 		_, _, errs["ParseToken"] = ParseToken(bt.token)

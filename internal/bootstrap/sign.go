@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/cluster-bootstrap/token/jws"
@@ -19,7 +19,7 @@ import (
 // exists: on a fresh control plane the bootstrapsigner only starts signing a few seconds after the
 // apiserver is ready, and a join in that window would wait. The bootstrapsigner stays in charge
 // afterwards (it removes signatures of deleted or expired tokens).
-func SignClusterInfo(ctx context.Context, c kubernetes.Interface, tokens ...Token) error {
+func SignClusterInfo(ctx context.Context, c kubeclient.Interface, tokens ...Token) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		api := c.CoreV1().ConfigMaps(metav1.NamespacePublic)
 		cm, err := api.Get(ctx, bootstrapapi.ConfigMapClusterInfo, metav1.GetOptions{})

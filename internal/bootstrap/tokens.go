@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
-	"k8s.io/client-go/kubernetes"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 	bootstrapsecrets "k8s.io/cluster-bootstrap/util/secrets"
@@ -169,7 +168,7 @@ func NewToken(token, description string, ttl time.Duration, usages, groups []str
 
 // CreateToken stores t as a new Secret and fails when a token with its id exists, as kubeadm's
 // `token create` does: silently replacing someone's token would change what it grants.
-func CreateToken(ctx context.Context, c kubernetes.Interface, t Token) error {
+func CreateToken(ctx context.Context, c kubeclient.Interface, t Token) error {
 	s := t.ToSecret()
 	_, err := c.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
@@ -181,13 +180,13 @@ func CreateToken(ctx context.Context, c kubernetes.Interface, t Token) error {
 // CreateOrUpdateToken stores t; an existing Secret of the same id gets t's values (kubeadm does the
 // same when init is re-run with the same configured token). It is a server-side apply, so labels
 // or annotations others put on the Secret stay.
-func CreateOrUpdateToken(ctx context.Context, c kubernetes.Interface, t Token) error {
+func CreateOrUpdateToken(ctx context.Context, c kubeclient.Interface, t Token) error {
 	s := t.ToSecret()
 	return kubeclient.Apply(ctx, c.CoreV1().Secrets(s.Namespace), s)
 }
 
 // ListTokens returns every bootstrap token in kube-system, sorted by id.
-func ListTokens(ctx context.Context, c kubernetes.Interface) ([]Token, error) {
+func ListTokens(ctx context.Context, c kubeclient.Interface) ([]Token, error) {
 	list, err := c.CoreV1().Secrets(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{
 		FieldSelector: "type=" + string(bootstrapapi.SecretTypeBootstrapToken),
 	})
@@ -220,7 +219,7 @@ func TokenID(idOrToken string) (string, error) {
 }
 
 // DeleteToken deletes the token with id (or "<id>.<secret>").
-func DeleteToken(ctx context.Context, c kubernetes.Interface, idOrToken string) error {
+func DeleteToken(ctx context.Context, c kubeclient.Interface, idOrToken string) error {
 	id, err := TokenID(idOrToken)
 	if err != nil {
 		return err

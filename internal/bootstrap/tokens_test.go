@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -194,7 +195,8 @@ usages:
 func TestTokenAPI(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := fake.NewClientset()
+	fakeC := fake.NewClientset()
+	c := kubeclienttest.Wrap(fakeC)
 	tok := testTokens()[0]
 	if err := CreateToken(ctx, c, tok); err != nil {
 		t.Fatal(err)
@@ -233,10 +235,11 @@ func TestTokenAPI(t *testing.T) {
 func TestSignClusterInfo(t *testing.T) {
 	t.Parallel()
 	const content = "apiVersion: v1\nkind: Config\n"
-	c := fake.NewSimpleClientset(&corev1.ConfigMap{
+	fakeC := fake.NewSimpleClientset(&corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: bootstrapapi.ConfigMapClusterInfo, Namespace: metav1.NamespacePublic},
 		Data:       map[string]string{bootstrapapi.KubeConfigKey: content},
 	})
+	c := kubeclienttest.Wrap(fakeC)
 	signing := Token{ID: "abcdef", Secret: "0123456789abcdef", Usages: []string{"authentication", "signing"}}
 	authOnly := Token{ID: "ghijkl", Secret: "0123456789abcdef", Usages: []string{"authentication"}}
 	if err := SignClusterInfo(context.Background(), c, signing, authOnly); err != nil {
@@ -253,7 +256,7 @@ func TestSignClusterInfo(t *testing.T) {
 	if _, ok := cm.Data[bootstrapapi.JWSSignatureKeyPrefix+"ghijkl"]; ok {
 		t.Errorf("a token without the signing usage got a signature")
 	}
-	if err := SignClusterInfo(context.Background(), fake.NewSimpleClientset(), signing); err == nil {
+	if err := SignClusterInfo(context.Background(), kubeclienttest.Wrap(fake.NewSimpleClientset()), signing); err == nil {
 		t.Errorf("no error without a cluster-info ConfigMap")
 	}
 }

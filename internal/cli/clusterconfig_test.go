@@ -14,7 +14,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -22,6 +21,8 @@ import (
 	"github.com/kubestrap/kubestrap/internal/clusterconfig"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
@@ -77,13 +78,14 @@ func runAgainst(t *testing.T, cfg *config.Config, args ...string) (string, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := fake.NewClientset(&corev1.ConfigMap{
+	fakeC := fake.NewClientset(&corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: bootstrap.KubeadmConfigConfigMap, Namespace: metav1.NamespaceSystem},
 		Data:       map[string]string{bootstrap.ClusterConfigKey: string(doc)},
 	})
+	c := kubeclienttest.Wrap(fakeC)
 	var out, errOut bytes.Buffer
 	g := &globalOptions{In: strings.NewReader(""), Out: &out, Err: &errOut, UID: os.Geteuid(),
-		newClusterClient: func(string, time.Duration) (kubernetes.Interface, error) { return c, nil }}
+		newClusterClient: func(string, time.Duration) (kubeclient.Interface, error) { return c, nil }}
 	if code := execute(newRootCommand(g), args, &errOut); code != 0 {
 		t.Fatalf("%v: exit %d\n%s", args, code, errOut.String())
 	}

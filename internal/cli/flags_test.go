@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/inspect"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 )
 
 // These tests check, per command, that its flags land where the command's run reads them: they
@@ -309,7 +310,9 @@ func TestTokenFlagsToOptions(t *testing.T) {
 }
 
 func TestCertsFlagsToConfig(t *testing.T) {
-	noCluster := func(string, time.Duration) (kubernetes.Interface, error) { return fake.NewClientset(), nil }
+	noCluster := func(string, time.Duration) (kubeclient.Interface, error) {
+		return kubeclienttest.Wrap(fake.NewClientset()), nil
+	}
 	file := writeFile(t, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificatesDir: /srv/file-pki\n")
 	for _, tc := range []struct {
 		name, config string

@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
@@ -32,7 +32,7 @@ type globalOptions struct {
 	UID int
 	// newClusterClient builds the client that reads the cluster's configuration; nil is a real
 	// client. Tests inject a fake clientset.
-	newClusterClient func(kubeconfig string, timeout time.Duration) (kubernetes.Interface, error)
+	newClusterClient func(kubeconfig string, timeout time.Duration) (kubeclient.Interface, error)
 }
 
 // paths validates --root-dir and returns the host paths under it.

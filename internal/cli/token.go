@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	certutil "k8s.io/client-go/util/cert"
@@ -116,7 +115,7 @@ func (o *tokenOptions) loadKubeconfig(g *globalOptions) (string, *clientcmdapi.C
 	return path, kc, nil
 }
 
-func (o *tokenOptions) client(g *globalOptions) (kubernetes.Interface, *clientcmdapi.Config, error) {
+func (o *tokenOptions) client(g *globalOptions) (kubeclient.Interface, *clientcmdapi.Config, error) {
 	path, kc, err := o.loadKubeconfig(g)
 	if err != nil {
 		return nil, nil, err
@@ -292,7 +291,7 @@ own certificates, not with the token.`,
 					return UsageError{err}
 				}
 			}
-			var c kubernetes.Interface
+			var c kubeclient.Interface
 			if !opts.dryRun {
 				var err error
 				if c, _, err = opts.client(g); err != nil {
@@ -309,7 +308,7 @@ own certificates, not with the token.`,
 	}
 }
 
-func deleteToken(ctx context.Context, g *globalOptions, c kubernetes.Interface, idOrToken string, dryRun bool) error {
+func deleteToken(ctx context.Context, g *globalOptions, c kubeclient.Interface, idOrToken string, dryRun bool) error {
 	id, err := bootstrap.TokenID(idOrToken)
 	if err != nil {
 		return UsageError{err}

@@ -20,7 +20,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
@@ -75,7 +74,7 @@ type Options struct {
 	// the root.
 	Kubeconfig string
 	// NewClient builds the client from Kubeconfig; nil builds a real one. Tests inject fakes.
-	NewClient func(kubeconfig string, timeout time.Duration) (kubernetes.Interface, error)
+	NewClient func(kubeconfig string, timeout time.Duration) (kubeclient.Interface, error)
 	// Timeout bounds reading the ConfigMap; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// NoDefaults makes Load return a nil Config instead of falling back to the defaults, for a
@@ -200,7 +199,7 @@ func fetchClusterConfiguration(ctx context.Context, o Options, logf func(string,
 }
 
 // clientFor builds a client from a kubeconfig file, with a request timeout.
-func clientFor(kubeconfig string, timeout time.Duration) (kubernetes.Interface, error) {
+func clientFor(kubeconfig string, timeout time.Duration) (kubeclient.Interface, error) {
 	return kubeclient.FromKubeconfigFile(kubeconfig, kubeclient.Options{Timeout: timeout})
 }
 

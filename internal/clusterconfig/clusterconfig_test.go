@@ -13,13 +13,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -88,8 +89,8 @@ func clusterConfigMap(t *testing.T, cfg *config.Config) *corev1.ConfigMap {
 	}
 }
 
-func clientOf(c kubernetes.Interface) func(string, time.Duration) (kubernetes.Interface, error) {
-	return func(string, time.Duration) (kubernetes.Interface, error) { return c, nil }
+func clientOf(c *fake.Clientset) func(string, time.Duration) (kubeclient.Interface, error) {
+	return func(string, time.Duration) (kubeclient.Interface, error) { return kubeclienttest.Wrap(c), nil }
 }
 
 // unreachable is a cluster whose API server does not answer.

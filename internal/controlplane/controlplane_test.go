@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -74,7 +75,8 @@ func TestWaitTimeout(t *testing.T) {
 
 func TestWaitControllers(t *testing.T) {
 	t.Parallel()
-	c := fake.NewSimpleClientset()
+	fakeC := fake.NewSimpleClientset()
+	c := kubeclienttest.Wrap(fakeC)
 	go func() {
 		time.Sleep(20 * time.Millisecond)
 		c.CoreV1().ServiceAccounts("default").Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
@@ -86,7 +88,7 @@ func TestWaitControllers(t *testing.T) {
 	if !strings.Contains(log.String(), "controllers are running") {
 		t.Errorf("no progress line: %q", log.String())
 	}
-	err := WaitControllers(context.Background(), fake.NewSimpleClientset(), 30*time.Millisecond, 5*time.Millisecond, &log)
+	err := WaitControllers(context.Background(), kubeclienttest.Wrap(fake.NewSimpleClientset()), 30*time.Millisecond, 5*time.Millisecond, &log)
 	if err == nil || !strings.Contains(err.Error(), "did not start its controllers") {
 		t.Errorf("err = %v", err)
 	}

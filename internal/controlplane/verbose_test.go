@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
@@ -27,7 +28,7 @@ func TestWaitsAtLevel1(t *testing.T) {
 		t.Fatal(err)
 	}
 	Wait(context.Background(), targets[:1], 20*time.Millisecond, 5*time.Millisecond, refused, logx.New(&v1, 1))
-	WaitControllers(context.Background(), fake.NewClientset(), 20*time.Millisecond, 5*time.Millisecond, logx.New(&v1, 1))
+	WaitControllers(context.Background(), kubeclienttest.Wrap(fake.NewClientset()), 20*time.Millisecond, 5*time.Millisecond, logx.New(&v1, 1))
 	for _, re := range []string{
 		`(?m)^\[v1\] waiting for health of etcd, kube-apiserver \(up to 5s\)$`,
 		`(?m)^\[v1\] done waiting for health of etcd, kube-apiserver \(up to 5s\) after \d+m?s$`,

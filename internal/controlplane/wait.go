@@ -16,8 +16,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/logx"
 )
 
@@ -126,7 +126,7 @@ func Tail(path string, n int) string {
 // "default" that its serviceaccount controller creates in namespace "default". /healthz answers
 // seconds before that (the controller-manager initialises every controller first), and until then
 // Pods cannot be created and joining nodes' certificate requests are not approved.
-func WaitControllers(ctx context.Context, c kubernetes.Interface, timeout, interval time.Duration, log io.Writer) error {
+func WaitControllers(ctx context.Context, c kubeclient.Interface, timeout, interval time.Duration, log io.Writer) error {
 	start := time.Now()
 	done := logx.Wait(log, "the controller-manager's controllers: ServiceAccount default/default (up to %s)", timeout)
 	var last error

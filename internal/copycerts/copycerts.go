@@ -27,7 +27,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
@@ -135,7 +134,7 @@ func sharedFiles(cfg *config.Config, certDir string) []file {
 // lets bootstrap tokens read that Secret. Every file is read and encrypted before anything is
 // sent, so a missing file changes nothing in the cluster. Each upload replaces the Secret's data
 // and its owner: the certificates of an earlier upload are readable with the new key only.
-func Upload(ctx context.Context, client kubernetes.Interface, cfg *config.Config, certDir string, key []byte, opts ...Option) error {
+func Upload(ctx context.Context, client kubeclient.Interface, cfg *config.Config, certDir string, key []byte, opts ...Option) error {
 	var o downloadOptions
 	for _, f := range opts {
 		f(&o)
@@ -226,7 +225,7 @@ func ExternalEtcd(caFile, certFile, keyFile string) Option {
 // every file already on disk compared, before the first write, so a wrong key, a missing or
 // expired Secret, or a node that holds another cluster's CA leaves the disk as it was. A file
 // that already holds the same bytes is kept.
-func Download(ctx context.Context, client kubernetes.Interface, certDir string, key []byte, w fsutil.Writer, opts ...Option) error {
+func Download(ctx context.Context, client kubeclient.Interface, certDir string, key []byte, w fsutil.Writer, opts ...Option) error {
 	var o downloadOptions
 	for _, f := range opts {
 		f(&o)

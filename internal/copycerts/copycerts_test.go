@@ -23,6 +23,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 )
 
 // sharedNames are the files of a stacked-etcd control plane that an upload carries.
@@ -110,7 +111,7 @@ func TestUploadDownloadRoundTrip(t *testing.T) {
 	c := newClient()
 	key := mustKey(t)
 	cfg := &config.Config{}
-	if err := Upload(ctx, c, cfg, src, key); err != nil {
+	if err := Upload(ctx, kubeclienttest.Wrap(c), cfg, src, key); err != nil {
 		t.Fatal(err)
 	}
 	s, err := c.CoreV1().Secrets("kube-system").Get(ctx, SecretName, metav1.GetOptions{})
@@ -133,7 +134,7 @@ func TestUploadDownloadRoundTrip(t *testing.T) {
 	}
 
 	dst := filepath.Join(t.TempDir(), "pki")
-	if err := Download(ctx, c, dst, key, fsutil.NewDisk(nil)); err != nil {
+	if err := Download(ctx, kubeclienttest.Wrap(c), dst, key, fsutil.NewDisk(nil)); err != nil {
 		t.Fatal(err)
 	}
 	for n, data := range want {
@@ -152,14 +153,14 @@ func TestUploadDownloadRoundTrip(t *testing.T) {
 		}
 	}
 	// A second download over the same files keeps them; a file of another cluster is refused.
-	if err := Download(ctx, c, dst, key, fsutil.NewDisk(nil)); err != nil {
+	if err := Download(ctx, kubeclienttest.Wrap(c), dst, key, fsutil.NewDisk(nil)); err != nil {
 		t.Errorf("download over identical files: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(dst, "ca.crt"), []byte("another CA"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(dst, "sa.key"))
-	err = Download(ctx, c, dst, key, fsutil.NewDisk(nil))
+	err = Download(ctx, kubeclienttest.Wrap(c), dst, key, fsutil.NewDisk(nil))
 	if err == nil || !strings.Contains(err.Error(), "ca.crt exists and differs") {
 		t.Errorf("download over another CA: %v", err)
 	}
@@ -175,7 +176,7 @@ func TestUploadOwnerTokenAndRBAC(t *testing.T) {
 	writeShared(t, src)
 	c := newClient()
 	before := time.Now()
-	if err := Upload(ctx, c, &config.Config{}, src, mustKey(t)); err != nil {
+	if err := Upload(ctx, kubeclienttest.Wrap(c), &config.Config{}, src, mustKey(t)); err != nil {
 		t.Fatal(err)
 	}
 	s, err := c.CoreV1().Secrets("kube-system").Get(ctx, SecretName, metav1.GetOptions{})
@@ -226,7 +227,7 @@ func TestUploadOwnerTokenAndRBAC(t *testing.T) {
 
 	// A re-upload moves the Secret to a new token: the old key no longer decrypts it.
 	key2 := mustKey(t)
-	if err := Upload(ctx, c, &config.Config{}, src, key2); err != nil {
+	if err := Upload(ctx, kubeclienttest.Wrap(c), &config.Config{}, src, key2); err != nil {
 		t.Fatal(err)
 	}
 	s2, _ := c.CoreV1().Secrets("kube-system").Get(ctx, SecretName, metav1.GetOptions{})
@@ -245,12 +246,12 @@ func TestDownloadWrongKeyWritesNothing(t *testing.T) {
 	src := t.TempDir()
 	writeShared(t, src)
 	c := newClient()
-	if err := Upload(ctx, c, &config.Config{}, src, mustKey(t)); err != nil {
+	if err := Upload(ctx, kubeclienttest.Wrap(c), &config.Config{}, src, mustKey(t)); err != nil {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(t.TempDir(), "pki")
 	w := &countingWriter{Writer: fsutil.NewDisk(nil)}
-	err := Download(ctx, c, dst, mustKey(t), w)
+	err := Download(ctx, kubeclienttest.Wrap(c), dst, mustKey(t), w)
 	if err == nil || !strings.Contains(err.Error(), "the certificate key does not decrypt kube-system/kubeadm-certs") ||
 		!strings.Contains(err.Error(), "kubestrap init phase upload-certs --upload-certs") {
 		t.Errorf("wrong key: %v", err)
@@ -266,7 +267,7 @@ func TestDownloadWrongKeyWritesNothing(t *testing.T) {
 func TestDownloadMissingSecret(t *testing.T) {
 	t.Parallel()
 	w := &countingWriter{Writer: fsutil.NewDisk(nil)}
-	err := Download(context.Background(), newClient(), t.TempDir(), mustKey(t), w)
+	err := Download(context.Background(), kubeclienttest.Wrap(newClient()), t.TempDir(), mustKey(t), w)
 	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "re-upload") {
 		t.Errorf("missing Secret: %v", err)
 	}
@@ -281,7 +282,7 @@ func TestUploadMissingFileChangesNothing(t *testing.T) {
 	writeShared(t, src)
 	os.Remove(filepath.Join(src, "etcd/ca.key"))
 	c := newClient()
-	err := Upload(context.Background(), c, &config.Config{}, src, mustKey(t))
+	err := Upload(context.Background(), kubeclienttest.Wrap(c), &config.Config{}, src, mustKey(t))
 	if err == nil || !strings.Contains(err.Error(), "etcd/ca.key") {
 		t.Errorf("missing etcd/ca.key: %v", err)
 	}
@@ -305,7 +306,7 @@ func TestExternalEtcd(t *testing.T) {
 	cfg.Cluster.Etcd.External = &config.ExternalEtcd{CAFile: filepath.Join(ext, "ca.pem"), CertFile: filepath.Join(ext, "client.pem"), KeyFile: filepath.Join(ext, "client-key.pem")}
 	c := newClient()
 	key := mustKey(t)
-	if err := Upload(ctx, c, cfg, src, key); err != nil {
+	if err := Upload(ctx, kubeclienttest.Wrap(c), cfg, src, key); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := c.CoreV1().Secrets("kube-system").Get(ctx, SecretName, metav1.GetOptions{})
@@ -318,11 +319,11 @@ func TestExternalEtcd(t *testing.T) {
 		t.Error("external etcd: the Secret carries a local etcd CA")
 	}
 	dst := t.TempDir()
-	if err := Download(ctx, c, filepath.Join(dst, "pki"), key, fsutil.NewDisk(nil)); err == nil || !strings.Contains(err.Error(), "etcd.external.caFile") {
+	if err := Download(ctx, kubeclienttest.Wrap(c), filepath.Join(dst, "pki"), key, fsutil.NewDisk(nil)); err == nil || !strings.Contains(err.Error(), "etcd.external.caFile") {
 		t.Errorf("download without external paths: %v", err)
 	}
 	keyPath := filepath.Join(dst, "etcd", "client-key.pem")
-	if err := Download(ctx, c, filepath.Join(dst, "pki"), key, fsutil.NewDisk(nil),
+	if err := Download(ctx, kubeclienttest.Wrap(c), filepath.Join(dst, "pki"), key, fsutil.NewDisk(nil),
 		ExternalEtcd(filepath.Join(dst, "etcd", "ca.pem"), filepath.Join(dst, "etcd", "client.pem"), keyPath)); err != nil {
 		t.Fatal(err)
 	}
@@ -335,14 +336,14 @@ func TestExternalEtcd(t *testing.T) {
 
 	// An external etcd with a CA but no client certificate shares the CA alone.
 	cfg.Cluster.Etcd.External = &config.ExternalEtcd{CAFile: filepath.Join(ext, "ca.pem")}
-	if err := Upload(ctx, c, cfg, src, key); err != nil {
+	if err := Upload(ctx, kubeclienttest.Wrap(c), cfg, src, key); err != nil {
 		t.Fatal(err)
 	}
 	if got := Keys(cfg); strings.Contains(strings.Join(got, ","), ExternalEtcdKey) || !strings.Contains(strings.Join(got, ","), ExternalEtcdCA) {
 		t.Errorf("keys with a CA only: %v", got)
 	}
 	dst = t.TempDir()
-	if err := Download(ctx, c, filepath.Join(dst, "pki"), key, fsutil.NewDisk(nil), ExternalEtcd(filepath.Join(dst, "ca.pem"), "", "")); err != nil {
+	if err := Download(ctx, kubeclienttest.Wrap(c), filepath.Join(dst, "pki"), key, fsutil.NewDisk(nil), ExternalEtcd(filepath.Join(dst, "ca.pem"), "", "")); err != nil {
 		t.Errorf("CA-only download: %v", err)
 	}
 }
@@ -373,7 +374,7 @@ func TestEncryptionConfigHandOff(t *testing.T) {
 	}
 	c := newClient()
 	key := mustKey(t)
-	if err := Upload(ctx, c, &config.Config{}, src, key, EncryptionConfig(encSrc)); err != nil {
+	if err := Upload(ctx, kubeclienttest.Wrap(c), &config.Config{}, src, key, EncryptionConfig(encSrc)); err != nil {
 		t.Fatal(err)
 	}
 	s, err := c.CoreV1().Secrets("kube-system").Get(ctx, SecretName, metav1.GetOptions{})
@@ -384,7 +385,7 @@ func TestEncryptionConfigHandOff(t *testing.T) {
 		t.Fatalf("the Secret's %s: present %v, in the clear %v", EncryptionConfigKey, ok, bytes.Contains(sealed, plain))
 	}
 	encDst := filepath.Join(t.TempDir(), "kubestrap", "encryption-config.yaml")
-	if err := Download(ctx, c, filepath.Join(t.TempDir(), "pki"), key, fsutil.NewDisk(nil), EncryptionConfig(encDst)); err != nil {
+	if err := Download(ctx, kubeclienttest.Wrap(c), filepath.Join(t.TempDir(), "pki"), key, fsutil.NewDisk(nil), EncryptionConfig(encDst)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(encDst)
@@ -398,7 +399,7 @@ func TestEncryptionConfigHandOff(t *testing.T) {
 	if err := os.WriteFile(encDst, []byte("other"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := Download(ctx, c, filepath.Join(t.TempDir(), "pki"), key, fsutil.NewDisk(nil), EncryptionConfig(encDst)); err == nil || !strings.Contains(err.Error(), "differs from the uploaded "+EncryptionConfigKey) {
+	if err := Download(ctx, kubeclienttest.Wrap(c), filepath.Join(t.TempDir(), "pki"), key, fsutil.NewDisk(nil), EncryptionConfig(encDst)); err == nil || !strings.Contains(err.Error(), "differs from the uploaded "+EncryptionConfigKey) {
 		t.Errorf("err %v, want the differing file refused", err)
 	}
 }

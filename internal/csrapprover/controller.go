@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -17,12 +18,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	certificateslisters "k8s.io/client-go/listers/certificates/v1"
 	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	"k8s.io/client-go/tools/cache"
@@ -41,15 +41,15 @@ const (
 // Several controllers (one per control-plane node) may run at once: approval and the record's
 // update both go through the API's optimistic concurrency, so they need no leader election.
 type Controller struct {
-	client   kubernetes.Interface
+	client   kubeclient.Interface
 	recorder record.EventRecorder
 	log      io.Writer
 
-	csrs    certificateslisters.CertificateSigningRequestLister
-	leases  coordinationlisters.LeaseLister
-	synced  []cache.InformerSynced
-	queue   workqueue.TypedRateLimitingInterface[string]
-	factory []informers.SharedInformerFactory
+	csrs      certificateslisters.CertificateSigningRequestLister
+	leases    coordinationlisters.LeaseLister
+	synced    []cache.InformerSynced
+	queue     workqueue.TypedRateLimitingInterface[string]
+	informers []cache.SharedIndexInformer
 
 	mu sync.Mutex
 	// reported is the last rejection announced per CSR, so that an unchanged verdict is not
@@ -63,7 +63,7 @@ type Controller struct {
 const leaseKeyPrefix = "lease/"
 
 // New builds a controller over client. Events go to recorder (NewRecorder in production).
-func New(client kubernetes.Interface, recorder record.EventRecorder, log io.Writer) *Controller {
+func New(client kubeclient.Interface, recorder record.EventRecorder, log io.Writer) *Controller {
 	c := &Controller{
 		client:   client,
 		recorder: recorder,
@@ -72,24 +72,42 @@ func New(client kubernetes.Interface, recorder record.EventRecorder, log io.Writ
 		reported: map[string]string{},
 		notReady: errors.New("not started"),
 	}
+	// The informers list and watch through kubeclient; ToListWatcherWithWatchListSemantics keeps
+	// the client's own answer to whether it can stream a watch's initial list (client-go's fake
+	// cannot), as the informer factory's generated informers do.
 	// Only kubelet-serving CSRs: the approver has nothing to say about any other signer's.
-	csrFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-		o.FieldSelector = fields.OneTermEqualSelector("spec.signerName", certificatesv1.KubeletServingSignerName).String()
-	}))
-	leaseFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(corev1.NamespaceNodeLease))
-	c.factory = []informers.SharedInformerFactory{csrFactory, leaseFactory}
-
-	csrInformer := csrFactory.Certificates().V1().CertificateSigningRequests()
-	leaseInformer := leaseFactory.Coordination().V1().Leases()
-	c.csrs, c.leases = csrInformer.Lister(), leaseInformer.Lister()
-	c.synced = []cache.InformerSynced{csrInformer.Informer().HasSynced, leaseInformer.Informer().HasSynced}
+	servingOnly := fields.OneTermEqualSelector("spec.signerName", certificatesv1.KubeletServingSignerName).String()
+	csrAPI := client.CertificatesV1().CertificateSigningRequests()
+	csrInformer := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = servingOnly
+			return csrAPI.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = servingOnly
+			return csrAPI.Watch(ctx, o)
+		},
+	}, client), &certificatesv1.CertificateSigningRequest{}, 0, cache.Indexers{})
+	leaseAPI := client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	leaseInformer := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return leaseAPI.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return leaseAPI.Watch(ctx, o)
+		},
+	}, client), &coordinationv1.Lease{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	c.informers = []cache.SharedIndexInformer{csrInformer, leaseInformer}
+	c.csrs = certificateslisters.NewCertificateSigningRequestLister(csrInformer.GetIndexer())
+	c.leases = coordinationlisters.NewLeaseLister(leaseInformer.GetIndexer())
+	c.synced = []cache.InformerSynced{csrInformer.HasSynced, leaseInformer.HasSynced}
 
 	enqueueCSR := func(obj any) {
 		if csr, ok := obj.(*certificatesv1.CertificateSigningRequest); ok {
 			c.queue.Add(csr.Name)
 		}
 	}
-	_, _ = csrInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, _ = csrInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueueCSR,
 		UpdateFunc: func(_, obj any) { enqueueCSR(obj) },
 		DeleteFunc: func(obj any) {
@@ -103,7 +121,7 @@ func New(client kubernetes.Interface, recorder record.EventRecorder, log io.Writ
 			c.queue.Add(leaseKeyPrefix + l.Name)
 		}
 	}
-	_, _ = leaseInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, _ = leaseInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: enqueueLease,
 		// A kubelet renews its Lease every few seconds; only a changed annotation is news.
 		UpdateFunc: func(old, obj any) {
@@ -119,10 +137,26 @@ func New(client kubernetes.Interface, recorder record.EventRecorder, log io.Writ
 
 // NewRecorder returns an event recorder that writes core/v1 Events through client as
 // kubestrap-csr-approver, and the function that stops it.
-func NewRecorder(client kubernetes.Interface) (record.EventRecorder, func()) {
+func NewRecorder(client kubeclient.Interface) (record.EventRecorder, func()) {
 	b := record.NewBroadcaster()
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	return b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Program}), b.Shutdown
+	b.StartRecordingToSink(eventSink{client})
+	return b.NewRecorder(kubeclient.Scheme, corev1.EventSource{Component: Program}), b.Shutdown
+}
+
+// eventSink writes the recorder's Events in their own namespaces, as client-go's EventSinkImpl
+// does for a clientset.
+type eventSink struct{ client kubeclient.Interface }
+
+func (s eventSink) Create(e *corev1.Event) (*corev1.Event, error) {
+	return s.client.CoreV1().Events(e.Namespace).Create(context.Background(), e, metav1.CreateOptions{})
+}
+
+func (s eventSink) Update(e *corev1.Event) (*corev1.Event, error) {
+	return s.client.CoreV1().Events(e.Namespace).Update(context.Background(), e, metav1.UpdateOptions{})
+}
+
+func (s eventSink) Patch(e *corev1.Event, data []byte) (*corev1.Event, error) {
+	return s.client.CoreV1().Events(e.Namespace).Patch(context.Background(), e.Name, types.StrategicMergePatchType, data, metav1.PatchOptions{})
 }
 
 // Run starts the informers and processes CSRs until ctx ends.
@@ -132,8 +166,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	if !c.waitForAccess(ctx) {
 		return c.stoppedEarly(ctx)
 	}
-	for _, f := range c.factory {
-		f.Start(ctx.Done())
+	for _, inf := range c.informers {
+		go inf.RunWithContext(ctx)
 	}
 	c.setNotReady(errors.New("the CertificateSigningRequest and Lease caches have not synced yet"))
 	fmt.Fprintf(c.log, "[csr-approver] Watching %s CertificateSigningRequests and the join addresses on kube-node-lease Leases\n", certificatesv1.KubeletServingSignerName)
@@ -144,9 +178,6 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.setNotReady(nil)
 	<-ctx.Done()
 	c.setNotReady(errors.New("stopping"))
-	for _, f := range c.factory {
-		f.Shutdown()
-	}
 	return nil
 }
 

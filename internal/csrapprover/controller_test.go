@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -54,7 +55,8 @@ func TestController(t *testing.T) {
 	keys(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	client := fake.NewClientset()
+	fakeClient := fake.NewClientset()
+	client := kubeclienttest.Wrap(fakeClient)
 	if err := EnsureObjects(ctx, client, "", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestController(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- New(client, recorder, &log).Run(ctx) }()
 
-	waitFor(t, "CSR good to be approved", func() bool { return approved(ctx, t, client, "good") })
+	waitFor(t, "CSR good to be approved", func() bool { return approved(ctx, t, fakeClient, "good") })
 	var events []string
 	drain := func() {
 		for {
@@ -119,7 +121,7 @@ func TestController(t *testing.T) {
 			t.Errorf("CSR %s: conditions %v, want none (pending, never denied)", name, csr.Status.Conditions)
 		}
 	}
-	if got := recorded(ctx, t, client)["worker-1"]; got != "10.0.0.5,fd00::5" {
+	if got := recorded(ctx, t, fakeClient)["worker-1"]; got != "10.0.0.5,fd00::5" {
 		t.Errorf("recorded addresses of worker-1 = %q", got)
 	}
 
@@ -137,10 +139,10 @@ func TestController(t *testing.T) {
 		return strings.Contains(log.String(), `ignoring kubestrap.io/join-addresses="10.0.0.5,fd00::5,192.0.2.99"`)
 	})
 	waitFor(t, "a Warning event for CSR foreign-again", func() bool { return foreignWarnings() >= 2 })
-	if approved(ctx, t, client, "foreign-again") {
+	if approved(ctx, t, fakeClient, "foreign-again") {
 		t.Error("foreign-again was approved after the node rewrote its annotation")
 	}
-	if got := recorded(ctx, t, client)["worker-1"]; got != "10.0.0.5,fd00::5" {
+	if got := recorded(ctx, t, fakeClient)["worker-1"]; got != "10.0.0.5,fd00::5" {
 		t.Errorf("recorded addresses of worker-1 changed to %q", got)
 	}
 	cancel()
@@ -155,7 +157,8 @@ func TestPendingUntilJoinAddresses(t *testing.T) {
 	keys(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	client := fake.NewClientset()
+	fakeClient := fake.NewClientset()
+	client := kubeclienttest.Wrap(fakeClient)
 	if err := EnsureObjects(ctx, client, "", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -172,20 +175,21 @@ func TestPendingUntilJoinAddresses(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no event for the early CSR")
 	}
-	if approved(ctx, t, client, "early") {
+	if approved(ctx, t, fakeClient, "early") {
 		t.Fatal("approved without join addresses")
 	}
 	if _, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Create(ctx, lease("worker-1", "10.0.0.5,fd00::5"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "CSR early to be approved", func() bool { return approved(ctx, t, client, "early") })
+	waitFor(t, "CSR early to be approved", func() bool { return approved(ctx, t, fakeClient, "early") })
 }
 
 // TestEnsureObjects: least privilege, and init's entry for the control-plane node is written once
 // and never replaced.
 func TestEnsureObjects(t *testing.T) {
 	ctx := context.Background()
-	client := fake.NewClientset()
+	fakeClient := fake.NewClientset()
+	client := kubeclienttest.Wrap(fakeClient)
 	cp := []netip.Addr{netip.MustParseAddr("192.168.0.10")}
 	for range 2 {
 		if err := EnsureObjects(ctx, client, "cp-1", cp); err != nil {
@@ -226,7 +230,7 @@ func TestEnsureObjects(t *testing.T) {
 	if err := EnsureObjects(ctx, client, "cp-1", []netip.Addr{netip.MustParseAddr("10.9.9.9")}); err != nil {
 		t.Fatal(err)
 	}
-	if got := recorded(ctx, t, client)["cp-1"]; got != "192.168.0.10" {
+	if got := recorded(ctx, t, fakeClient)["cp-1"]; got != "192.168.0.10" {
 		t.Errorf("cp-1 recorded as %q, want the first value 192.168.0.10", got)
 	}
 }
@@ -268,8 +272,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // boot) ends Run without an error, so the process exits 0 and systemd does not mark its unit
 // failed when reset stops it.
 func TestStopBeforeCachesSyncIsClean(t *testing.T) {
-	client := fake.NewClientset()
-	client.PrependReactor("list", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
+	fakeClient := fake.NewClientset()
+	client := kubeclienttest.Wrap(fakeClient)
+	fakeClient.PrependReactor("list", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.New("the apiserver is not up yet")
 	})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -100,10 +101,11 @@ func TestListenHealthRefuses(t *testing.T) {
 // list the CSRs; it becomes ready within seconds of being allowed (not after the informers'
 // growing list backoff), and not ready again when it stops.
 func TestReadyFollowsAccess(t *testing.T) {
-	client := fake.NewClientset()
+	fakeClient := fake.NewClientset()
+	client := kubeclienttest.Wrap(fakeClient)
 	var forbidden atomic.Bool
 	forbidden.Store(true)
-	client.PrependReactor("list", "certificatesigningrequests", func(k8stesting.Action) (bool, runtime.Object, error) {
+	fakeClient.PrependReactor("list", "certificatesigningrequests", func(k8stesting.Action) (bool, runtime.Object, error) {
 		if forbidden.Load() {
 			return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "certificates.k8s.io", Resource: "certificatesigningrequests"}, "", errors.New("user kubestrap:csr-approver has no rights yet"))
 		}

@@ -10,7 +10,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/kubestrap/kubestrap/internal/kubeclient"
@@ -63,7 +62,7 @@ func subject() []rbacv1.Subject {
 // node's own addresses are recorded for it: init, run by a cluster admin, vouches for them as join
 // does for a worker. An existing entry is kept: the record is frozen, and its data is the
 // approver's, so it is created, never applied.
-func EnsureObjects(ctx context.Context, c kubernetes.Interface, node string, addrs []netip.Addr) error {
+func EnsureObjects(ctx context.Context, c kubeclient.Interface, node string, addrs []netip.Addr) error {
 	rbac := c.RbacV1()
 	if err := kubeclient.Apply(ctx, rbac.ClusterRoles(), ClusterRole()); err != nil {
 		return err
@@ -90,7 +89,7 @@ func EnsureObjects(ctx context.Context, c kubernetes.Interface, node string, add
 	return ensureRecord(ctx, c, node, addrs)
 }
 
-func ensureRecord(ctx context.Context, c kubernetes.Interface, node string, addrs []netip.Addr) error {
+func ensureRecord(ctx context.Context, c kubeclient.Interface, node string, addrs []netip.Addr) error {
 	cms := c.CoreV1().ConfigMaps(metav1.NamespaceSystem)
 	data := map[string]string{}
 	if node != "" && len(addrs) > 0 {

@@ -24,7 +24,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -200,7 +199,7 @@ func (p poller) poll(ctx context.Context, interval time.Duration, try func(ctx c
 // newClient returns a client for fetching cluster-info and probing the token, one per trust
 // level (insecure, pinned CA, pinned CA with the token).
 // log is the discovery log: at -v 2 each request is logged there (never its token).
-func newClient(server string, caData []byte, bearer string, log io.Writer) (kubernetes.Interface, error) {
+func newClient(server string, caData []byte, bearer string, log io.Writer) (kubeclient.Interface, error) {
 	rc := &rest.Config{
 		Host:      server,
 		Timeout:   requestTimeout,
@@ -223,7 +222,7 @@ func newClient(server string, caData []byte, bearer string, log io.Writer) (kube
 	return kubeclient.FromRESTConfig(rc, kubeclient.Options{Timeout: rc.Timeout, UserAgent: rc.UserAgent, Log: log})
 }
 
-func getClusterInfo(ctx context.Context, c kubernetes.Interface) (*corev1.ConfigMap, error) {
+func getClusterInfo(ctx context.Context, c kubeclient.Interface) (*corev1.ConfigMap, error) {
 	cm, err := c.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, bootstrapapi.ConfigMapClusterInfo, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", metav1.NamespacePublic, bootstrapapi.ConfigMapClusterInfo, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/copycerts"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 )
 
 // uploadCertsOffset moves the control plane of the certificate hand-off test to its own ports.
@@ -72,6 +73,11 @@ func TestUploadCerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := kubernetes.NewForConfigOrDie(rc)
+	// kubestrap's own client (package kubeclient), as join uses it, against the real apiserver.
+	kc, err := kubeclient.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -116,7 +122,7 @@ func TestUploadCerts(t *testing.T) {
 
 	t.Run("download", func(t *testing.T) {
 		dst := filepath.Join(t.TempDir(), "pki")
-		if err := copycerts.Download(ctx, admin, dst, mustKey(t, key), fsutil.NewDisk(nil)); err != nil {
+		if err := copycerts.Download(ctx, kc, dst, mustKey(t, key), fsutil.NewDisk(nil)); err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range []string{"ca.crt", "ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "sa.key", "sa.pub", "etcd/ca.crt", "etcd/ca.key"} {
@@ -128,7 +134,7 @@ func TestUploadCerts(t *testing.T) {
 		}
 		other, _ := copycerts.NewKey()
 		wrong := filepath.Join(t.TempDir(), "pki")
-		err := copycerts.Download(ctx, admin, wrong, mustKey(t, other), fsutil.NewDisk(nil))
+		err = copycerts.Download(ctx, kc, wrong, mustKey(t, other), fsutil.NewDisk(nil))
 		if err == nil || !strings.Contains(err.Error(), "the certificate key does not decrypt kube-system/kubeadm-certs") {
 			t.Errorf("a wrong key: %v", err)
 		}
@@ -164,10 +170,10 @@ func TestUploadCerts(t *testing.T) {
 		t.Errorf("the new key is on stderr:\n%s", r.stderr)
 	}
 	dst := filepath.Join(t.TempDir(), "pki")
-	if err := copycerts.Download(ctx, admin, dst, mustKey(t, key), fsutil.NewDisk(nil)); err == nil {
+	if err := copycerts.Download(ctx, kc, dst, mustKey(t, key), fsutil.NewDisk(nil)); err == nil {
 		t.Error("the old key still decrypts the re-uploaded certificates")
 	}
-	if err := copycerts.Download(ctx, admin, dst, mustKey(t, key2), fsutil.NewDisk(nil)); err != nil {
+	if err := copycerts.Download(ctx, kc, dst, mustKey(t, key2), fsutil.NewDisk(nil)); err != nil {
 		t.Errorf("the new key: %v", err)
 	}
 	secret, err = admin.CoreV1().Secrets("kube-system").Get(ctx, copycerts.SecretName, metav1.GetOptions{})
@@ -199,7 +205,7 @@ func TestUploadCerts(t *testing.T) {
 		t.Fatalf("kubeadm-certs still exists 3 minutes after its owning token was deleted: %v", err)
 	}
 	t.Logf("the garbage collector deleted kubeadm-certs %s after its token", time.Since(start).Round(100*time.Millisecond))
-	if err := copycerts.Download(ctx, admin, filepath.Join(t.TempDir(), "pki"), mustKey(t, key2), fsutil.NewDisk(nil)); err == nil || !strings.Contains(err.Error(), "does not exist") {
+	if err := copycerts.Download(ctx, kc, filepath.Join(t.TempDir(), "pki"), mustKey(t, key2), fsutil.NewDisk(nil)); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("download after expiry: %v", err)
 	}
 }

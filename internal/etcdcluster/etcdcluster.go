@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -30,7 +31,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Member is one member of an etcd cluster. A member added but not started yet has no Name and no
@@ -529,7 +529,7 @@ func Remove(ctx context.Context, c Client, id uint64, force bool) error {
 // control-plane nodes as the API knows them: the addresses of the default/kubernetes Service's
 // endpoints, which are the apiservers' advertise addresses. A stacked etcd member listens on its
 // node's advertise address, so these reach the other members when this node's own etcd is down.
-func Endpoints(ctx context.Context, client kubernetes.Interface, clientPort int32) ([]string, error) {
+func Endpoints(ctx context.Context, client kubeclient.Interface, clientPort int32) ([]string, error) {
 	var addrs []string
 	eps, err := client.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=kubernetes"})
 	if err != nil && !apierrors.IsNotFound(err) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -254,7 +255,7 @@ func TestHealthCountsVotersOnly(t *testing.T) {
 func TestEndpoints(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := fake.NewClientset(&discoveryv1.EndpointSlice{
+	fakeC := fake.NewClientset(&discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: "kubernetes", Namespace: "default", Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes"}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.2"}}, {Addresses: []string{"10.0.0.1"}}},
@@ -262,19 +263,20 @@ func TestEndpoints(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "default", Labels: map[string]string{discoveryv1.LabelServiceName: "other"}},
 		Endpoints:  []discoveryv1.Endpoint{{Addresses: []string{"10.9.9.9"}}},
 	})
+	c := kubeclienttest.Wrap(fakeC)
 	got, err := Endpoints(ctx, c, 2379)
 	if want := []string{"https://10.0.0.1:2379", "https://10.0.0.2:2379"}; err != nil || !slices.Equal(got, want) {
 		t.Errorf("EndpointSlice: %v %v, want %v", got, err, want)
 	}
-	c = fake.NewClientset(&corev1.Endpoints{
+	c = kubeclienttest.Wrap(fake.NewClientset(&corev1.Endpoints{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"},
 		Subsets:    []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "fd00::1"}}}},
-	})
+	}))
 	got, err = Endpoints(ctx, c, 2379)
 	if want := []string{"https://[fd00::1]:2379"}; err != nil || !slices.Equal(got, want) {
 		t.Errorf("Endpoints: %v %v, want %v", got, err, want)
 	}
-	if _, err := Endpoints(ctx, fake.NewClientset(), 2379); err == nil {
+	if _, err := Endpoints(ctx, kubeclienttest.Wrap(fake.NewClientset()), 2379); err == nil {
 		t.Error("no endpoints: no error")
 	}
 }

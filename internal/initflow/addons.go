@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubestrap/kubestrap/internal/addons"
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
@@ -98,7 +97,7 @@ type addonObjects interface{ List() []runtime.Object }
 
 // runAddon is an addon phase: build the addon's objects from the configuration, print them in a
 // dry run, otherwise apply them with the admin credentials.
-func runAddon[O addonObjects](name string, build func(*config.Config) (O, error), ensure func(context.Context, kubernetes.Interface, O) error) func(context.Context, *Data) error {
+func runAddon[O addonObjects](name string, build func(*config.Config) (O, error), ensure func(context.Context, kubeclient.Interface, O) error) func(context.Context, *Data) error {
 	return func(ctx context.Context, d *Data) error {
 		o, err := build(d.cfg)
 		if err != nil {
@@ -107,7 +106,7 @@ func runAddon[O addonObjects](name string, build func(*config.Config) (O, error)
 		if d.dryRun {
 			return printAddon(d.log, name, o.List())
 		}
-		if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
+		if err := d.withAdminClient(ctx, func(ctx context.Context, c kubeclient.Interface) error {
 			return ensure(ctx, c, o)
 		}); err != nil {
 			return err

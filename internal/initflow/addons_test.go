@@ -18,6 +18,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/config/configtest"
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/testfixture"
 )
@@ -87,7 +88,8 @@ func TestMarkControlPlaneMessagesAsKubeadm(t *testing.T) {
 func TestMarkControlPlanePhaseAlone(t *testing.T) {
 	t.Parallel()
 	cfg := defaulted(t)
-	c := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cp-1"}})
+	fakeC := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cp-1"}})
+	c := kubeclienttest.Wrap(fakeC)
 	var log bytes.Buffer
 	d, err := New(cfg, paths.MustUnder(t.TempDir()), config.ModeLocal, Options{Out: &bytes.Buffer{}, Log: &log})
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -47,7 +46,7 @@ func controlPlaneRunning(ctx context.Context, d *Data) (bool, string) {
 
 // clientset returns a client authenticated with admin.conf, creating the admin binding through
 // super-admin.conf first, since admin.conf's group has no rights until that binding exists.
-func (d *Data) clientset(ctx context.Context) (kubernetes.Interface, error) {
+func (d *Data) clientset(ctx context.Context) (kubeclient.Interface, error) {
 	if d.client != nil {
 		return d.client, nil
 	}
@@ -77,14 +76,14 @@ func initComplete(ctx context.Context, d *Data) bool {
 	return bootstrap.InitComplete(ctx, c)
 }
 
-func clientFromKubeconfig(path string, log io.Writer) (kubernetes.Interface, error) {
+func clientFromKubeconfig(path string, log io.Writer) (kubeclient.Interface, error) {
 	return kubeclient.FromKubeconfigFile(path, kubeclient.Options{Log: log}) // -v 2 logs each request
 }
 
 // withAdminClient runs fn with the admin client, retrying every error until
 // timeouts.kubernetesAPICall passes: right after /readyz the apiserver can still deny writes for
 // a moment while its RBAC caches fill, so even Forbidden is not final here.
-func (d *Data) withAdminClient(ctx context.Context, fn func(context.Context, kubernetes.Interface) error) error {
+func (d *Data) withAdminClient(ctx context.Context, fn func(context.Context, kubeclient.Interface) error) error {
 	return kubeclient.Retry(ctx, d.cfg.KubernetesAPICallTimeout(), nil, func(ctx context.Context) error {
 		c, err := d.clientset(ctx)
 		if err != nil {
@@ -120,13 +119,13 @@ func runUploadKubeletConfig(ctx context.Context, d *Data) error {
 
 // uploadConfigMap stores data in the kube-system ConfigMap name through upload, announcing it
 // first; a dry run prints what it would store instead.
-func uploadConfigMap(ctx context.Context, d *Data, name string, data []byte, announce string, upload func(context.Context, kubernetes.Interface, []byte) error) error {
+func uploadConfigMap(ctx context.Context, d *Data, name string, data []byte, announce string, upload func(context.Context, kubeclient.Interface, []byte) error) error {
 	if d.dryRun {
 		fmt.Fprintf(d.log, "[dryrun] Would create ConfigMap kube-system/%s with:\n%s", name, data)
 		return nil
 	}
 	fmt.Fprintln(d.log, announce)
-	return d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
+	return d.withAdminClient(ctx, func(ctx context.Context, c kubeclient.Interface) error {
 		return upload(ctx, c, data)
 	})
 }
@@ -151,7 +150,7 @@ func runBootstrapToken(ctx context.Context, d *Data) error {
 		return nil
 	}
 	fmt.Fprintln(d.log, "[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles")
-	return d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
+	return d.withAdminClient(ctx, func(ctx context.Context, c kubeclient.Interface) error {
 		for _, t := range tokens {
 			if err := bootstrap.CreateOrUpdateToken(ctx, c, t); err != nil {
 				return err

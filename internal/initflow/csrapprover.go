@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/controlplane"
 	"github.com/kubestrap/kubestrap/internal/csrapprover"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/supervisor"
 )
 
@@ -38,7 +38,7 @@ func runCSRApproverObjects(ctx context.Context, d *Data) error {
 	if node != "" {
 		fmt.Fprintf(d.log, "[csr-approver] Recording the addresses of this node (%s): %s\n", node, csrapprover.FormatAddresses(addrs))
 	}
-	if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
+	if err := d.withAdminClient(ctx, func(ctx context.Context, c kubeclient.Interface) error {
 		return csrapprover.EnsureObjects(ctx, c, node, addrs)
 	}); err != nil {
 		return err

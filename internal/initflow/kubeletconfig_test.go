@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -28,7 +29,8 @@ func TestUploadedKubeletConfigHasUserFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := fake.NewClientset()
+	fakeClient := fake.NewClientset()
+	client := kubeclienttest.Wrap(fakeClient)
 	d.client = client
 	if err := runUploadKubeletConfig(context.Background(), d); err != nil {
 		t.Fatal(err)

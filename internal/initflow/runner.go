@@ -9,11 +9,10 @@ import (
 	"fmt"
 	"io"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/runmode"
 	"github.com/kubestrap/kubestrap/internal/workflow"
@@ -60,7 +59,7 @@ type Data struct {
 	certificateKey string
 	certsUploaded  bool
 
-	client kubernetes.Interface
+	client kubeclient.Interface
 	// skip is a whole run's --skip-phases merged with the configuration's skipPhases; CheckStarted
 	// reads it after the run.
 	skip []string

@@ -9,11 +9,10 @@ import (
 	"os"
 	"strings"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/copycerts"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -65,7 +64,7 @@ func runUploadCerts(ctx context.Context, d *Data) error {
 				fmt.Fprintf(d.log, "[upload-certs] WARNING: kube-apiserver's encryption configuration %s is not there (%v): control-plane nodes cannot join with this upload; upload again once the control-plane phase has written it\n", enc, err)
 			}
 		}
-		if err := d.withAdminClient(ctx, func(ctx context.Context, c kubernetes.Interface) error {
+		if err := d.withAdminClient(ctx, func(ctx context.Context, c kubeclient.Interface) error {
 			return copycerts.Upload(ctx, c, cfg, certDir, key, opts...)
 		}); err != nil {
 			return err

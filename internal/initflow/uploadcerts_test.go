@@ -13,6 +13,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/copycerts"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -44,7 +45,8 @@ func TestUploadCertsUnderRootDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := fake.NewClientset()
+	fakeClient := fake.NewClientset()
+	client := kubeclienttest.Wrap(fakeClient)
 	d.client = client
 	if err := runUploadCerts(context.Background(), d); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())

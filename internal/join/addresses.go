@@ -9,12 +9,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/csrapprover"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 )
 
 // RecordAddresses puts the addresses this node has now, when it joins, on its Lease in
@@ -72,7 +72,7 @@ func (j *Join) defaultAddress() (string, error) {
 	return ip.String(), nil
 }
 
-func annotateLease(ctx context.Context, c kubernetes.Interface, node, value string) error {
+func annotateLease(ctx context.Context, c kubeclient.Interface, node, value string) error {
 	leases := c.CoordinationV1().Leases(corev1.NamespaceNodeLease)
 	_, err := leases.Create(ctx, &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Name: node, Namespace: corev1.NamespaceNodeLease, Annotations: map[string]string{csrapprover.JoinAddressesAnnotation: value}},

@@ -19,13 +19,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/initflow"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -67,21 +67,21 @@ type ControlPlaneDeps struct {
 	// DownloadCerts decrypts the kube-system/kubeadm-certs Secret with key and writes the shared
 	// certificates and keys under certDir, and kube-apiserver's encryption configuration to
 	// encryptionConfig, through w; a wrong key fails before anything is written.
-	DownloadCerts func(ctx context.Context, c kubernetes.Interface, certDir, encryptionConfig string, key []byte, w fsutil.Writer) error
+	DownloadCerts func(ctx context.Context, c kubeclient.Interface, certDir, encryptionConfig string, key []byte, w fsutil.Writer) error
 	// ParseKey checks and decodes the certificate key.
 	ParseKey func(string) ([]byte, error)
 	// NewSetup builds the node's control plane for cfg.
 	NewSetup func(cfg *config.Config, p paths.Paths, o initflow.Options) (ControlPlaneSetup, error)
 	// DialEtcd connects to the cluster's etcd members (found through the cluster, with admin)
 	// with this node's etcd client certificate.
-	DialEtcd func(ctx context.Context, admin kubernetes.Interface, cfg *config.Config, p paths.Paths) (EtcdCluster, error)
+	DialEtcd func(ctx context.Context, admin kubeclient.Interface, cfg *config.Config, p paths.Paths) (EtcdCluster, error)
 }
 
 // controlPlane is the state of a control-plane join.
 type controlPlane struct {
 	cfg   *config.Config
 	setup ControlPlaneSetup
-	admin kubernetes.Interface
+	admin kubeclient.Interface
 	etcd  EtcdCluster
 
 	unlock func(context.Context) error
@@ -248,7 +248,7 @@ func (j *Join) ControlPlaneKubeletStart(ctx context.Context) (err error) {
 
 // adminClient is a cluster-admin client through the cluster's endpoint, with the admin.conf the
 // kubeconfig phase made (signed by the downloaded CA).
-func (j *Join) adminClient() (kubernetes.Interface, error) {
+func (j *Join) adminClient() (kubeclient.Interface, error) {
 	if j.cp.admin != nil {
 		return j.cp.admin, nil
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
@@ -21,6 +20,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/etcdcluster"
 	"github.com/kubestrap/kubestrap/internal/fsutil"
 	"github.com/kubestrap/kubestrap/internal/initflow"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/kubeconfig"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
@@ -83,7 +83,7 @@ func newCPTest(t *testing.T, clusterDoc string) (*cpTest, *Join) {
 				}
 				return []byte(s), nil
 			},
-			DownloadCerts: func(ctx context.Context, _ kubernetes.Interface, certDir, encryptionConfig string, key []byte, w fsutil.Writer) error {
+			DownloadCerts: func(ctx context.Context, _ kubeclient.Interface, certDir, encryptionConfig string, key []byte, w fsutil.Writer) error {
 				if err := c.record("download-certs"); err != nil {
 					return err
 				}
@@ -99,7 +99,7 @@ func newCPTest(t *testing.T, clusterDoc string) (*cpTest, *Join) {
 				c.setup = &fakeSetup{c: c, cfg: cfg, p: p, files: o.Files}
 				return c.setup, nil
 			},
-			DialEtcd: func(ctx context.Context, admin kubernetes.Interface, cfg *config.Config, p paths.Paths) (EtcdCluster, error) {
+			DialEtcd: func(ctx context.Context, admin kubeclient.Interface, cfg *config.Config, p paths.Paths) (EtcdCluster, error) {
 				if err := c.record("dial-etcd"); err != nil {
 					return nil, err
 				}

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/copycerts"
 	"github.com/kubestrap/kubestrap/internal/etcdcluster"
@@ -95,7 +93,7 @@ func (s joinStopper) StopStaticPods(context.Context, runmode.Installed) error { 
 // hand-off, init's functions for the node's control plane, etcdcluster for the member.
 func NewControlPlaneDeps() ControlPlaneDeps {
 	return ControlPlaneDeps{
-		DownloadCerts: func(ctx context.Context, c kubernetes.Interface, certDir, encryptionConfig string, key []byte, w fsutil.Writer) error {
+		DownloadCerts: func(ctx context.Context, c kubeclient.Interface, certDir, encryptionConfig string, key []byte, w fsutil.Writer) error {
 			return copycerts.Download(ctx, c, certDir, key, w, copycerts.EncryptionConfig(encryptionConfig))
 		},
 		ParseKey: copycerts.ParseKey,
@@ -114,7 +112,7 @@ const joinLockKey = "/kubestrap.io/locks/control-plane-join"
 // dialEtcd connects to the other members, found through the cluster (default/kubernetes'
 // endpoints: the apiservers' advertise addresses, where their stacked members listen), with this
 // node's apiserver-etcd-client certificate.
-func dialEtcd(ctx context.Context, admin kubernetes.Interface, cfg *config.Config, p paths.Paths) (EtcdCluster, error) {
+func dialEtcd(ctx context.Context, admin kubeclient.Interface, cfg *config.Config, p paths.Paths) (EtcdCluster, error) {
 	var eps []string
 	err := kubeclient.Retry(ctx, cfg.KubernetesAPICallTimeout(), kubeclient.PermanentAPIError, func(ctx context.Context) error {
 		var err error

@@ -22,7 +22,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
@@ -72,7 +71,7 @@ type Options struct {
 	// Discover replaces discovery (tests); nil runs token or file discovery as configured.
 	Discover func(ctx context.Context) (*discovery.Result, error)
 	// NewClient builds an API client from a kubeconfig; nil means client-go's.
-	NewClient func(*clientcmdapi.Config) (kubernetes.Interface, error)
+	NewClient func(*clientcmdapi.Config) (kubeclient.Interface, error)
 	// Kubelet is the host's systemd-managed kubelet, to which the TLS bootstrap is handed; nil
 	// means kubestrap performs it. The caller decides (DetectKubelet).
 	Kubelet KubeletService
@@ -107,7 +106,7 @@ type Join struct {
 	// bootstrapConfig is bootstrap-kubelet.conf: the discovered cluster with the TLS bootstrap
 	// credentials.
 	bootstrapConfig *clientcmdapi.Config
-	client          kubernetes.Interface
+	client          kubeclient.Interface
 	// alg is the key algorithm of the cluster (its ClusterConfiguration's encryptionAlgorithm).
 	alg string
 	// restarted is set once the host's kubelet was restarted on our files.
@@ -278,7 +277,7 @@ func (j *Join) discover(ctx context.Context) (*discovery.Result, error) {
 }
 
 // bootstrapClient is a client with the TLS bootstrap identity.
-func (j *Join) bootstrapClient() (kubernetes.Interface, error) {
+func (j *Join) bootstrapClient() (kubeclient.Interface, error) {
 	if j.client != nil {
 		return j.client, nil
 	}
@@ -290,7 +289,7 @@ func (j *Join) bootstrapClient() (kubernetes.Interface, error) {
 	return c, nil
 }
 
-func (j *Join) newClient(kc *clientcmdapi.Config) (kubernetes.Interface, error) {
+func (j *Join) newClient(kc *clientcmdapi.Config) (kubeclient.Interface, error) {
 	if j.o.NewClient != nil {
 		return j.o.NewClient(kc)
 	}

@@ -24,7 +24,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/clientcmd"
@@ -34,6 +33,8 @@ import (
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/discovery"
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	"github.com/kubestrap/kubestrap/internal/kubelet"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
@@ -147,7 +148,7 @@ func newTestJoin(t *testing.T, root string, c *testCluster, mutate func(*Options
 		Config:    joinConfig(t),
 		Log:       &log,
 		Discover:  c.discover,
-		NewClient: func(*clientcmdapi.Config) (kubernetes.Interface, error) { return c.client, nil },
+		NewClient: func(*clientcmdapi.Config) (kubeclient.Interface, error) { return kubeclienttest.Wrap(c.client), nil },
 		Hostname:  "host-1",
 		// The address the kubelet would report; the machine's own would make tests depend on it.
 		DefaultAddress: func() (string, error) { return "10.0.0.5", nil },

@@ -9,20 +9,26 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	watchtools "k8s.io/client-go/tools/watch"
 	certutil "k8s.io/client-go/util/cert"
-	"k8s.io/client-go/util/certificate"
-	"k8s.io/client-go/util/certificate/csr"
 
+	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/paths"
 	"github.com/kubestrap/kubestrap/internal/pki"
@@ -187,7 +193,7 @@ func (j *Join) bootstrapClientCert(ctx context.Context) error {
 	var uid types.UID
 	err = j.withAPIRetry(ctx, func(ctx context.Context) error {
 		var err error
-		name, uid, err = csr.RequestCertificateWithContext(ctx, c, csrPEM, "", certificatesv1.KubeAPIServerClientKubeletSignerName, nil, usages, key)
+		name, uid, err = requestCertificate(ctx, c, csrPEM, certificatesv1.KubeAPIServerClientKubeletSignerName, usages)
 		return err
 	})
 	if err != nil {
@@ -195,7 +201,7 @@ func (j *Join) bootstrapClientCert(ctx context.Context) error {
 	}
 	j.logf("[tls-bootstrap] Submitted certificate signing request %s for %s; waiting for its approval and signature (up to %s)", name, user, timeout)
 	done := logx.Wait(j.log, "approval and signature of certificate signing request %s (up to %s)", name, timeout)
-	certPEM, err := csr.WaitForCertificate(ctx, c, name, uid)
+	certPEM, err := waitForCertificate(ctx, c, name, uid)
 	done(err)
 	if err != nil {
 		if parent.Err() != nil {
@@ -245,40 +251,107 @@ func (j *Join) bootstrapClientCert(ctx context.Context) error {
 	return nil
 }
 
-// storeClientCert puts the node's certificate and key where the kubelet keeps them, through the
-// kubelet's own certificate store (client-go's certificate.NewFileStore, which the kubelet opens
-// with the same prefix and directory): a dated kubelet-client-<date>.pem (mode 0600, fsynced)
-// and the kubelet-client-current.pem symlink switched onto it, so a kubelet started later reads
-// them and rotates them as its own. The store writes them itself rather than through the join's
-// writer, so the join's Recorder tracks the link (and the store's transient
-// kubelet-client-updated.pem) and watches the directory for the dated file, whose name the store
-// chooses, so that a failed join removes them. It returns the dated file.
+// storeClientCert puts the node's certificate and key where the kubelet keeps them, in the layout
+// of the kubelet's own certificate store (client-go's certificate.NewFileStore, which the kubelet
+// opens with the same prefix and directory): a dated kubelet-client-<date>.pem holding the
+// certificate then the key (mode 0600, fsynced), and the kubelet-client-current.pem symlink
+// (absolute target) switched onto it through kubelet-client-updated.pem, so a kubelet started
+// later reads them and rotates them as its own. Every file goes through the join's writer, so a
+// failed join removes them. It returns the dated file.
 func (j *Join) storeClientCert(certPEM, keyPEM []byte) (string, error) {
-	p := j.o.Paths
-	dir := p.KubeletPKIDir()
-	for _, path := range []string{p.KubeletClientCert(), filepath.Join(dir, kubeletClientPair+"-updated.pem")} {
-		if err := j.files.Track(path); err != nil {
-			return "", err
-		}
-	}
-	if err := j.files.Watch(dir); err != nil {
+	dir := j.o.Paths.KubeletPKIDir()
+	dated, err := filepath.Abs(filepath.Join(dir, kubeletClientPair+"-"+time.Now().Format("2006-01-02-15-04-05")+".pem"))
+	if err != nil {
 		return "", err
 	}
-	store, err := certificate.NewFileStore(kubeletClientPair, dir, dir, "", "")
-	if err != nil {
-		return "", fmt.Errorf("opening the kubelet's certificate store in %s: %w", dir, err)
-	}
-	if _, err := store.Update(certPEM, keyPEM); err != nil {
+	pair := append(append(append([]byte{}, certPEM...), '\n'), keyPEM...)
+	pair = bytes.ReplaceAll(pair, []byte("\n\n"), []byte("\n"))
+	if err := j.files.WriteFile(dated, pair, pki.KeyFileMode); err != nil {
 		return "", fmt.Errorf("writing the node's client certificate to %s: %w", dir, err)
 	}
-	dated, err := os.Readlink(store.CurrentPath())
-	if err != nil {
+	current, updated := j.o.Paths.KubeletClientCert(), filepath.Join(dir, kubeletClientPair+"-updated.pem")
+	for _, link := range []string{current, updated} {
+		if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+			return "", fmt.Errorf("%s is a file, not the symlink the kubelet's certificate store keeps there: move it away and join again", link)
+		}
+	}
+	if err := j.files.Remove(updated); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
-	if fi, err := os.Stat(dated); err == nil {
-		logx.FileWritten(j.log, dated, fi.Mode(), int(fi.Size()), false)
+	if err := j.files.Symlink(dated, updated); err != nil {
+		return "", fmt.Errorf("linking %s to %s: %w", updated, dated, err)
+	}
+	if err := j.files.Rename(updated, current); err != nil {
+		return "", fmt.Errorf("switching %s to %s: %w", current, dated, err)
 	}
 	return dated, nil
+}
+
+// requestCertificate submits a CSR for csrPEM to signer, named by the API server (csr-XXXXX) as
+// the kubelet's are, and returns its name and UID.
+func requestCertificate(ctx context.Context, c kubeclient.Interface, csrPEM []byte, signer string, usages []certificatesv1.KeyUsage) (string, types.UID, error) {
+	req := &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "csr-"},
+		Spec:       certificatesv1.CertificateSigningRequestSpec{Request: csrPEM, SignerName: signer, Usages: usages},
+	}
+	created, err := c.CertificatesV1().CertificateSigningRequests().Create(ctx, req, metav1.CreateOptions{})
+	if err != nil {
+		return "", "", err
+	}
+	return created.Name, created.UID, nil
+}
+
+// waitForCertificate watches the CSR name (of uid: a CSR recreated under the same name is not
+// ours) until it is approved and signed, and returns the certificate; a denied or failed CSR ends
+// the wait with the reason the approver or signer gave.
+func waitForCertificate(ctx context.Context, c kubeclient.Interface, name string, uid types.UID) ([]byte, error) {
+	api := c.CertificatesV1().CertificateSigningRequests()
+	byName := fields.OneTermEqualSelector("metadata.name", name).String()
+	// The wrapper keeps the client's own answer to whether it can stream a watch's initial list
+	// (client-go's fake cannot); the reflector under UntilWithSync asks.
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = byName
+			return api.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = byName
+			return api.Watch(ctx, o)
+		},
+	}, c)
+	var issued []byte
+	_, err := watchtools.UntilWithSync(ctx, lw, &certificatesv1.CertificateSigningRequest{}, nil, func(e watch.Event) (bool, error) {
+		if e.Type != watch.Added && e.Type != watch.Modified {
+			return false, nil
+		}
+		csr, ok := e.Object.(*certificatesv1.CertificateSigningRequest)
+		if !ok || csr.Name != name || csr.UID != uid {
+			return false, nil
+		}
+		approved := false
+		for _, cond := range csr.Status.Conditions {
+			switch cond.Type {
+			case certificatesv1.CertificateDenied:
+				return false, fmt.Errorf("denied (reason %q: %s)", cond.Reason, cond.Message)
+			case certificatesv1.CertificateFailed:
+				return false, fmt.Errorf("failed (reason %q: %s)", cond.Reason, cond.Message)
+			case certificatesv1.CertificateApproved:
+				approved = true
+			}
+		}
+		if approved && len(csr.Status.Certificate) > 0 {
+			issued = csr.Status.Certificate
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	return issued, nil
 }
 
 // checkIssued verifies that the signed certificate is for our key and identity: a signer that

@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 )
 
@@ -49,10 +48,10 @@ func Apply[T any](ctx context.Context, api Patcher[T], obj runtime.Object) error
 	return nil
 }
 
-// ApplyConfiguration is the JSON Apply sends for obj (apiVersion and kind filled in from the
-// client-go scheme, status, nulls and empty objects removed) and obj's kind.
+// ApplyConfiguration is the JSON Apply sends for obj (apiVersion and kind filled in from
+// Scheme, status, nulls and empty objects removed) and obj's kind.
 func ApplyConfiguration(obj runtime.Object) (kind string, data []byte, err error) {
-	gvks, _, err := scheme.Scheme.ObjectKinds(obj)
+	gvks, _, err := Scheme.ObjectKinds(obj)
 	if err != nil || len(gvks) == 0 {
 		return "", nil, fmt.Errorf("apply %T: not a Kubernetes API type: %v", obj, err)
 	}

@@ -11,7 +11,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -42,8 +41,8 @@ type Options struct {
 	Log io.Writer
 }
 
-// FromKubeconfigFile builds a clientset from a kubeconfig file's current context.
-func FromKubeconfigFile(path string, o Options) (kubernetes.Interface, error) {
+// FromKubeconfigFile builds a client from a kubeconfig file's current context.
+func FromKubeconfigFile(path string, o Options) (Interface, error) {
 	rc, err := RESTConfigFromFile(path)
 	if err != nil {
 		return nil, err
@@ -55,8 +54,8 @@ func FromKubeconfigFile(path string, o Options) (kubernetes.Interface, error) {
 	return c, nil
 }
 
-// FromKubeconfig builds a clientset from a parsed kubeconfig's current context.
-func FromKubeconfig(kc *clientcmdapi.Config, o Options) (kubernetes.Interface, error) {
+// FromKubeconfig builds a client from a parsed kubeconfig's current context.
+func FromKubeconfig(kc *clientcmdapi.Config, o Options) (Interface, error) {
 	rc, err := clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("client configuration: %w", err)
@@ -64,10 +63,10 @@ func FromKubeconfig(kc *clientcmdapi.Config, o Options) (kubernetes.Interface, e
 	return FromRESTConfig(rc, o)
 }
 
-// FromRESTConfig builds a clientset from rc, which it does not change: the options are applied
+// FromRESTConfig builds a client from rc, which it does not change: the options are applied
 // to a copy.
-func FromRESTConfig(rc *rest.Config, o Options) (kubernetes.Interface, error) {
-	return kubernetes.NewForConfig(Configure(rc, o))
+func FromRESTConfig(rc *rest.Config, o Options) (Interface, error) {
+	return NewForConfig(Configure(rc, o))
 }
 
 // Configure returns a copy of rc with o applied, for clients that are not a clientset (a raw

@@ -98,3 +98,35 @@ func TestFrontLinksNoComponent(t *testing.T) {
 		}
 	}
 }
+
+// perCommand are packages that are not components but whose start-up every command of the front
+// would pay (measured, see package kubeclient and the README's start-up row): client-go's
+// clientset of every API group with its scheme registration, and the informer factory over it.
+var perCommand = []string{
+	"k8s.io/client-go/kubernetes",
+	"k8s.io/client-go/informers",
+}
+
+// TestFrontLinksNoClientset: the front reaches the API through package kubeclient only; the
+// monolith, which links the components, is the check's counter-example.
+func TestFrontLinksNoClientset(t *testing.T) {
+	t.Parallel()
+	in := func(pkgs []pkg) []string {
+		var found []string
+		for _, p := range pkgs {
+			for _, h := range perCommand {
+				if p.path == h || strings.HasPrefix(p.path, h+"/") {
+					found = append(found, p.path)
+					break
+				}
+			}
+		}
+		return found
+	}
+	if found := in(deps(t, "front")); len(found) > 0 {
+		t.Errorf("the front program links %d packages every command pays for, e.g. %s", len(found), strings.Join(found[:min(len(found), 5)], ", "))
+	}
+	if !slices.Contains(in(deps(t, "")), "k8s.io/client-go/kubernetes/scheme") {
+		t.Error("the monolith does not link k8s.io/client-go/kubernetes/scheme: this check looks at the wrong import graph")
+	}
+}
