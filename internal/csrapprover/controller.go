@@ -18,11 +18,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
 	certificateslisters "k8s.io/client-go/listers/certificates/v1"
 	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	"k8s.io/client-go/tools/cache"
@@ -72,31 +70,13 @@ func New(client kubeclient.Interface, recorder record.EventRecorder, log io.Writ
 		reported: map[string]string{},
 		notReady: errors.New("not started"),
 	}
-	// The informers list and watch through kubeclient; ToListWatcherWithWatchListSemantics keeps
-	// the client's own answer to whether it can stream a watch's initial list (client-go's fake
-	// cannot), as the informer factory's generated informers do.
+	// Shared informers over kubeclient: client-go's informer factory would need its clientset.
 	// Only kubelet-serving CSRs: the approver has nothing to say about any other signer's.
 	servingOnly := fields.OneTermEqualSelector("spec.signerName", certificatesv1.KubeletServingSignerName).String()
-	csrAPI := client.CertificatesV1().CertificateSigningRequests()
-	csrInformer := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = servingOnly
-			return csrAPI.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = servingOnly
-			return csrAPI.Watch(ctx, o)
-		},
-	}, client), &certificatesv1.CertificateSigningRequest{}, 0, cache.Indexers{})
-	leaseAPI := client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
-	leaseInformer := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return leaseAPI.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return leaseAPI.Watch(ctx, o)
-		},
-	}, client), &coordinationv1.Lease{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	csrInformer := cache.NewSharedIndexInformer(kubeclient.ListWatch(client, client.CertificatesV1().CertificateSigningRequests(), servingOnly),
+		&certificatesv1.CertificateSigningRequest{}, 0, cache.Indexers{})
+	leaseInformer := cache.NewSharedIndexInformer(kubeclient.ListWatch(client, client.CoordinationV1().Leases(corev1.NamespaceNodeLease), ""),
+		&coordinationv1.Lease{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	c.informers = []cache.SharedIndexInformer{csrInformer, leaseInformer}
 	c.csrs = certificateslisters.NewCertificateSigningRequestLister(csrInformer.GetIndexer())
 	c.leases = coordinationlisters.NewLeaseLister(leaseInformer.GetIndexer())

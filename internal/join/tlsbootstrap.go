@@ -18,11 +18,9 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	watchtools "k8s.io/client-go/tools/watch"
@@ -306,19 +304,7 @@ func requestCertificate(ctx context.Context, c kubeclient.Interface, csrPEM []by
 // the wait with the reason the approver or signer gave.
 func waitForCertificate(ctx context.Context, c kubeclient.Interface, name string, uid types.UID) ([]byte, error) {
 	api := c.CertificatesV1().CertificateSigningRequests()
-	byName := fields.OneTermEqualSelector("metadata.name", name).String()
-	// The wrapper keeps the client's own answer to whether it can stream a watch's initial list
-	// (client-go's fake cannot); the reflector under UntilWithSync asks.
-	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = byName
-			return api.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = byName
-			return api.Watch(ctx, o)
-		},
-	}, c)
+	lw := kubeclient.ListWatch(c, api, fields.OneTermEqualSelector("metadata.name", name).String())
 	var issued []byte
 	_, err := watchtools.UntilWithSync(ctx, lw, &certificatesv1.CertificateSigningRequest{}, nil, func(e watch.Event) (bool, error) {
 		if e.Type != watch.Added && e.Type != watch.Modified {

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/gentype"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/flowcontrol"
 )
 
@@ -307,4 +308,21 @@ func (d discovery) ServerVersion() (*version.Info, error) {
 		return nil, fmt.Errorf("unable to parse the server version: %w", err)
 	}
 	return &info, nil
+}
+
+// ListWatch is r as the ListerWatcher client-go's informers and watch tools take, limited to the
+// objects fieldSelector matches ("" for all). c is the client r came from: the reflector asks it
+// whether a watch can stream its initial list (client-go's fake cannot), as the informer
+// factory's generated informers ask their clientset.
+func ListWatch[T, L runtime.Object](c Interface, r Resource[T, L], fieldSelector string) cache.ListerWatcher {
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = fieldSelector
+			return r.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = fieldSelector
+			return r.Watch(ctx, o)
+		},
+	}, c)
 }
