@@ -30,6 +30,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 )
 
 // haEnv set to "require" turns the harness's missing prerequisites into failures instead of
@@ -86,6 +89,10 @@ type haCluster struct {
 	base  string // holds the hosts' root dirs; removed by the cleanup
 	hosts []*haHost
 	proxy *haProxy
+	// netnsMounted: /run/netns was a mount point before the harness ran. iproute2 makes it one
+	// (a bind mount onto itself) when it adds the first namespace; the cleanup undoes that
+	// when the harness made it, so a run leaves the mount table as it found it.
+	netnsMounted bool
 }
 
 // haHost is one host: a network namespace with an address on the bridge and a root dir.
@@ -109,6 +116,7 @@ func newHACluster(t *testing.T, nControlPlanes int, names ...string) *haCluster 
 		t.Fatal(err)
 	}
 	c := &haCluster{t: t, base: base}
+	c.netnsMounted, _ = mountinfo.Mounted(netnsDir)
 	t.Cleanup(c.destroy)
 
 	ipCmd(t, "link", "add", haBridge, "type", "bridge")
@@ -232,8 +240,18 @@ func (c *haCluster) destroy() {
 	if err := os.RemoveAll(c.base); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}
+	if mounted, _ := mountinfo.Mounted(netnsDir); mounted && !c.netnsMounted {
+		if entries, err := os.ReadDir(netnsDir); err == nil && len(entries) == 0 {
+			if err := unix.Unmount(netnsDir, unix.MNT_DETACH); err != nil {
+				t.Errorf("cleanup: unmounting %s, which iproute2 mounted for the harness's namespaces: %v", netnsDir, err)
+			}
+		}
+	}
 	c.checkNothingLeft()
 }
+
+// netnsDir is where iproute2 keeps named network namespaces.
+const netnsDir = "/run/netns"
 
 // checkNothingLeft fails the test when a namespace, link or process of the harness survived.
 func (c *haCluster) checkNothingLeft() {
