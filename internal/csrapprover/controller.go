@@ -185,27 +185,45 @@ func (c *Controller) setNotReady(err error) {
 	c.mu.Unlock()
 }
 
-// waitForAccess polls, every second, until the approver may list what its informers watch. Its
-// rights are created by init's csr-approver phase after the control plane is up, and its process
-// starts with the control plane: an informer started before them would retry its list with a
-// backoff that grows to half a minute or more, holding readiness (and init's wait for it) that
-// long after the rights exist. It reports false when ctx ends first.
+// waitForAccess polls until the approver may list what its informers watch. Its rights are
+// created by init's csr-approver phase after the control plane is up, and its process starts with
+// the control plane: an informer started before them would retry its list with a backoff that
+// grows to half a minute or more, holding readiness (and init's wait for it) that long after the
+// rights exist. It reports false when ctx ends first.
 func (c *Controller) waitForAccess(ctx context.Context) bool {
+	start := time.Now()
 	var last string
-	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+	for {
 		err := c.canList(ctx)
 		c.setNotReady(err)
 		if err == nil {
-			return true, nil
+			return true
 		}
 		if msg := err.Error(); msg != last {
 			last = msg
-			fmt.Fprintf(c.log, "[csr-approver] Waiting: %v (retrying every second)\n", err)
+			fmt.Fprintf(c.log, "[csr-approver] Waiting: %v (retrying)\n", err)
 		}
-		return false, nil
-	})
-	return err == nil
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(accessRetry(time.Since(start))):
+		}
+	}
 }
+
+// accessRetry is the pause between access checks, running for since: short while init is about
+// to grant the rights (it waits for this approver's readiness right after, so each pause is time
+// added to init: a 1 s pause cost init about a second), long once that moment has long passed, so
+// that an approver left without rights does not list every quarter second for ever.
+func accessRetry(since time.Duration) time.Duration {
+	if since < accessFastRetryFor {
+		return 250 * time.Millisecond
+	}
+	return 2 * time.Second
+}
+
+// accessFastRetryFor covers init's wait for the control plane on a slow machine.
+const accessFastRetryFor = 3 * time.Minute
 
 func (c *Controller) canList(ctx context.Context) error {
 	_, err := c.client.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{

@@ -295,3 +295,15 @@ func TestStopBeforeCachesSyncIsClean(t *testing.T) {
 		t.Errorf("log: %q", log.String())
 	}
 }
+
+// TestAccessRetry: quick retries while init is about to grant the rights, slow ones after.
+func TestAccessRetry(t *testing.T) {
+	for _, tc := range []struct {
+		since time.Duration
+		want  time.Duration
+	}{{0, 250 * time.Millisecond}, {accessFastRetryFor - time.Second, 250 * time.Millisecond}, {accessFastRetryFor, 2 * time.Second}, {time.Hour, 2 * time.Second}} {
+		if got := accessRetry(tc.since); got != tc.want {
+			t.Errorf("accessRetry(%s) = %s, want %s", tc.since, got, tc.want)
+		}
+	}
+}
