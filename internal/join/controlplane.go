@@ -17,8 +17,6 @@ import (
 	"strconv"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
@@ -107,17 +105,8 @@ func (j *Join) controlPlaneConfig(ctx context.Context) error {
 	if j.discovered == nil {
 		return errors.New("a dry run of a control-plane join needs the cluster: discovery did not succeed")
 	}
-	c, err := j.bootstrapClient()
-	if err != nil {
-		return err
-	}
 	j.logf("[control-plane-prepare] Reading the cluster's configuration from ConfigMap kube-system/%s", bootstrap.KubeadmConfigConfigMap)
-	var cm *corev1.ConfigMap
-	err = j.withAPIRetry(ctx, func(ctx context.Context) error {
-		var err error
-		cm, err = c.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, bootstrap.KubeadmConfigConfigMap, metav1.GetOptions{})
-		return err
-	})
+	cm, err := j.systemConfigMap(ctx, bootstrap.KubeadmConfigConfigMap)
 	if err != nil {
 		return fmt.Errorf("reading ConfigMap kube-system/%s with the bootstrap token: %w (init uploads it in its upload-config phase)", bootstrap.KubeadmConfigConfigMap, err)
 	}

@@ -11,8 +11,6 @@ import (
 	"os"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubestrap/kubestrap/internal/bootstrap"
@@ -85,16 +83,7 @@ func (j *Join) clusterImagesConfig(ctx context.Context) (*config.Config, error) 
 		j.logf("[dryrun] Would read the cluster's image repository and Kubernetes version from ConfigMap kube-system/%s; showing the defaults instead", bootstrap.KubeadmConfigConfigMap)
 		return cfg, nil
 	}
-	c, err := j.bootstrapClient()
-	if err != nil {
-		return nil, err
-	}
-	var cm *corev1.ConfigMap
-	err = j.withAPIRetry(ctx, func(ctx context.Context) error {
-		var err error
-		cm, err = c.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, bootstrap.KubeadmConfigConfigMap, metav1.GetOptions{})
-		return err
-	})
+	cm, err := j.systemConfigMap(ctx, bootstrap.KubeadmConfigConfigMap)
 	if err != nil {
 		return nil, fmt.Errorf("reading ConfigMap kube-system/%s with the bootstrap token, for the names of the images to import: %w (init uploads it in its upload-config phase; a node whose runtime pulls from a registry can skip this phase: --skip-phases images)", bootstrap.KubeadmConfigConfigMap, err)
 	}

@@ -303,6 +303,22 @@ func (j *Join) withAPIRetry(ctx context.Context, fn func(context.Context) error)
 	return kubeclient.Retry(ctx, j.timeouts().KubernetesAPICall.Duration, kubeclient.PermanentAPIError, fn)
 }
 
+// systemConfigMap reads ConfigMap kube-system/name with the bootstrap token (init lets the
+// bootstrappers group read the ones join needs), retrying passing API errors.
+func (j *Join) systemConfigMap(ctx context.Context, name string) (*corev1.ConfigMap, error) {
+	c, err := j.bootstrapClient()
+	if err != nil {
+		return nil, err
+	}
+	var cm *corev1.ConfigMap
+	err = j.withAPIRetry(ctx, func(ctx context.Context) error {
+		var err error
+		cm, err = c.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	return cm, err
+}
+
 // KubeletStart reads the cluster's kubelet configuration with the bootstrap identity, refuses a
 // name taken by a Ready node, and writes the node files: the cluster CA, bootstrap-kubelet.conf,
 // and the kubelet's config.yaml, kubeadm-flags.env and systemd unit. With a systemd-managed
@@ -377,17 +393,8 @@ func (j *Join) clusterKubeletConfig(ctx context.Context) (*kubeletv1beta1.Kubele
 		j.logf("[dryrun] Would read the kubelet configuration from ConfigMap kube-system/%s; showing the defaults instead", bootstrap.KubeletConfigConfigMap)
 		return kubelet.Configuration(&config.Config{Cluster: config.ClusterConfiguration{Networking: config.Networking{ServiceSubnet: config.DefaultServiceSubnet, DNSDomain: config.DefaultDNSDomain}}})
 	}
-	c, err := j.bootstrapClient()
-	if err != nil {
-		return nil, err
-	}
 	j.logf("[kubelet-start] Reading the kubelet configuration from ConfigMap kube-system/%s", bootstrap.KubeletConfigConfigMap)
-	var cm *corev1.ConfigMap
-	err = j.withAPIRetry(ctx, func(ctx context.Context) error {
-		var err error
-		cm, err = c.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, bootstrap.KubeletConfigConfigMap, metav1.GetOptions{})
-		return err
-	})
+	cm, err := j.systemConfigMap(ctx, bootstrap.KubeletConfigConfigMap)
 	if err != nil {
 		return nil, fmt.Errorf("reading ConfigMap kube-system/%s with the bootstrap token: %w (init uploads it in its upload-config phase)", bootstrap.KubeletConfigConfigMap, err)
 	}
@@ -402,12 +409,7 @@ func (j *Join) clusterKubeletConfig(ctx context.Context) (*kubeletv1beta1.Kubele
 
 	// The node's key follows the cluster's encryptionAlgorithm; a cluster that does not say (or
 	// does not let us read it) gets kubestrap's default.
-	var kcm *corev1.ConfigMap
-	err = j.withAPIRetry(ctx, func(ctx context.Context) error {
-		var err error
-		kcm, err = c.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, bootstrap.KubeadmConfigConfigMap, metav1.GetOptions{})
-		return err
-	})
+	kcm, err := j.systemConfigMap(ctx, bootstrap.KubeadmConfigConfigMap)
 	if err == nil {
 		var cc config.ClusterConfiguration
 		if yerr := yaml.Unmarshal([]byte(kcm.Data[bootstrap.ClusterConfigKey]), &cc); yerr == nil && cc.EncryptionAlgorithm != "" {
