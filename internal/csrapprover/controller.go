@@ -57,6 +57,12 @@ type Controller struct {
 	notReady error
 }
 
+// servingOnly selects the kubelet-serving CSRs, the only ones the approver watches and may list
+// (a function, not a variable: every command of the front would build it at start-up).
+func servingOnly() string {
+	return fields.OneTermEqualSelector("spec.signerName", certificatesv1.KubeletServingSignerName).String()
+}
+
 // Queue keys: a CSR by name, or a node whose Lease changed.
 const leaseKeyPrefix = "lease/"
 
@@ -72,8 +78,7 @@ func New(client kubeclient.Interface, recorder record.EventRecorder, log io.Writ
 	}
 	// Shared informers over kubeclient: client-go's informer factory would need its clientset.
 	// Only kubelet-serving CSRs: the approver has nothing to say about any other signer's.
-	servingOnly := fields.OneTermEqualSelector("spec.signerName", certificatesv1.KubeletServingSignerName).String()
-	csrInformer := cache.NewSharedIndexInformer(kubeclient.ListWatch(client, client.CertificatesV1().CertificateSigningRequests(), servingOnly),
+	csrInformer := cache.NewSharedIndexInformer(kubeclient.ListWatch(client, client.CertificatesV1().CertificateSigningRequests(), servingOnly()),
 		&certificatesv1.CertificateSigningRequest{}, 0, cache.Indexers{})
 	leaseInformer := cache.NewSharedIndexInformer(kubeclient.ListWatch(client, client.CoordinationV1().Leases(corev1.NamespaceNodeLease), ""),
 		&coordinationv1.Lease{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
@@ -228,7 +233,7 @@ const accessFastRetryFor = 3 * time.Minute
 func (c *Controller) canList(ctx context.Context) error {
 	_, err := c.client.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{
 		Limit:         1,
-		FieldSelector: fields.OneTermEqualSelector("spec.signerName", certificatesv1.KubeletServingSignerName).String(),
+		FieldSelector: servingOnly(),
 	})
 	if err != nil {
 		return fmt.Errorf("cannot list %s CertificateSigningRequests: %w", certificatesv1.KubeletServingSignerName, err)
