@@ -262,8 +262,11 @@ func (j *Join) storeClientCert(certPEM, keyPEM []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pair := append(append(append([]byte{}, certPEM...), '\n'), keyPEM...)
-	pair = bytes.ReplaceAll(pair, []byte("\n\n"), []byte("\n"))
+	pair := append([]byte{}, certPEM...)
+	if !bytes.HasSuffix(pair, []byte("\n")) {
+		pair = append(pair, '\n')
+	}
+	pair = append(pair, keyPEM...)
 	if err := j.files.WriteFile(dated, pair, pki.KeyFileMode); err != nil {
 		return "", fmt.Errorf("writing the node's client certificate to %s: %w", dir, err)
 	}
