@@ -6,7 +6,6 @@ package initflow
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/kubestrap/kubestrap/internal/config"
@@ -37,10 +36,7 @@ func imagesRunIf(ctx context.Context, d *Data) (bool, string) {
 // runImages imports into the runtime the images it lacks, built from this binary, so that the
 // kubelet finds every image the manifests name and the pod sandbox image without a registry.
 func runImages(ctx context.Context, d *Data) error {
-	endpoint, err := criEndpoint(d.cfg.Init.NodeRegistration.CRISocket, runmode.FoundCRIEndpoints(d.p, func(path string) bool {
-		_, err := os.Stat(path)
-		return err == nil
-	}))
+	endpoint, err := criEndpoint(d.cfg.Init.NodeRegistration.CRISocket, runmode.FoundCRIEndpoints(d.p, runmode.RealHost{}.Exists))
 	if err != nil {
 		return err
 	}
@@ -49,17 +45,12 @@ func runImages(ctx context.Context, d *Data) error {
 	}))
 }
 
-// criEndpoint is nodeRegistration.criSocket, or when that is empty the runtime socket found on
-// the host, as kubeadm detects it: exactly one of containerd's, CRI-O's and cri-dockerd's.
+// criEndpoint is runmode.CRIEndpoint, for which no runtime at all is an error here: static-pod
+// mode runs the control plane in the kubelet's container runtime.
 func criEndpoint(configured string, found []string) (string, error) {
-	if configured != "" {
-		return configured, nil
-	}
-	switch len(found) {
-	case 1:
-		return found[0], nil
-	case 0:
+	endpoint, err := runmode.CRIEndpoint(configured, found)
+	if err == nil && endpoint == "" {
 		return "", fmt.Errorf("no container runtime found (looked for %s): static-pod mode runs the control plane in the kubelet's container runtime; start one, or set nodeRegistration.criSocket to its socket", strings.Join(runmode.CRISockets, ", "))
 	}
-	return "", fmt.Errorf("found several container runtimes (%s): set nodeRegistration.criSocket to the one the kubelet uses", strings.Join(found, ", "))
+	return endpoint, err
 }

@@ -8,7 +8,6 @@ package join
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -54,24 +53,13 @@ func (j *Join) Images(ctx context.Context) error {
 	}))
 }
 
-// criEndpoint is nodeRegistration.criSocket, or the one runtime socket found on the host as
-// kubeadm detects it; "" (with a note) when there is none.
+// criEndpoint is runmode.CRIEndpoint; "" (with a note) when the host has no runtime.
 func (j *Join) criEndpoint() (string, error) {
-	if s := j.o.Config.Join.NodeRegistration.CRISocket; s != "" {
-		return s, nil
-	}
-	found := runmode.FoundCRIEndpoints(j.o.Paths, func(path string) bool {
-		_, err := os.Stat(path)
-		return err == nil
-	})
-	switch len(found) {
-	case 0:
+	endpoint, err := runmode.CRIEndpoint(j.o.Config.Join.NodeRegistration.CRISocket, runmode.FoundCRIEndpoints(j.o.Paths, runmode.RealHost{}.Exists))
+	if err == nil && endpoint == "" {
 		j.logf("[images] Skipped: no container runtime found (looked for %s), so there is nothing to import into; the kubelet needs one to run pods (or set nodeRegistration.criSocket)", strings.Join(runmode.CRISockets, ", "))
-		return "", nil
-	case 1:
-		return found[0], nil
 	}
-	return "", fmt.Errorf("found several container runtimes (%s): set nodeRegistration.criSocket to the one the kubelet uses", strings.Join(found, ", "))
+	return endpoint, err
 }
 
 // clusterImagesConfig is what names the worker's images: the cluster's imageRepository,

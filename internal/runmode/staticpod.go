@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kubestrap/kubestrap/internal/components"
 	"github.com/kubestrap/kubestrap/internal/config"
@@ -114,6 +115,22 @@ func FoundCRIEndpoints(p paths.Paths, exists func(string) bool) []string {
 		}
 	}
 	return found
+}
+
+// CRIEndpoint is configured (nodeRegistration.criSocket), or else the one runtime socket found
+// on the host (FoundCRIEndpoints), as kubeadm detects it: "" when there is none, and an error
+// when there are several, since only the kubelet's configuration can say which one it uses.
+func CRIEndpoint(configured string, found []string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	switch len(found) {
+	case 0:
+		return "", nil
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("found several container runtimes (%s): set nodeRegistration.criSocket to the one the kubelet uses", strings.Join(found, ", "))
 }
 
 // Discover reads the control-plane manifests present, through staticpod.ReadCommand: the
