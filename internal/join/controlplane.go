@@ -154,12 +154,8 @@ func (j *Join) deps() ControlPlaneDeps {
 
 // ControlPlanePreflight runs init's checks for this node's control plane (address, ports, etcd
 // data dir) once the cluster's configuration is known.
-func (j *Join) ControlPlanePreflight(ctx context.Context) (err error) {
-	defer j.undoOnError(&err)
-	if err := j.controlPlaneConfig(ctx); err != nil {
-		return err
-	}
-	return j.cp.setup.Preflight(ctx)
+func (j *Join) ControlPlanePreflight(ctx context.Context) error {
+	return j.controlPlaneStep(ctx, ControlPlaneSetup.Preflight)
 }
 
 // DownloadCerts writes the cluster's shared certificates and keys (CAs, service-account key)
@@ -198,41 +194,35 @@ func (j *Join) DownloadCerts(ctx context.Context) (err error) {
 
 // ControlPlaneCerts makes this node's own certificates (its SANs: advertise address, node name,
 // the cluster's endpoint) from the downloaded CAs.
-func (j *Join) ControlPlaneCerts(ctx context.Context) (err error) {
-	defer j.undoOnError(&err)
-	if err := j.controlPlaneConfig(ctx); err != nil {
-		return err
-	}
-	return j.cp.setup.Certs(ctx)
+func (j *Join) ControlPlaneCerts(ctx context.Context) error {
+	return j.controlPlaneStep(ctx, ControlPlaneSetup.Certs)
 }
 
 // ControlPlaneKubeconfigs makes this node's kubeconfig files, signed by the downloaded CA.
-func (j *Join) ControlPlaneKubeconfigs(ctx context.Context) (err error) {
-	defer j.undoOnError(&err)
-	if err := j.controlPlaneConfig(ctx); err != nil {
-		return err
-	}
-	return j.cp.setup.Kubeconfigs(ctx)
+func (j *Join) ControlPlaneKubeconfigs(ctx context.Context) error {
+	return j.controlPlaneStep(ctx, ControlPlaneSetup.Kubeconfigs)
 }
 
 // ControlPlaneFiles writes the run mode's files of kube-apiserver, kube-controller-manager,
 // kube-scheduler and the CSR approver.
-func (j *Join) ControlPlaneFiles(ctx context.Context) (err error) {
-	defer j.undoOnError(&err)
-	if err := j.controlPlaneConfig(ctx); err != nil {
-		return err
-	}
-	return j.cp.setup.WriteComponents(ctx)
+func (j *Join) ControlPlaneFiles(ctx context.Context) error {
+	return j.controlPlaneStep(ctx, ControlPlaneSetup.WriteComponents)
 }
 
 // ControlPlaneKubeletStart is init's kubelet-start on the joining node: static-pod mode's kubelet
 // runs its control plane; the other modes have none.
-func (j *Join) ControlPlaneKubeletStart(ctx context.Context) (err error) {
+func (j *Join) ControlPlaneKubeletStart(ctx context.Context) error {
+	return j.controlPlaneStep(ctx, ControlPlaneSetup.KubeletStart)
+}
+
+// controlPlaneStep runs one of init's steps for this node's control plane, with the node's
+// configuration read from the cluster first, and rolls the join back when it fails.
+func (j *Join) controlPlaneStep(ctx context.Context, step func(ControlPlaneSetup, context.Context) error) (err error) {
 	defer j.undoOnError(&err)
 	if err := j.controlPlaneConfig(ctx); err != nil {
 		return err
 	}
-	return j.cp.setup.KubeletStart(ctx)
+	return step(j.cp.setup, ctx)
 }
 
 // adminClient is a cluster-admin client through the cluster's endpoint, with the admin.conf the
@@ -329,21 +319,13 @@ func (j *Join) releaseLock() error {
 }
 
 // WaitControlPlane waits until this node's components are healthy.
-func (j *Join) WaitControlPlane(ctx context.Context) (err error) {
-	defer j.undoOnError(&err)
-	if err := j.controlPlaneConfig(ctx); err != nil {
-		return err
-	}
-	return j.cp.setup.Wait(ctx)
+func (j *Join) WaitControlPlane(ctx context.Context) error {
+	return j.controlPlaneStep(ctx, ControlPlaneSetup.Wait)
 }
 
 // MarkControlPlane labels and taints this node's Node, where its run mode registers one.
-func (j *Join) MarkControlPlane(ctx context.Context) (err error) {
-	defer j.undoOnError(&err)
-	if err := j.controlPlaneConfig(ctx); err != nil {
-		return err
-	}
-	return j.cp.setup.MarkControlPlane(ctx)
+func (j *Join) MarkControlPlane(ctx context.Context) error {
+	return j.controlPlaneStep(ctx, ControlPlaneSetup.MarkControlPlane)
 }
 
 // undoControlPlane is the control-plane part of a failed join's rollback, before the files go:
