@@ -380,15 +380,20 @@ func HashFile(path string) ([sha256.Size]byte, error) {
 // write writes the program file at path (in the staging directory): copied in the kernel from
 // the source's file range when it has one (see locate.go), else copied and hashed.
 func write(path string, src Source, o Options) error {
-	if src.Range == nil {
-		return fsutil.WriteStreamAtomic(path, Mode, func(w io.Writer) error { return copyVerified(w, src, o.FS) })
-	}
-	f, off, size, err := src.Range()
-	if err != nil {
+	if src.Range != nil {
+		f, off, size, err := src.Range()
+		if err == nil {
+			defer f.Close()
+			return writeRange(path, src, f, off, size, o)
+		}
 		logx.Printf(o.log(), 1, "copying %s from memory and hashing it: %v", src.Desc, err)
-		return fsutil.WriteStreamAtomic(path, Mode, func(w io.Writer) error { return copyVerified(w, src, o.FS) })
 	}
-	defer f.Close()
+	return fsutil.WriteStreamAtomic(path, Mode, func(w io.Writer) error { return copyVerified(w, src, o.FS) })
+}
+
+// writeRange copies the range [off, off+size) of f to path in the kernel and checks samples of
+// the copy against f.
+func writeRange(path string, src Source, f *os.File, off, size int64, o Options) error {
 	begin := time.Now()
 	if err := fsutil.WriteStreamAtomic(path, Mode, func(w io.Writer) error {
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
