@@ -31,6 +31,15 @@ type Target struct {
 	LogHint string
 }
 
+// Output says where to look when t does not become healthy: the last lines of its log file, or
+// where its output is when kubestrap has no file of it.
+func (t Target) Output() string {
+	if t.LogFile == "" {
+		return "see its output with: " + t.LogHint
+	}
+	return fmt.Sprintf("last lines of %s:\n%s", t.LogFile, Tail(t.LogFile, 20))
+}
+
 // CheckFunc returns nil when url answers healthy.
 type CheckFunc func(ctx context.Context, url string) error
 
@@ -81,11 +90,7 @@ func Wait(ctx context.Context, targets []Target, timeout, interval time.Duration
 	var failed []string
 	for _, t := range targets {
 		if err := lastErr[t.Name]; err != nil {
-			if t.LogFile == "" {
-				failed = append(failed, fmt.Sprintf("%s is not healthy at %s: %v\nsee its output with: %s", t.Name, t.URL, err, t.LogHint))
-				continue
-			}
-			failed = append(failed, fmt.Sprintf("%s is not healthy at %s: %v\nlast lines of %s:\n%s", t.Name, t.URL, err, t.LogFile, Tail(t.LogFile, 20)))
+			failed = append(failed, fmt.Sprintf("%s is not healthy at %s: %v\n%s", t.Name, t.URL, err, t.Output()))
 		}
 	}
 	if len(failed) > 0 {

@@ -67,12 +67,9 @@ func waitCSRApproverReady(ctx context.Context, d *Data, check controlplane.Check
 	if last == nil {
 		last = err
 	}
-	file, hint := d.mode.LogHint(d.p, c.Name)
-	where := "see its output with: " + hint
-	if file != "" {
-		where = fmt.Sprintf("last lines of %s:\n%s", file, controlplane.Tail(file, 20))
-	}
-	return fmt.Errorf("%s did not become ready within %s, so kubelets' serving certificates would not be approved: %v\n%s", c.Name, timeout, last, where)
+	t := controlplane.Target{Name: c.Name, URL: url}
+	t.LogFile, t.LogHint = d.mode.LogHint(d.p, c.Name)
+	return fmt.Errorf("%s did not become ready within %s, so kubelets' serving certificates would not be approved: %v\n%s", c.Name, timeout, last, t.Output())
 }
 
 // controlPlaneNodeAddresses are this node's name and addresses when it runs a kubelet that
