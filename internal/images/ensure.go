@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/kubestrap/kubestrap/internal/config"
 	"github.com/kubestrap/kubestrap/internal/progstore"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
 // Runtime is the node's container runtime, as far as the images phase needs it.
@@ -259,9 +259,9 @@ func ThisBinary() (string, error) {
 // DialRuntime connects to the container runtime at a CRI endpoint (unix:///path). The socket must
 // exist and answer the CRI; importing also needs containerd's own API on it.
 func DialRuntime(ctx context.Context, endpoint string) (Runtime, error) {
-	path := strings.TrimPrefix(endpoint, "unix://")
-	if !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("CRI endpoint %q: only unix sockets (unix:///path) are supported", endpoint)
+	path, err := runmode.CRISocketPath(endpoint)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no container runtime at %s (nodeRegistration.criSocket): %w; static-pod mode runs the control plane in the kubelet's container runtime: start containerd, or set nodeRegistration.criSocket to your runtime's socket", endpoint, err)

@@ -13,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/runmode"
 )
 
 // DefaultCRISocket is the container runtime endpoint reset uses when none is given and the
@@ -46,9 +47,9 @@ func criEndpoint(p paths.Paths, given string) string {
 
 // DialCRI connects to a CRI runtime at endpoint (unix:///path or a plain path).
 func DialCRI(_ context.Context, endpoint string) (PodRuntime, error) {
-	path := strings.TrimPrefix(endpoint, "unix://")
-	if !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("CRI endpoint %q: only unix sockets (unix:///path) are supported", endpoint)
+	path, err := runmode.CRISocketPath(endpoint)
+	if err != nil {
+		return nil, err
 	}
 	conn, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -117,6 +117,16 @@ func FoundCRIEndpoints(p paths.Paths, exists func(string) bool) []string {
 	return found
 }
 
+// CRISocketPath is the socket path of a CRI endpoint (unix:///path, or a plain absolute path):
+// kubestrap talks to runtimes over unix sockets only.
+func CRISocketPath(endpoint string) (string, error) {
+	path := strings.TrimPrefix(endpoint, "unix://")
+	if !strings.HasPrefix(path, "/") {
+		return "", fmt.Errorf("CRI endpoint %q: only unix sockets (unix:///path) are supported", endpoint)
+	}
+	return path, nil
+}
+
 // CRIEndpoint is configured (nodeRegistration.criSocket), or else the one runtime socket found
 // on the host (FoundCRIEndpoints), as kubeadm detects it: "" when there is none, and an error
 // when there are several, since only the kubelet's configuration can say which one it uses.
