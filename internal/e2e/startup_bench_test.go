@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkStartup measures whole commands that do not run a component, the front program under

@@ -3,12 +3,13 @@ package kubeclient
 import (
 	"context"
 	"errors"
-	"k8s.io/client-go/kubernetes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
