@@ -192,7 +192,7 @@ func TestKubeadmFidelity(t *testing.T) {
 			"--profiling=false",
 			"--service-account-extend-token-expiration=false",
 		}},
-		{ControllerManager(cfg, p), kubeadmControllerManager, []string{"--profiling=false", "--secure-port=10257"}},
+		{ControllerManager(cfg, p), kubeadmControllerManager, []string{"--kube-api-burst=200", "--profiling=false", "--secure-port=10257"}},
 		{Scheduler(cfg, p), kubeadmScheduler, []string{"--profiling=false", "--secure-port=10259"}},
 	} {
 		want := slices.Concat(tc.kubeadm, tc.extra)
@@ -265,6 +265,15 @@ func TestExtraArgs(t *testing.T) {
 			build: APIServer,
 			want:  []string{"--profiling=true"},
 			count: map[string]int{"profiling": 1},
+		},
+		{
+			name: "user's controller-manager burst replaces kubestrap's",
+			mutate: func(c *config.Config) {
+				c.Cluster.ControllerManager.ExtraArgs = []config.Arg{{Name: "kube-api-burst", Value: "30"}}
+			},
+			build: ControllerManager,
+			want:  []string{"--kube-api-burst=30"},
+			count: map[string]int{"kube-api-burst": 1},
 		},
 		{
 			name: "new flag is sorted in",

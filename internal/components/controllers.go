@@ -8,6 +8,10 @@ import (
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
+// controllerManagerAPIBurst is kube-controller-manager's --kube-api-burst (upstream's default
+// is 30); see ControllerManager.
+const controllerManagerAPIBurst = 200
+
 // ControllerManager returns kube-controller-manager with kubeadm's default flags
 // (getControllerManagerCommand) plus kubestrap's additions, merged with
 // controllerManager.extraArgs.
@@ -39,6 +43,15 @@ func ControllerManager(cfg *config.Config, p paths.Paths) Component {
 		// share a machine.
 		"secure-port": strconv.Itoa(int(port)),
 		"profiling":   "false",
+		// With --use-service-account-credentials the controller-manager builds each controller's
+		// client through its own: it reads the namespace, reads or creates the controller's
+		// service account and requests its token, about 160 requests for the 40-odd controllers
+		// of a new cluster. At the default burst of 30 and 20 requests a second that alone
+		// held the controllers' start (and init, which waits for them) for about 5.5 s, and a
+		// new leader after a failover pays it again. A burst of 200 lets one start-up through;
+		// the sustained rate stays the default 20 a second, and the apiserver's priority and
+		// fairness still bounds what it serves.
+		"kube-api-burst": strconv.Itoa(controllerManagerAPIBurst),
 	}
 	// Node CIDR allocation needs both ranges; without a pod subnet the CNI plugin allocates.
 	if pod := cfg.Cluster.Networking.PodSubnet; pod != "" {

@@ -29,7 +29,10 @@ import (
 // init itself returns: after the controller-manager and scheduler are healthy, the controllers run,
 // and the cluster objects exist; and when kube-apiserver's process started in kubestrap's run (the
 // supervisor's record) and in the by-hand one, which splits each figure into what comes before
-// the apiserver and the apiserver's own start-up.
+// the apiserver and the apiserver's own start-up. Each run also records when etcd first answered
+// (its /readyz, polled alongside): kube-apiserver waits for an etcd connection before most of its
+// start-up (its first storage blocks until the gRPC connection is ready, and etcd serves clients
+// only after its first election), so "ready after etcd" is the part no start order can overlap.
 //
 // The three kinds of run alternate (each iteration runs each once, in a rotating order), so that a
 // change of the machine's load during the benchmark (it is shared) weighs on all of them alike;
@@ -58,9 +61,18 @@ func BenchmarkInitToReady(b *testing.B) {
 	var inits, initTotals, hands, together []time.Duration
 	// When kube-apiserver's process started, from the start of the run: what comes before it.
 	var initAPIStarts, handAPIStarts []time.Duration
+	// When etcd first answered, and how long after that the apiserver was ready.
+	var initEtcd, handEtcd, togetherEtcd, initAfterEtcd, handAfterEtcd, togetherAfterEtcd []time.Duration
+	etcdURL := cps[0].HealthURL()
 	defer func() { // medians of the runs (ReportMetric keeps one value per metric)
 		b.ReportMetric(median(initAPIStarts).Seconds(), "s/apiserver-exec-kubestrap")
 		b.ReportMetric(median(handAPIStarts).Seconds(), "s/apiserver-exec-by-hand")
+		b.ReportMetric(median(initEtcd).Seconds(), "s/etcd-ready-kubestrap")
+		b.ReportMetric(median(handEtcd).Seconds(), "s/etcd-ready-by-hand")
+		b.ReportMetric(median(togetherEtcd).Seconds(), "s/etcd-ready-together")
+		b.ReportMetric(median(initAfterEtcd).Seconds(), "s/ready-after-etcd-kubestrap")
+		b.ReportMetric(median(handAfterEtcd).Seconds(), "s/ready-after-etcd-by-hand")
+		b.ReportMetric(median(togetherAfterEtcd).Seconds(), "s/ready-after-etcd-together")
 		b.ReportMetric(median(inits).Seconds(), "s/ready-kubestrap")
 		b.ReportMetric(median(hands).Seconds(), "s/ready-by-hand")
 		b.ReportMetric(median(together).Seconds(), "s/ready-by-hand-together")
@@ -91,9 +103,14 @@ func BenchmarkInitToReady(b *testing.B) {
 			case <-ctx.Done():
 			}
 		}()
+		etcdReady := whenReady(ctx, etcdURL, start)
 		rerr := supervisor.WaitHealthy(ctx, "https://127.0.0.1:31443/readyz", 20*time.Millisecond)
 		ready := time.Since(start)
+		etcdAt, eerr := etcdReady()
 		cancel()
+		if rerr == nil && eerr != nil {
+			rerr = eerr
+		}
 		if rerr != nil {
 			cmd.Process.Kill()
 			<-exited
@@ -115,21 +132,31 @@ func BenchmarkInitToReady(b *testing.B) {
 			b.Fatalf("init: %v\n%s", werr, stderr.String())
 		}
 		inits, initTotals = append(inits, ready), append(initTotals, total)
+		initEtcd, initAfterEtcd = append(initEtcd, etcdAt), append(initAfterEtcd, ready-etcdAt)
 		os.RemoveAll(root) // 200 MB of component program per run
 	}
 	byHand := func(waitEtcd bool) func() {
 		return func() {
 			os.RemoveAll(hp.EtcdDataDir(""))
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
 			start := time.Now()
+			etcdReady := whenReady(ctx, etcdURL, start)
 			procs, started := startByHand(b, prog, cps, waitEtcd)
 			waitReady(b, cps[1].HealthURL())
 			elapsed := time.Since(start)
+			etcdAt, err := etcdReady()
 			stopByHand(procs)
+			if err != nil {
+				b.Fatal(err)
+			}
 			if waitEtcd {
 				hands = append(hands, elapsed)
 				handAPIStarts = append(handAPIStarts, started[1].Sub(start))
+				handEtcd, handAfterEtcd = append(handEtcd, etcdAt), append(handAfterEtcd, elapsed-etcdAt)
 			} else {
 				together = append(together, elapsed)
+				togetherEtcd, togetherAfterEtcd = append(togetherEtcd, etcdAt), append(togetherAfterEtcd, elapsed-etcdAt)
 			}
 		}
 	}
@@ -139,6 +166,21 @@ func BenchmarkInitToReady(b *testing.B) {
 			runs[(i+j)%len(runs)]()
 		}
 	}
+}
+
+// whenReady polls url from now on, in the background; the function it returns waits for the
+// answer and says how long after start it came.
+func whenReady(ctx context.Context, url string, start time.Time) func() (time.Duration, error) {
+	done := make(chan struct{})
+	var at time.Duration
+	var err error
+	go func() {
+		defer close(done)
+		if err = supervisor.WaitHealthy(ctx, url, 20*time.Millisecond); err == nil {
+			at = time.Since(start)
+		}
+	}()
+	return func() (time.Duration, error) { <-done; return at, err }
 }
 
 // ratio is a/b (0 without a baseline).
