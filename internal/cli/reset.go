@@ -29,11 +29,11 @@ func resetCommand(g *globalOptions, opts *resetOptions) *cobra.Command {
 	runner.Log = g.Err
 	addFlags := func(c *cobra.Command) {
 		fs := c.Flags()
-		fs.BoolVarP(&opts.force, "force", "f", false, "reset without asking for confirmation, and remove this node's etcd member even when the members left would have no healthy quorum (a warning instead of a refusal)")
+		fs.BoolVarP(&opts.force, "force", "f", false, "reset without asking for confirmation (it does not override the etcd quorum guard: see --ignore-preflight-errors)")
 		fs.BoolVar(&opts.dryRun, "dry-run", false, "change nothing; list every process that would be stopped and every path that would be removed")
 		fs.BoolVar(&opts.cleanupTmpDir, "cleanup-tmp-dir", false, "also remove the /etc/kubernetes/tmp directory (kubeadm's backups and dry-run output)")
 		fs.StringVar(&opts.certDir, "cert-dir", "", "the certificates directory to clean, as a host path (default: the configured one, plus whichever the components use)")
-		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings, e.g. KubeletMounts; 'all' for every check")
+		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings: KubeletMounts; EtcdQuorum (remove this node's etcd member even when the members left would have no healthy quorum); 'all' for every check")
 		fs.StringVar(&opts.criSocket, "cri-socket", "", "container runtime endpoint through which the pods are stopped and removed (default "+reset.DefaultCRISocket+" when that socket exists)")
 	}
 	data := func(cmd *cobra.Command, args []string) (*reset.Reset, error) {
@@ -46,7 +46,7 @@ func resetCommand(g *globalOptions, opts *resetOptions) *cobra.Command {
 		Long: `Stop every process kubestrap started under --root-dir (local supervisor, systemd units, static
 pods and the kubelet), remove this node's etcd member from a multi-member etcd cluster (through the
 other members when this node's etcd is down; refused, before anything is stopped, when the members
-left would have no healthy quorum, unless --force), and remove
+left would have no healthy quorum, unless --ignore-preflight-errors=EtcdQuorum), and remove
 the files and directories kubestrap (or kubeadm, in the same layout) created. Files kubestrap did not
 create are kept and reported; nothing is deleted through a mount point or along a symlink out of
 the root dir. Running it again, or on a clean node, does nothing and exits 0.

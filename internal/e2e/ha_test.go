@@ -212,6 +212,20 @@ func TestHA(t *testing.T) {
 		}
 	})
 
+	t.Run("reset refused while it would leave etcd without a quorum, even with --force", func(t *testing.T) {
+		// cp1 is dead: without cp2, cp3 alone would not be a quorum of the two members left.
+		r := cp2.Run(t, "reset", "--force")
+		for _, want := range []string{"refusing to reset this node", `"cp1"`, "nothing was stopped or deleted", "--ignore-preflight-errors=EtcdQuorum"} {
+			if r.code != 1 || !strings.Contains(r.stderr, want) {
+				t.Errorf("reset --force of cp2 with cp1 lost: exit %d, want 1 and %q in:\n%s", r.code, want, r.stderr)
+			}
+		}
+		checkMembers(t, ctx, c, cp2, []string{"cp1", "cp2", "cp3"}, "cp1")
+		if pids, err := cp2.Pids(); err != nil || len(pids) == 0 {
+			t.Errorf("cp2's processes after the refused reset: %v %v", pids, err)
+		}
+	})
+
 	t.Run("reset the lost host and join it again", func(t *testing.T) {
 		r := cp1.MustRun(t, "reset", "--force")
 		t.Logf("reset of cp1:\n%s", r.stderr)
@@ -279,8 +293,8 @@ func waitBackends(t *testing.T, c *haCluster, n int) {
 }
 
 // checkMembers checks that the etcd cluster, asked with host h's etcd client certificate, has
-// exactly the voting members names, all healthy.
-func checkMembers(t *testing.T, ctx context.Context, c *haCluster, h *haHost, names []string) {
+// exactly the voting members names, all healthy but those in down (hosts that were killed).
+func checkMembers(t *testing.T, ctx context.Context, c *haCluster, h *haHost, names []string, down ...string) {
 	t.Helper()
 	pkiDir := filepath.Join(h.Root, "etc/kubernetes/pki")
 	tlsConfig, err := etcdcluster.ClientTLS(filepath.Join(pkiDir, "etcd/ca.crt"), filepath.Join(pkiDir, "apiserver-etcd-client.crt"), filepath.Join(pkiDir, "apiserver-etcd-client.key"))
@@ -289,14 +303,20 @@ func checkMembers(t *testing.T, ctx context.Context, c *haCluster, h *haHost, na
 	}
 	var eps []string
 	for _, n := range names {
-		eps = append(eps, "https://"+c.Host(n).Addr+":2379")
+		if !slices.Contains(down, n) {
+			eps = append(eps, "https://"+c.Host(n).Addr+":2379")
+		}
 	}
 	ec, err := etcdcluster.Dial(ctx, eps, tlsConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ec.Close()
-	waitFor(t, "etcd members "+strings.Join(names, ", ")+", voting and healthy", 2*time.Minute, func() string {
+	what := "etcd members " + strings.Join(names, ", ") + ", voting and healthy"
+	if len(down) > 0 {
+		what += " but " + strings.Join(down, ", ")
+	}
+	waitFor(t, what, 2*time.Minute, func() string {
 		mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		members, err := ec.MemberList(mctx)
@@ -315,7 +335,7 @@ func checkMembers(t *testing.T, ctx context.Context, c *haCluster, h *haHost, na
 			return fmt.Sprintf("members %v", got)
 		}
 		healthy, total, bad, err := etcdcluster.Health(mctx, ec)
-		if err != nil || healthy != total {
+		if err != nil || healthy != total-len(down) {
 			return fmt.Sprintf("%d of %d healthy (%v): %v", healthy, total, bad, err)
 		}
 		return ""

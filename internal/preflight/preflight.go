@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,13 +121,17 @@ type Result struct {
 	Warnings []string
 }
 
+// Ignored reports whether the check called name is in ignore (--ignore-preflight-errors: names
+// in any case, or "all").
+func Ignored(name string, ignore []string) bool {
+	return slices.ContainsFunc(ignore, func(i string) bool {
+		return strings.EqualFold(i, "all") || strings.EqualFold(i, name)
+	})
+}
+
 // Run runs every check; failures whose name is in ignore (or "all") become warnings. It returns
 // every error together, so the user fixes them in one go.
 func Run(checks []Check, ignore []string) (Result, error) {
-	ignored := map[string]bool{}
-	for _, i := range ignore {
-		ignored[strings.ToLower(i)] = true
-	}
 	var res Result
 	var errs []string
 	seen := map[string]bool{}
@@ -141,7 +146,7 @@ func Run(checks []Check, ignore []string) (Result, error) {
 		if err == nil {
 			continue
 		}
-		if c.Warn || ignored["all"] || ignored[strings.ToLower(c.Name)] {
+		if c.Warn || Ignored(c.Name, ignore) {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("[%s]: %v", c.Name, err))
 			continue
 		}

@@ -102,3 +102,22 @@ func TestSamePortOnceCheckedOnce(t *testing.T) {
 		t.Errorf("err = %v, want both ports", err)
 	}
 }
+
+func TestIgnored(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		ignore []string
+		want   bool
+	}{
+		{"EtcdQuorum", nil, false},
+		{"EtcdQuorum", []string{"etcdquorum"}, true},
+		{"EtcdQuorum", []string{"KubeletMounts", "ALL"}, true},
+		{"EtcdQuorum", []string{"KubeletMounts"}, false},
+		{"EtcdQuorum", []string{"EtcdQuorumX"}, false},
+	} {
+		if got := Ignored(tc.name, tc.ignore); got != tc.want {
+			t.Errorf("Ignored(%q, %q) = %v, want %v", tc.name, tc.ignore, got, tc.want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/kubestrap/kubestrap/internal/etcdcluster"
 	"github.com/kubestrap/kubestrap/internal/kubeclient"
 	"github.com/kubestrap/kubestrap/internal/logx"
+	"github.com/kubestrap/kubestrap/internal/preflight"
 )
 
 // DialEtcd connects to an etcd cluster (etcdcluster.Dial).
@@ -45,6 +46,10 @@ func (r *Reset) endpointsFromAPI(ctx context.Context, clientPort int32) ([]strin
 	return etcdcluster.Endpoints(ctx, c, clientPort)
 }
 
+// EtcdQuorumCheck is the name under which --ignore-preflight-errors overrides reset's etcd quorum
+// guard (see RemoveEtcdMember).
+const EtcdQuorumCheck = "EtcdQuorum"
+
 // RemoveEtcdMember takes this node's etcd member out of its cluster when the cluster has other
 // members, as kubeadm's remove-etcd-member phase does; it runs before the stop phase, while the
 // local etcd still answers. When it does not (a node that was powered off, or whose etcd
@@ -52,8 +57,10 @@ func (r *Reset) endpointsFromAPI(ctx context.Context, clientPort int32) ([]strin
 // addresses) and this member's own --initial-cluster, and the member is removed through them.
 //
 // A removal after which the healthy voting members left would be fewer than a quorum of those
-// left is refused with an error, before anything is stopped or deleted, unless --force: then it
-// is a warning and reset goes on. A single member is left alone (its data is deleted by cleanup),
+// left is refused with an error, before anything is stopped or deleted, unless the check
+// EtcdQuorumCheck is ignored (--ignore-preflight-errors): then it is a warning and reset goes on.
+// --force does not override it: it only skips the prompt, and scripts pass it always. A single
+// member is left alone (its data is deleted by cleanup),
 // and a cluster that cannot be reached at all only gets a warning with the command to run by
 // hand, so that a broken node can always be reset.
 func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
@@ -124,10 +131,10 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 	done(nil)
 	var qe *etcdcluster.QuorumError
 	switch {
-	case errors.As(err, &qe) && !r.o.Force:
-		return fmt.Errorf("refusing to reset this node: %w (nothing was stopped or deleted)", err)
+	case errors.As(err, &qe) && !preflight.Ignored(EtcdQuorumCheck, r.o.IgnorePreflightErrors):
+		return fmt.Errorf("refusing to reset this node: %w (nothing was stopped or deleted); bring the unhealthy members back first, or, to remove this member anyway and leave etcd without a quorum, run reset again with --ignore-preflight-errors=%s", err, EtcdQuorumCheck)
 	case errors.As(err, &qe):
-		fmt.Fprintf(r.log, "[reset] WARNING: --force: going on although %v\n", err)
+		fmt.Fprintf(r.log, "[reset] WARNING: --ignore-preflight-errors=%s: going on although %v\n", EtcdQuorumCheck, err)
 	case err != nil:
 		fmt.Fprintf(r.log, "[reset] WARNING: checking whether the etcd cluster keeps its quorum without member %q: %v; %s\n", m.Name, err, manual)
 		return nil

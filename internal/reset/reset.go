@@ -44,9 +44,12 @@ type Options struct {
 	CleanupTmpDir bool
 	// DryRun changes nothing and lists what would be stopped and removed.
 	DryRun bool
-	// Force skips the confirmation prompt and overrides the etcd quorum guard (a removal of this
-	// node's member that would leave the cluster without a healthy quorum is then a warning).
-	Force                 bool
+	// Force skips the confirmation prompt (kubeadm's meaning, and nothing more: scripts pass it
+	// always, so it must not also override the etcd quorum guard).
+	Force bool
+	// IgnorePreflightErrors names checks whose failures become warnings: KubeletMounts, and
+	// EtcdQuorumCheck, the guard against removing this node's etcd member when the members left
+	// would have no healthy quorum; "all" for both.
 	IgnorePreflightErrors []string
 	// UnmountFlags are umount2 flag names (ResetConfiguration.unmountFlags).
 	UnmountFlags []string

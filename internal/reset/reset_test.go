@@ -252,6 +252,7 @@ func TestRemoveEtcdMember(t *testing.T) {
 		members     []etcdcluster.Member
 		down        map[string]bool
 		dry, force  bool
+		ignore      []string // --ignore-preflight-errors
 		noEtcd      bool
 		stopped     bool
 		wantRemoved []uint64
@@ -268,8 +269,15 @@ func TestRemoveEtcdMember(t *testing.T) {
 		{name: "quorum refused", members: append([]etcdcluster.Member{self}, others...), down: node3down,
 			wantErr: `refusing to reset this node: removing etcd member "node1" (ID a1, peer https://192.168.0.10:2380) would leave 2 voting members of which 1 are healthy, fewer than the 2 a quorum needs`},
 		{name: "quorum refused, dry run", members: append([]etcdcluster.Member{self}, others...), down: node3down, dry: true, wantErr: "refusing to reset this node"},
-		{name: "quorum forced", members: append([]etcdcluster.Member{self}, others...), down: node3down, force: true,
-			wantRemoved: []uint64{0xa1}, wantLog: "WARNING: --force: going on although removing etcd member"},
+		// --force only skips the prompt: scripts pass it always.
+		{name: "quorum refused despite --force", members: append([]etcdcluster.Member{self}, others...), down: node3down, force: true,
+			wantErr: "refusing to reset this node"},
+		{name: "quorum check ignored", members: append([]etcdcluster.Member{self}, others...), down: node3down, force: true, ignore: []string{"etcdquorum"},
+			wantRemoved: []uint64{0xa1}, wantLog: "WARNING: --ignore-preflight-errors=EtcdQuorum: going on although removing etcd member"},
+		{name: "every check ignored", members: append([]etcdcluster.Member{self}, others...), down: node3down, ignore: []string{"all"},
+			wantRemoved: []uint64{0xa1}, wantLog: "going on although removing etcd member"},
+		{name: "another check ignored", members: append([]etcdcluster.Member{self}, others...), down: node3down, ignore: []string{"KubeletMounts"},
+			wantErr: "refusing to reset this node"},
 		{name: "two members, the other down", members: []etcdcluster.Member{self, others[0]}, down: map[string]bool{"https://192.168.0.11:2379": true},
 			wantErr: `unhealthy: "node2"`},
 	} {
@@ -293,12 +301,12 @@ func TestRemoveEtcdMember(t *testing.T) {
 				writeEtcdPKI(t, e)
 				e.write("var/lib/kubestrap/supervisor.json", etcdSpec(e, p, ""))
 			}
-			r := e.newReset(Options{Force: tc.force, DryRun: tc.dry})
+			r := e.newReset(Options{Force: tc.force, DryRun: tc.dry, IgnorePreflightErrors: tc.ignore})
 			err := r.RemoveEtcdMember(context.Background())
 			if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
-			if err != nil && (!strings.Contains(err.Error(), "--force") || !strings.Contains(err.Error(), "nothing was stopped or deleted")) {
+			if err != nil && (!strings.Contains(err.Error(), "--ignore-preflight-errors=EtcdQuorum") || !strings.Contains(err.Error(), "nothing was stopped or deleted")) {
 				t.Errorf("the refusal does not say how to override it and that nothing changed: %v", err)
 			}
 			if !slices.Equal(cluster.removed, tc.wantRemoved) {
@@ -330,7 +338,7 @@ func TestResetRefusedByQuorumGuardChangesNothing(t *testing.T) {
 	writeEtcdPKI(t, e)
 	e.write("var/lib/kubestrap/supervisor.json", etcdSpec(e, l.Addr().(*net.TCPAddr).Port, ""))
 	before := snapshotFiles(t, e.root)
-	// Confirmed at the prompt: the quorum guard needs --force itself.
+	// Confirmed at the prompt: the quorum guard needs --ignore-preflight-errors=EtcdQuorum itself.
 	e.sys.IsTerminal = func(io.Reader) bool { return true }
 	r := e.newReset(Options{In: strings.NewReader("y\n")})
 	err = RunAll(context.Background(), NewRunner(), r, nil, nil)
