@@ -1,5 +1,5 @@
-// Package procfs is kubestrap's one reader of the process table: /proc/PID/cmdline, comm, stat
-// and the mount namespace link, and the process listing. The supervisor (Stop, Status), reset
+// Package procfs is kubestrap's one reader of the process table: /proc/PID/cmdline, comm, stat,
+// maps and the mount namespace link, and the process listing. The supervisor (Stop, Status), reset
 // (what to stop) and show-apiserver-options (which apiserver runs) all discover processes through
 // it, each behind its own small interface so that their unit tests hand them a fake table or a
 // fixture directory and never read the host's /proc.
@@ -140,4 +140,38 @@ func (fs FS) Parent(pid int) int {
 func (fs FS) MountNS(pid int) string {
 	ns, _ := os.Readlink(fs.file(pid, "ns/mnt"))
 	return ns
+}
+
+// Mapping is one line of /proc/PID/maps: the addresses [Start, End) map the file with Inode on
+// device Dev ("major:minor" in hex, as the kernel writes it) from Offset.
+type Mapping struct {
+	Start, End, Offset uint64
+	Dev                string
+	Inode              uint64
+}
+
+// ParseMapping reads a line of /proc/PID/maps, "start-end perms offset dev inode [path]"
+// (addresses, offset and device in hex, inode in decimal); false for anything else.
+func ParseMapping(line string) (Mapping, bool) {
+	fs := strings.Fields(line)
+	if len(fs) < 5 {
+		return Mapping{}, false
+	}
+	lo, hi, ok := strings.Cut(fs[0], "-")
+	if !ok {
+		return Mapping{}, false
+	}
+	var m Mapping
+	var errs [4]error
+	m.Start, errs[0] = strconv.ParseUint(lo, 16, 64)
+	m.End, errs[1] = strconv.ParseUint(hi, 16, 64)
+	m.Offset, errs[2] = strconv.ParseUint(fs[2], 16, 64)
+	m.Inode, errs[3] = strconv.ParseUint(fs[4], 10, 64)
+	for _, err := range errs {
+		if err != nil {
+			return Mapping{}, false
+		}
+	}
+	m.Dev = fs[3]
+	return m, true
 }

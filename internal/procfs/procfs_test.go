@@ -112,3 +112,25 @@ func TestSplitCmdline(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMapping(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		line string
+		want Mapping
+		ok   bool
+	}{
+		{"00400000-0052a000 r--p 00000000 fd:01 1835231 /usr/local/bin/kubestrap", Mapping{Start: 0x400000, End: 0x52a000, Dev: "fd:01", Inode: 1835231}, true},
+		{"7f3a1c000000-7f3a1c021000 rw-p 0001f000 00:00 0 ", Mapping{Start: 0x7f3a1c000000, End: 0x7f3a1c021000, Offset: 0x1f000, Dev: "00:00"}, true},
+		{"7ffd5b1f0000-7ffd5b211000 rw-p 00000000 00:00 0                          [stack]", Mapping{Start: 0x7ffd5b1f0000, End: 0x7ffd5b211000, Dev: "00:00"}, true},
+		{"00400000 r--p 00000000 fd:01 1835231", Mapping{}, false},    // no range
+		{"00400000-0052a000 r--p 00000000 fd:01", Mapping{}, false},   // no inode
+		{"0040000g-0052a000 r--p 00000000 fd:01 1", Mapping{}, false}, // not hex
+		{"", Mapping{}, false},
+	} {
+		got, ok := ParseMapping(tc.line)
+		if ok != tc.ok || got != tc.want {
+			t.Errorf("ParseMapping(%q) = %+v, %v; want %+v, %v", tc.line, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
 
+	"github.com/kubestrap/kubestrap/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,64 +75,31 @@ func locate(data string, f *os.File, maps string) (int64, error) {
 	var next, nextOff uint64
 	sc := bufio.NewScanner(m)
 	for sc.Scan() {
-		a, ok := parseMapping(sc.Text())
-		if !ok || a.dev != dev || a.inode != st.Ino {
+		a, ok := procfs.ParseMapping(sc.Text())
+		if !ok || a.Dev != dev || a.Inode != st.Ino {
 			if found {
 				break
 			}
 			continue
 		}
 		switch {
-		case !found && a.start <= addr && addr < a.end:
-			found, off = true, int64(a.offset+(addr-a.start))
-		case found && a.start == next && a.offset == nextOff:
+		case !found && a.Start <= addr && addr < a.End:
+			found, off = true, int64(a.Offset+(addr-a.Start))
+		case found && a.Start == next && a.Offset == nextOff:
 		case found:
 			return 0, fmt.Errorf("the mapping of %s that holds the data is not contiguous", f.Name())
 		default:
 			continue
 		}
-		if end <= a.end {
+		if end <= a.End {
 			return off, checkSamples(strings.NewReader(data), 0, f, off, int64(len(data)))
 		}
-		next, nextOff = a.end, a.offset+(a.end-a.start)
+		next, nextOff = a.End, a.Offset+(a.End-a.Start)
 	}
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
 	return 0, fmt.Errorf("the data is not mapped from %s", f.Name())
-}
-
-// mapping is one line of /proc/PID/maps.
-type mapping struct {
-	start, end, offset uint64
-	dev                string
-	inode              uint64
-}
-
-// parseMapping reads "start-end perms offset dev inode [path]" (addresses, offset and device
-// in hex).
-func parseMapping(line string) (mapping, bool) {
-	fs := strings.Fields(line)
-	if len(fs) < 5 {
-		return mapping{}, false
-	}
-	lo, hi, ok := strings.Cut(fs[0], "-")
-	if !ok {
-		return mapping{}, false
-	}
-	var m mapping
-	var errs [4]error
-	m.start, errs[0] = strconv.ParseUint(lo, 16, 64)
-	m.end, errs[1] = strconv.ParseUint(hi, 16, 64)
-	m.offset, errs[2] = strconv.ParseUint(fs[2], 16, 64)
-	m.inode, errs[3] = strconv.ParseUint(fs[4], 10, 64)
-	for _, err := range errs {
-		if err != nil {
-			return mapping{}, false
-		}
-	}
-	m.dev = fs[3]
-	return m, true
 }
 
 // sampleSize and samples: checkSamples compares this many bytes at the start, the end and
