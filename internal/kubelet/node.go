@@ -109,6 +109,25 @@ func WriteNodeFiles(p paths.Paths, kc *kubeletv1beta1.KubeletConfiguration, flag
 	return nil
 }
 
+// FlagsFromEnv reads back the flags of a kubeadm-flags.env, as FlagsEnv (or kubeadm) writes it:
+// each --name=value of KUBELET_KUBEADM_ARGS, by name (a repeated flag keeps its last value, as
+// the kubelet's flag parsing does).
+func FlagsFromEnv(data []byte) map[string]string {
+	flags := map[string]string{}
+	for line := range strings.Lines(string(data)) {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "KUBELET_KUBEADM_ARGS=")
+		if !ok {
+			continue
+		}
+		for _, arg := range strings.Fields(strings.Trim(v, `"'`)) {
+			if name, value, ok := strings.Cut(strings.TrimPrefix(arg, "--"), "="); ok && strings.HasPrefix(arg, "--") {
+				flags[name] = value
+			}
+		}
+	}
+	return flags
+}
+
 // FlagsEnv renders kubeadm-flags.env: KUBELET_KUBEADM_ARGS with the container runtime endpoint,
 // --hostname-override when the node name is not the hostname, --register-with-taints, and the
 // extra args merged by name (an extra arg replaces a flag of the same name). The flags are

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,5 +192,25 @@ func TestWriteNodeFilesDryRun(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(root); len(entries) != 0 {
 		t.Errorf("dry run wrote under the root: %v", entries)
+	}
+}
+
+func TestFlagsFromEnvReadsFlagsEnv(t *testing.T) {
+	t.Parallel()
+	data, err := FlagsEnv(NodeFlags{CRISocket: "unix:///var/run/crio/crio.sock", Hostname: "node-1", NodeName: "node-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := FlagsFromEnv(data)["container-runtime-endpoint"]; got != "unix:///var/run/crio/crio.sock" {
+		t.Errorf("endpoint read back from %q: %q", data, got)
+	}
+	// kubeadm's own file.
+	kubeadm := []byte("KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.10\"\n")
+	want := map[string]string{"container-runtime-endpoint": "unix:///var/run/containerd/containerd.sock", "pod-infra-container-image": "registry.k8s.io/pause:3.10"}
+	if got := FlagsFromEnv(kubeadm); !maps.Equal(got, want) {
+		t.Errorf("FlagsFromEnv(kubeadm's) = %v, want %v", got, want)
+	}
+	if got := FlagsFromEnv(nil); len(got) != 0 {
+		t.Errorf("FlagsFromEnv(nil) = %v", got)
 	}
 }

@@ -12,13 +12,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/kubestrap/kubestrap/internal/paths"
+	"github.com/kubestrap/kubestrap/internal/kubelet"
+	"github.com/kubestrap/kubestrap/internal/logx"
 	"github.com/kubestrap/kubestrap/internal/runmode"
 )
-
-// DefaultCRISocket is the container runtime endpoint reset uses when none is given and the
-// socket exists: containerd's, the kubelet's default.
-const DefaultCRISocket = "unix:///run/containerd/containerd.sock"
 
 // PodRuntime is the part of the CRI that reset needs: stop and remove every pod sandbox, as
 // kubeadm reset does (its containers go with it), rather than waiting for the kubelet to give
@@ -29,20 +26,48 @@ type PodRuntime interface {
 	Close() error
 }
 
-// criEndpoint is the runtime reset talks to: the one given, else the default when its socket
-// exists on a real root ("" for none). Under another root dir nothing of the machine's runtime
-// belongs to the root.
-func criEndpoint(p paths.Paths, given string) string {
-	if given != "" {
-		return given
+// criEndpoint is the runtime reset talks to (see chooseCRIEndpoint), worked out once per reset;
+// how it was chosen is logged then.
+func (r *Reset) criEndpoint() string {
+	r.cri.once.Do(func() {
+		var flagsEnv []byte
+		var found []string
+		if r.p.IsRealRoot() && r.o.CRISocket == "" {
+			flagsEnv, _ = os.ReadFile(r.p.KubeletFlagsEnv()) // absent on a node without a kubelet
+			found = runmode.FoundCRIEndpoints(r.p, runmode.RealHost{}.Exists)
+		}
+		var note string
+		r.cri.endpoint, note = chooseCRIEndpoint(r.o.CRISocket, r.p.IsRealRoot(), flagsEnv, found)
+		if strings.HasPrefix(note, "WARNING") {
+			fmt.Fprintf(r.log, "[reset] %s\n", note)
+		} else if note != "" {
+			logx.Printf(r.log, 1, "%s", note)
+		}
+	})
+	return r.cri.endpoint
+}
+
+// chooseCRIEndpoint is the runtime reset stops and removes the pods through: the one given
+// (--cri-socket); else, on a real root, the one this node's kubelet was set up with
+// (--container-runtime-endpoint in kubeadm-flags.env, which init and join write), else the one
+// runtime socket found on the host, as init and join detect it. "" for none: under another root
+// dir nothing of the machine's runtime belongs to the root, and among several runtimes nothing
+// says which one the kubelet used (the note, a warning then, says what to do).
+func chooseCRIEndpoint(given string, realRoot bool, flagsEnv []byte, found []string) (endpoint, note string) {
+	if given != "" || !realRoot {
+		return given, ""
 	}
-	if !p.IsRealRoot() {
-		return ""
+	if e := kubelet.FlagsFromEnv(flagsEnv)["container-runtime-endpoint"]; e != "" {
+		return e, "using the container runtime the kubelet was set up with (kubeadm-flags.env): " + e
 	}
-	if _, err := os.Stat(strings.TrimPrefix(DefaultCRISocket, "unix://")); err != nil {
-		return ""
+	e, err := runmode.CRIEndpoint("", found)
+	switch {
+	case err != nil:
+		return "", fmt.Sprintf("WARNING: %v and the kubelet's kubeadm-flags.env names none: pods are not removed through the runtime; pass --cri-socket to name it", err)
+	case e != "":
+		return e, "using the one container runtime found: " + e
 	}
-	return DefaultCRISocket
+	return "", ""
 }
 
 // DialCRI connects to a CRI runtime at endpoint (unix:///path or a plain path).

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
 // fakeRuntime removes the pods by marking their processes dead, as a runtime stopping their
@@ -102,13 +100,38 @@ func TestStopStaticPodsRuntimeFailureFallsBackToSignals(t *testing.T) {
 	}
 }
 
-func TestCRIEndpointDefault(t *testing.T) {
+func TestChooseCRIEndpoint(t *testing.T) {
 	t.Parallel()
-	// Under a root dir the machine's runtime is never the root's.
-	if got := criEndpoint(paths.MustUnder(t.TempDir()), ""); got != "" {
-		t.Errorf("default endpoint under a root dir: %q, want none", got)
-	}
-	if got := criEndpoint(paths.MustUnder(t.TempDir()), "unix:///x.sock"); got != "unix:///x.sock" {
-		t.Errorf("given endpoint: %q", got)
+	const containerd, crio = "unix:///var/run/containerd/containerd.sock", "unix:///var/run/crio/crio.sock"
+	kubeletCRIO := []byte(`KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=` + crio + ` --hostname-override=n1"` + "\n")
+	for _, tc := range []struct {
+		name     string
+		given    string
+		realRoot bool
+		flagsEnv []byte
+		found    []string
+		want     string
+		note     string // in the note, "" for none
+	}{
+		{name: "given", given: "unix:///x.sock", realRoot: true, flagsEnv: kubeletCRIO, found: []string{containerd}, want: "unix:///x.sock"},
+		{name: "given under a root dir", given: "unix:///x.sock", want: "unix:///x.sock"},
+		// Under a root dir the machine's runtime is never the root's.
+		{name: "root dir", flagsEnv: kubeletCRIO, found: []string{containerd}},
+		{name: "the kubelet's", realRoot: true, flagsEnv: kubeletCRIO, found: []string{containerd, crio}, want: crio, note: "kubeadm-flags.env"},
+		{name: "the one found", realRoot: true, found: []string{crio}, want: crio, note: "the one container runtime found"},
+		{name: "kubelet flags without an endpoint", realRoot: true, flagsEnv: []byte(`KUBELET_KUBEADM_ARGS="--hostname-override=n1"`), found: []string{containerd}, want: containerd},
+		{name: "several and nothing names one", realRoot: true, found: []string{containerd, crio}, note: "WARNING: found several container runtimes"},
+		{name: "none", realRoot: true},
+	} {
+		got, note := chooseCRIEndpoint(tc.given, tc.realRoot, tc.flagsEnv, tc.found)
+		if got != tc.want {
+			t.Errorf("%s: endpoint %q, want %q", tc.name, got, tc.want)
+		}
+		if !strings.Contains(note, tc.note) || (tc.want == "" && tc.note == "" && note != "") {
+			t.Errorf("%s: note %q, want one with %q", tc.name, note, tc.note)
+		}
+		if strings.HasPrefix(tc.note, "WARNING") && !strings.Contains(note, "--cri-socket") {
+			t.Errorf("%s: the warning does not say what to do: %q", tc.name, note)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -53,8 +54,9 @@ type Options struct {
 	IgnorePreflightErrors []string
 	// UnmountFlags are umount2 flag names (ResetConfiguration.unmountFlags).
 	UnmountFlags []string
-	// CRISocket is the container runtime's endpoint (kubeadm's --cri-socket); "" means
-	// DefaultCRISocket when that socket exists on a real root, else none.
+	// CRISocket is the container runtime's endpoint (kubeadm's --cri-socket); "" means, on a real
+	// root, the one the kubelet was set up with or else the one runtime found (chooseCRIEndpoint),
+	// and none under another root dir.
 	CRISocket string
 	// StopTimeout bounds the orderly stop of the local control plane before stragglers get
 	// SIGKILL (0: the supervisor's own default).
@@ -172,6 +174,11 @@ type Reset struct {
 	kept []Kept
 	// hadKubelet notes a kubelet or static pods, whose containers reset cannot see.
 	hadKubelet bool
+	// cri is the container runtime endpoint, chosen once (criEndpoint).
+	cri struct {
+		once     sync.Once
+		endpoint string
+	}
 }
 
 // New reads the root's layout and prepares a run.

@@ -59,7 +59,7 @@ func (r *Reset) Stop(ctx context.Context) error {
 	if r.layout.KubeletUnit && !st.kubeletDone {
 		r.stopUnits(ctx, []string{kubeletUnit})
 		// A worker's pods: with its kubelet stopped nothing else would stop them.
-		if endpoint := criEndpoint(r.p, r.o.CRISocket); endpoint != "" && !r.o.DryRun {
+		if endpoint := r.criEndpoint(); endpoint != "" && !r.o.DryRun {
 			r.removePods(ctx, endpoint)
 		}
 	}
@@ -229,7 +229,7 @@ func (r *Reset) stopStaticPods(ctx context.Context, in runmode.Installed, pods [
 		for _, n := range names {
 			fmt.Fprintf(r.log, "[dryrun] Would remove static pod manifest %s and wait for the kubelet to stop its pod\n", manifests[n])
 		}
-		if endpoint := criEndpoint(r.p, r.o.CRISocket); endpoint != "" {
+		if endpoint := r.criEndpoint(); endpoint != "" {
 			fmt.Fprintf(r.log, "[dryrun] Would stop and remove every pod through the container runtime at %s\n", endpoint)
 		}
 		if kubelet || r.layout.KubeletUnit {
@@ -247,7 +247,7 @@ func (r *Reset) stopStaticPods(ctx context.Context, in runmode.Installed, pods [
 		}
 		r.changes++
 	}
-	if endpoint := criEndpoint(r.p, r.o.CRISocket); endpoint != "" {
+	if endpoint := r.criEndpoint(); endpoint != "" {
 		// kubeadm's order: the kubelet first, so that it starts nothing again, then every pod
 		// through the runtime, which stops them at once instead of after their grace period.
 		if kubelet || r.layout.KubeletUnit {
