@@ -129,6 +129,10 @@ func TestHA(t *testing.T) {
 			t.Fatalf("join of %s did not report its promotion and its apiserver's readiness:\n%s", h.Name, r.stderr)
 		}
 		t.Logf("FIGURE control-plane join of %s (whole command: discovery to promoted member and healthy components): %s; member promoted %s after the control plane's start, kube-apiserver ready %s after the wait began", h.Name, took.Round(time.Millisecond), promoted[1], ready[1])
+		// The node's own CSR approver is ready before the join ends (control-plane-join/csr-approver).
+		if !strings.Contains(r.stdout+r.stderr, "[csr-approver] kubestrap-csr-approver is ready after") {
+			t.Errorf("join of %s did not wait for its CSR approver:\n%s", h.Name, r.stderr)
+		}
 		if !strings.Contains(r.stdout, `joined the cluster as control-plane node "`+h.Name+`"`) {
 			t.Errorf("join of %s printed no success message:\n%s", h.Name, r.stdout)
 		}

@@ -4,13 +4,25 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubestrap/kubestrap/internal/config"
+	"github.com/kubestrap/kubestrap/internal/config/configtest"
+	"github.com/kubestrap/kubestrap/internal/csrapprover"
+	"github.com/kubestrap/kubestrap/internal/kubeclient/kubeclienttest"
 	"github.com/kubestrap/kubestrap/internal/paths"
 )
 
@@ -99,5 +111,66 @@ func TestWaitCSRApproverReady(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "[csr-approver] kubestrap-csr-approver is ready after") {
 		t.Errorf("log:\n%s", log.String())
+	}
+}
+
+// TestJoinedControlPlaneRecordsItsAddresses: a joining control-plane node whose run mode runs a
+// kubelet (its kubelet configuration is there) records its addresses for the CSR approver in the
+// ConfigMap, beside those already recorded, as init records the first node's; then it waits for
+// its own approver. Without a kubelet (local mode) nothing is recorded for it.
+func TestJoinedControlPlaneRecordsItsAddresses(t *testing.T) {
+	t.Parallel()
+	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(ready.Close)
+	port, err := strconv.Atoi(ready.URL[strings.LastIndex(ready.URL, ":")+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kubelet := range []bool{true, false} {
+		t.Run(fmt.Sprintf("kubelet=%v", kubelet), func(t *testing.T) {
+			t.Parallel()
+			cfg := configtest.Init("10.0.0.12", "cp-2")
+			cfg.Kubestrap.CSRApprover.HealthPort = int32(port)
+			p := paths.MustUnder(t.TempDir())
+			if kubelet {
+				if err := os.MkdirAll(filepath.Dir(p.KubeletConfig()), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p.KubeletConfig(), []byte("kind: KubeletConfiguration\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fakeC := fake.NewClientset(&corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Name: csrapprover.RecordName, Namespace: metav1.NamespaceSystem},
+				Data:       map[string]string{"cp-1": "10.0.0.11"},
+			})
+			var log bytes.Buffer
+			cp, err := NewControlPlane(cfg, p, config.ModeLocal, Options{Out: &log, Log: &log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp.d.client = kubeclienttest.Wrap(fakeC)
+			if err := cp.CSRApprover(context.Background()); err != nil {
+				t.Fatalf("%v\n%s", err, log.String())
+			}
+			cm, err := fakeC.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(context.Background(), csrapprover.RecordName, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"cp-1": "10.0.0.11"}
+			if kubelet {
+				want["cp-2"] = "10.0.0.12"
+			}
+			if !maps.Equal(cm.Data, want) {
+				t.Errorf("recorded addresses %v, want %v\n%s", cm.Data, want, log.String())
+			}
+			if !strings.Contains(log.String(), "kubestrap-csr-approver is ready after") {
+				t.Errorf("no wait for this node's approver:\n%s", log.String())
+			}
+		})
 	}
 }

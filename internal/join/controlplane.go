@@ -39,6 +39,9 @@ type ControlPlaneSetup interface {
 	Start(ctx context.Context) error
 	Wait(ctx context.Context) error
 	MarkControlPlane(ctx context.Context) error
+	// CSRApprover records this node's addresses for the CSR approver where a kubelet runs here,
+	// and waits for this node's approver.
+	CSRApprover(ctx context.Context) error
 	// Stop stops what Start started, when the join fails after it.
 	Stop(ctx context.Context) error
 }
@@ -326,6 +329,14 @@ func (j *Join) WaitControlPlane(ctx context.Context) error {
 // MarkControlPlane labels and taints this node's Node, where its run mode registers one.
 func (j *Join) MarkControlPlane(ctx context.Context) error {
 	return j.controlPlaneStep(ctx, ControlPlaneSetup.MarkControlPlane)
+}
+
+// CSRApprover is init's csr-approver phase on this node: where its run mode runs a kubelet
+// (static-pod mode), the node's addresses are recorded for kubestrap's CSR approver, as init
+// records the first node's, so that its kubelet's serving certificate is approved; then it waits
+// for this node's approver to be ready.
+func (j *Join) CSRApprover(ctx context.Context) error {
+	return j.controlPlaneStep(ctx, ControlPlaneSetup.CSRApprover)
 }
 
 // undoControlPlane is the control-plane part of a failed join's rollback, before the files go:

@@ -190,6 +190,7 @@ func (s *fakeSetup) Start(context.Context) error {
 }
 func (s *fakeSetup) Wait(context.Context) error             { return s.step("wait", "") }
 func (s *fakeSetup) MarkControlPlane(context.Context) error { return s.step("mark-control-plane", "") }
+func (s *fakeSetup) CSRApprover(context.Context) error      { return s.step("csr-approver", "") }
 func (s *fakeSetup) Stop(context.Context) error             { return s.step("stop", "") }
 
 // fakeEtcd is an etcd cluster behind etcdcluster.Client: every voter healthy, members as added.
@@ -292,7 +293,7 @@ func TestControlPlaneJoinPhaseOrder(t *testing.T) {
 	want := []string{
 		"cp-preflight", "download-certs", "certs", "kubeconfig", "control-plane", "kubelet-start",
 		"dial-etcd", "lock", "add-learner", "write-etcd", "start", "promote", "unlock",
-		"wait", "mark-control-plane",
+		"wait", "mark-control-plane", "csr-approver",
 	}
 	if !slices.Equal(c.calls, want) {
 		t.Errorf("steps\n %v\nwant\n %v", c.calls, want)
@@ -330,6 +331,7 @@ func TestControlPlaneJoinFailureRollsBack(t *testing.T) {
 		{"promote", []string{"remove 101", "stop", "unlock"}},
 		{"wait", []string{"remove 101", "stop"}},
 		{"mark-control-plane", []string{"remove 101", "stop"}},
+		{"csr-approver", []string{"remove 101", "stop"}},
 		{"start", []string{"remove 101", "stop", "unlock"}},
 		{"add-learner", []string{"unlock"}},
 		{"certs", nil},
@@ -449,7 +451,7 @@ func TestControlPlaneJoinDryRun(t *testing.T) {
 	if err := runCP(j); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"cp-preflight", "certs", "kubeconfig", "control-plane", "kubelet-start", "write-etcd", "start", "wait", "mark-control-plane"}
+	want := []string{"cp-preflight", "certs", "kubeconfig", "control-plane", "kubelet-start", "write-etcd", "start", "wait", "mark-control-plane", "csr-approver"}
 	if !slices.Equal(c.calls, want) {
 		t.Errorf("steps %v, want %v", c.calls, want)
 	}

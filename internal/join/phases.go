@@ -38,6 +38,7 @@ func NewRunner() *workflow.Runner[*Join] {
 		cpPhase("wait-control-plane", "Wait for this node's control plane to be healthy", (*Join).WaitControlPlane),
 		{Name: "control-plane-join", Short: "Join a machine as a control plane instance (control-plane join only)", ArgsUsage: endpointArg, RunIf: controlPlaneOnly, Phases: []workflow.Phase[*Join]{
 			cpPhase("mark-control-plane", "Label and taint this node's Node (where its run mode registers one)", (*Join).MarkControlPlane),
+			cpPhase("csr-approver", "Record this node's addresses for kubestrap's kubelet-serving CSR approver (where its run mode runs a kubelet) and wait for this node's approver", (*Join).CSRApprover),
 		}},
 		{Name: "join-addresses", Short: "Record the node's addresses on its Lease, for kubestrap's kubelet-serving CSR approver (workers)", ArgsUsage: endpointArg, RunIf: hasNodeCredentials, Run: phase((*Join).RecordAddresses)},
 	}}

@@ -10,7 +10,7 @@ func TestRunnerPhases(t *testing.T) {
 	if got, want := r.Names(), []string{
 		"preflight", "discovery", "images",
 		"control-plane-prepare", "control-plane-prepare/download-certs", "control-plane-prepare/certs", "control-plane-prepare/kubeconfig", "control-plane-prepare/control-plane",
-		"kubelet-start", "tls-bootstrap", "etcd-join", "wait-control-plane", "control-plane-join", "control-plane-join/mark-control-plane", "join-addresses",
+		"kubelet-start", "tls-bootstrap", "etcd-join", "wait-control-plane", "control-plane-join", "control-plane-join/mark-control-plane", "control-plane-join/csr-approver", "join-addresses",
 	}; !slices.Equal(got, want) {
 		t.Errorf("phases %v, want %v", got, want)
 	}
