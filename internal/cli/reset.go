@@ -34,7 +34,7 @@ func resetCommand(g *globalOptions, opts *resetOptions) *cobra.Command {
 		fs.BoolVar(&opts.cleanupTmpDir, "cleanup-tmp-dir", false, "also remove the /etc/kubernetes/tmp directory (kubeadm's backups and dry-run output)")
 		fs.StringVar(&opts.certDir, "cert-dir", "", "the certificates directory to clean, as a host path (default: the configured one, plus whichever the components use)")
 		fs.StringSliceVar(&opts.ignorePreflight, "ignore-preflight-errors", nil, "pre-flight checks whose errors become warnings: KubeletMounts; EtcdQuorum (remove this node's etcd member even when the members left would have no healthy quorum); 'all' for every check")
-		fs.StringVar(&opts.criSocket, "cri-socket", "", "container runtime endpoint through which the pods are stopped and removed (default: the kubelet's --container-runtime-endpoint in kubeadm-flags.env, else the one runtime socket found)")
+		fs.StringVar(&opts.criSocket, "cri-socket", "", "container runtime endpoint through which the pods are stopped and removed (default, when --root-dir is /: the kubelet's --container-runtime-endpoint in kubeadm-flags.env, else the one runtime socket found; under another root dir: none)")
 	}
 	data := func(cmd *cobra.Command, args []string) (*reset.Reset, error) {
 		r, _, err := newResetData(g, opts, cmd)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -57,7 +58,7 @@ func TestController(t *testing.T) {
 	defer cancel()
 	fakeClient := fake.NewClientset()
 	client := kubeclienttest.Wrap(fakeClient)
-	if err := EnsureObjects(ctx, client, "", nil); err != nil {
+	if _, err := EnsureObjects(ctx, client, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Create(ctx, lease("worker-1", "10.0.0.5,fd00::5"), metav1.CreateOptions{}); err != nil {
@@ -159,7 +160,7 @@ func TestPendingUntilJoinAddresses(t *testing.T) {
 	defer cancel()
 	fakeClient := fake.NewClientset()
 	client := kubeclienttest.Wrap(fakeClient)
-	if err := EnsureObjects(ctx, client, "", nil); err != nil {
+	if _, err := EnsureObjects(ctx, client, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.CertificatesV1().CertificateSigningRequests().Create(ctx, kubeletRequest().csr(t, "early"), metav1.CreateOptions{}); err != nil {
@@ -192,8 +193,8 @@ func TestEnsureObjects(t *testing.T) {
 	client := kubeclienttest.Wrap(fakeClient)
 	cp := []netip.Addr{netip.MustParseAddr("192.168.0.10")}
 	for range 2 {
-		if err := EnsureObjects(ctx, client, "cp-1", cp); err != nil {
-			t.Fatal(err)
+		if kept, err := EnsureObjects(ctx, client, "cp-1", cp); err != nil || kept != "" {
+			t.Fatalf("kept %q, err %v", kept, err)
 		}
 	}
 	cr, err := client.RbacV1().ClusterRoles().Get(ctx, RBACName, metav1.GetOptions{})
@@ -227,11 +228,37 @@ func TestEnsureObjects(t *testing.T) {
 			t.Errorf("RoleBinding in %s: %v", ns, err)
 		}
 	}
-	if err := EnsureObjects(ctx, client, "cp-1", []netip.Addr{netip.MustParseAddr("10.9.9.9")}); err != nil {
-		t.Fatal(err)
+	kept, err := EnsureObjects(ctx, client, "cp-1", []netip.Addr{netip.MustParseAddr("10.9.9.9")})
+	if err != nil || kept != "192.168.0.10" {
+		t.Fatalf("kept %q, err %v; want the first value reported as kept", kept, err)
 	}
 	if got := recorded(ctx, t, fakeClient)["cp-1"]; got != "192.168.0.10" {
 		t.Errorf("cp-1 recorded as %q, want the first value 192.168.0.10", got)
+	}
+}
+
+// TestRecordNode: a joining control-plane node's entry is added beside the others; a cluster
+// without the record (the approver disabled at init) is ErrNoRecord, and nothing is created.
+func TestRecordNode(t *testing.T) {
+	ctx := context.Background()
+	fakeClient := fake.NewClientset()
+	client := kubeclienttest.Wrap(fakeClient)
+	cp2 := []netip.Addr{netip.MustParseAddr("192.168.0.12")}
+	if _, err := RecordNode(ctx, client, "cp-2", cp2); !errors.Is(err, ErrNoRecord) {
+		t.Fatalf("err = %v, want ErrNoRecord", err)
+	}
+	if _, err := client.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, RecordName, metav1.GetOptions{}); err == nil {
+		t.Fatal("RecordNode created the record")
+	}
+	if _, err := EnsureObjects(ctx, client, "cp-1", []netip.Addr{netip.MustParseAddr("192.168.0.10")}); err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := RecordNode(ctx, client, "cp-2", cp2); err != nil || kept != "" {
+		t.Fatalf("kept %q, err %v", kept, err)
+	}
+	want := map[string]string{"cp-1": "192.168.0.10", "cp-2": "192.168.0.12"}
+	if got := recorded(ctx, t, fakeClient); !maps.Equal(got, want) {
+		t.Errorf("record %v, want %v", got, want)
 	}
 }
 

@@ -2,6 +2,7 @@ package csrapprover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -61,62 +62,82 @@ func subject() []rbacv1.Subject {
 // object init makes) and creates its record ConfigMap. When node is not empty, the control-plane
 // node's own addresses are recorded for it: init, run by a cluster admin, vouches for them as join
 // does for a worker. An existing entry is kept: the record is frozen, and its data is the
-// approver's, so it is created, never applied.
-func EnsureObjects(ctx context.Context, c kubeclient.Interface, node string, addrs []netip.Addr) error {
+// approver's, so it is created, never applied. kept is that entry when it differs from addrs.
+func EnsureObjects(ctx context.Context, c kubeclient.Interface, node string, addrs []netip.Addr) (kept string, err error) {
 	rbac := c.RbacV1()
 	if err := kubeclient.Apply(ctx, rbac.ClusterRoles(), ClusterRole()); err != nil {
-		return err
+		return "", err
 	}
 	if err := kubeclient.Apply(ctx, rbac.ClusterRoleBindings(), &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: RBACName},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: RBACName},
 		Subjects:   subject(),
 	}); err != nil {
-		return err
+		return "", err
 	}
 	for _, r := range Roles() {
 		if err := kubeclient.Apply(ctx, rbac.Roles(r.Namespace), r); err != nil {
-			return err
+			return "", err
 		}
 		if err := kubeclient.Apply(ctx, rbac.RoleBindings(r.Namespace), &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: r.Name},
 			Subjects:   subject(),
 		}); err != nil {
-			return err
+			return "", err
 		}
 	}
 	return ensureRecord(ctx, c, node, addrs)
 }
 
-func ensureRecord(ctx context.Context, c kubeclient.Interface, node string, addrs []netip.Addr) error {
-	cms := c.CoreV1().ConfigMaps(metav1.NamespaceSystem)
+func ensureRecord(ctx context.Context, c kubeclient.Interface, node string, addrs []netip.Addr) (kept string, err error) {
 	data := map[string]string{}
 	if node != "" && len(addrs) > 0 {
 		data[node] = FormatAddresses(addrs)
 	}
-	_, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: RecordName, Namespace: metav1.NamespaceSystem}, Data: data}, metav1.CreateOptions{})
+	_, err = c.CoreV1().ConfigMaps(metav1.NamespaceSystem).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: RecordName, Namespace: metav1.NamespaceSystem}, Data: data}, metav1.CreateOptions{})
 	switch {
 	case err == nil:
-		return nil
+		return "", nil
 	case !apierrors.IsAlreadyExists(err):
-		return fmt.Errorf("create ConfigMap kube-system/%s: %w", RecordName, err)
+		return "", fmt.Errorf("create ConfigMap kube-system/%s: %w", RecordName, err)
 	case len(data) == 0:
-		return nil
+		return "", nil
 	}
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	return RecordNode(ctx, c, node, addrs)
+}
+
+// ErrNoRecord is RecordNode's answer when the record ConfigMap does not exist: the cluster was
+// set up without the approver (csrApprover.disabled at init).
+var ErrNoRecord = errors.New("ConfigMap kube-system/" + RecordName + " does not exist")
+
+// RecordNode records addrs for node in the existing record ConfigMap, as init does for the first
+// node and a control-plane join for its own: an admin's credentials vouch for them. An entry the
+// node already has is kept (the record is frozen); kept is that entry when it differs from addrs.
+// With node empty it only checks that the record exists.
+func RecordNode(ctx context.Context, c kubeclient.Interface, node string, addrs []netip.Addr) (kept string, err error) {
+	cms := c.CoreV1().ConfigMaps(metav1.NamespaceSystem)
+	value := FormatAddresses(addrs)
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cm, err := cms.Get(ctx, RecordName, metav1.GetOptions{})
-		if err != nil {
+		if apierrors.IsNotFound(err) {
+			return ErrNoRecord
+		}
+		if err != nil || node == "" {
 			return err
 		}
-		if _, ok := cm.Data[node]; ok {
+		if old, ok := cm.Data[node]; ok {
+			if old != value {
+				kept = old
+			}
 			return nil
 		}
 		if cm.Data == nil {
 			cm.Data = map[string]string{}
 		}
-		cm.Data[node] = data[node]
+		cm.Data[node] = value
 		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
 		return err
 	})
+	return kept, err
 }

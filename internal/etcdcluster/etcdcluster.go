@@ -465,7 +465,7 @@ func (e *QuorumError) Error() string {
 	for i, m := range e.Unhealthy {
 		bad = append(bad, fmt.Sprintf("%s: %s", m, e.Reasons[i]))
 	}
-	return fmt.Sprintf("removing etcd member %s would leave %d voting members of which %d are healthy, fewer than the %d a quorum needs, and the cluster would stop accepting writes; unhealthy: %s. Bring the unhealthy members back (or remove them) first, or pass --force to remove it anyway",
+	return fmt.Sprintf("removing etcd member %s would leave %d voting members of which %d are healthy, fewer than the %d a quorum needs, and the cluster would stop accepting writes; unhealthy: %s",
 		e.Member, e.Remaining, e.Healthy, e.Remaining/2+1, strings.Join(bad, "; "))
 }
 
@@ -509,8 +509,8 @@ func CheckRemoval(ctx context.Context, c Client, id uint64) (Member, error) {
 }
 
 // Remove removes member id. Unless force, it first refuses (a *QuorumError, saying which members
-// are unhealthy and that --force overrides) a removal after which the healthy remaining voting
-// members would be fewer than a quorum of the remaining membership.
+// are unhealthy; the caller says how its user overrides it) a removal after which the healthy
+// remaining voting members would be fewer than a quorum of the remaining membership.
 func Remove(ctx context.Context, c Client, id uint64, force bool) error {
 	m, err := CheckRemoval(ctx, c, id)
 	var qe *QuorumError

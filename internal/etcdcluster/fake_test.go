@@ -204,7 +204,7 @@ func TestQuorumGuard(t *testing.T) {
 	if !errors.As(err, &qe) || qe.Remaining != 2 || qe.Healthy != 1 {
 		t.Fatalf("err = %v, want a QuorumError 1 of 2", err)
 	}
-	for _, want := range []string{`"n3"`, "--force", "quorum"} {
+	for _, want := range []string{`"n3"`, "unhealthy", "quorum"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

@@ -38,12 +38,71 @@ func runCSRApproverObjects(ctx context.Context, d *Data) error {
 	if node != "" {
 		fmt.Fprintf(d.log, "[csr-approver] Recording the addresses of this node (%s): %s\n", node, csrapprover.FormatAddresses(addrs))
 	}
-	if err := d.withAdminClient(ctx, func(ctx context.Context, c kubeclient.Interface) error {
-		return csrapprover.EnsureObjects(ctx, c, node, addrs)
+	var kept string
+	if err := d.withAdminClient(ctx, func(ctx context.Context, c kubeclient.Interface) (err error) {
+		kept, err = csrapprover.EnsureObjects(ctx, c, node, addrs)
+		return err
 	}); err != nil {
 		return err
 	}
+	warnKeptAddresses(d, node, addrs, kept)
 	return waitCSRApproverReady(ctx, d, supervisor.CheckHealth)
+}
+
+// joinedCSRApprover is the csr-approver phase of a joining control-plane node: the approver's
+// RBAC rules and record exist since init, so it only records this node's addresses where its run
+// mode runs a kubelet, and waits for this node's approver. A cluster without the record (its
+// init ran with csrApprover.disabled) is left without: a join does not turn on the approver the
+// cluster's admin turned off.
+func joinedCSRApprover(ctx context.Context, d *Data) error {
+	if d.cfg.Kubestrap.CSRApprover.Disabled {
+		fmt.Fprintln(d.log, "[csr-approver] Skipped: csrApprover.disabled is set")
+		return nil
+	}
+	node, addrs, err := d.controlPlaneNodeAddresses()
+	if err != nil {
+		return err
+	}
+	c := components.CSRApprover(d.cfg, d.p)
+	if d.dryRun {
+		if node != "" {
+			fmt.Fprintf(d.log, "[dryrun] Would record the addresses of this node (%s) in ConfigMap kube-system/%s: %s\n", node, csrapprover.RecordName, csrapprover.FormatAddresses(addrs))
+		}
+		fmt.Fprintf(d.log, "[dryrun] Would wait for %s to be ready at %s\n", c.Name, c.HealthURL())
+		return nil
+	}
+	// Without the record this node's approver has no rights either and would never be ready.
+	cl, err := d.clientset(ctx)
+	if err != nil {
+		return err
+	}
+	var kept string
+	noRecord := func(err error) bool { return errors.Is(err, csrapprover.ErrNoRecord) }
+	err = kubeclient.Retry(ctx, d.cfg.KubernetesAPICallTimeout(), noRecord, func(ctx context.Context) (err error) {
+		kept, err = csrapprover.RecordNode(ctx, cl, node, addrs)
+		return err
+	})
+	if noRecord(err) {
+		fmt.Fprintf(d.log, "[csr-approver] Skipped: %v, so the cluster runs no kubestrap CSR approver (its init had csrApprover.disabled); set csrApprover.disabled in this join's KubestrapConfiguration too\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if node != "" {
+		fmt.Fprintf(d.log, "[csr-approver] Recorded the addresses of this node (%s): %s\n", node, csrapprover.FormatAddresses(addrs))
+		warnKeptAddresses(d, node, addrs, kept)
+	}
+	return waitCSRApproverReady(ctx, d, supervisor.CheckHealth)
+}
+
+// warnKeptAddresses says when the record already held other addresses for node: the approver goes
+// by those, so a node that moved gets no serving certificate for its new ones.
+func warnKeptAddresses(d *Data, node string, addrs []netip.Addr, kept string) {
+	if kept == "" {
+		return
+	}
+	fmt.Fprintf(d.log, "[csr-approver] WARNING: ConfigMap kube-system/%s already records %s for node %s, not %s; the approver approves serving certificates for the recorded addresses only. If the node moved, remove its key from that ConfigMap and run this phase again\n", csrapprover.RecordName, kept, node, csrapprover.FormatAddresses(addrs))
 }
 
 // waitCSRApproverReady waits until this node's approver, started with the control plane, answers

@@ -114,6 +114,36 @@ func TestWaitCSRApproverReady(t *testing.T) {
 	}
 }
 
+// A cluster whose init ran without the approver has no record: a joining node with a kubelet
+// leaves it so, says why, and does not wait for an approver.
+func TestJoinedControlPlaneWithoutTheClustersApprover(t *testing.T) {
+	t.Parallel()
+	cfg := configtest.Init("10.0.0.12", "cp-2")
+	p := paths.MustUnder(t.TempDir())
+	if err := os.MkdirAll(filepath.Dir(p.KubeletConfig()), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.KubeletConfig(), []byte("kind: KubeletConfiguration\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fakeC := fake.NewClientset()
+	var log bytes.Buffer
+	cp, err := NewControlPlane(cfg, p, config.ModeLocal, Options{Out: &log, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.d.client = kubeclienttest.Wrap(fakeC)
+	if err := cp.CSRApprover(context.Background()); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "[csr-approver] Skipped: ConfigMap kube-system/kubestrap-node-addresses does not exist") || strings.Contains(log.String(), "Waiting for") {
+		t.Errorf("log:\n%s", log.String())
+	}
+	if cms, _ := fakeC.CoreV1().ConfigMaps(metav1.NamespaceSystem).List(context.Background(), metav1.ListOptions{}); len(cms.Items) != 0 {
+		t.Errorf("the join created %v", cms.Items)
+	}
+}
+
 // TestJoinedControlPlaneRecordsItsAddresses: a joining control-plane node whose run mode runs a
 // kubelet (its kubelet configuration is there) records its addresses for the CSR approver in the
 // ConfigMap, beside those already recorded, as init records the first node's; then it waits for

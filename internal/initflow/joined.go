@@ -101,15 +101,15 @@ func (c *ControlPlane) MarkControlPlane(ctx context.Context) error {
 	return runMarkControlPlane(ctx, c.d)
 }
 
-// CSRApprover is init's csr-approver phase on the joining node: the approver's RBAC rules and
-// record ConfigMap (already there; applied again, unchanged), this node's addresses recorded for
-// its kubelet's serving certificates where its run mode runs a kubelet (static-pod mode), as
-// init records the first node's, and the wait until this node's approver is ready.
+// CSRApprover is init's csr-approver phase for the joining node (joinedCSRApprover): this node's
+// addresses recorded for its kubelet's serving certificates where its run mode runs a kubelet
+// (static-pod mode), as init records the first node's, and the wait until this node's approver is
+// ready.
 func (c *ControlPlane) CSRApprover(ctx context.Context) error {
 	if err := c.useAdmin(); err != nil {
 		return err
 	}
-	return runCSRApproverObjects(ctx, c.d)
+	return joinedCSRApprover(ctx, c.d)
 }
 
 // useAdmin makes admin.conf the client of the phases that talk to the cluster: a joining node has

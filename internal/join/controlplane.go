@@ -334,9 +334,16 @@ func (j *Join) MarkControlPlane(ctx context.Context) error {
 // CSRApprover is init's csr-approver phase on this node: where its run mode runs a kubelet
 // (static-pod mode), the node's addresses are recorded for kubestrap's CSR approver, as init
 // records the first node's, so that its kubelet's serving certificate is approved; then it waits
-// for this node's approver to be ready.
+// for this node's approver to be ready. Its failure is a warning, not a failed join: the node's
+// control plane is joined and serving by now, and undoing that (its etcd member removed) for an
+// add-on would cost the cluster more than it saves.
 func (j *Join) CSRApprover(ctx context.Context) error {
-	return j.controlPlaneStep(ctx, ControlPlaneSetup.CSRApprover)
+	return j.controlPlaneStep(ctx, func(s ControlPlaneSetup, ctx context.Context) error {
+		if err := s.CSRApprover(ctx); err != nil {
+			j.logf("[csr-approver] WARNING: %v; this node's control plane is joined all the same. Kubelet serving certificates of this node may stay pending: run 'kubestrap join phase control-plane-join/csr-approver' again once the approver is ready, or approve them with 'kubectl certificate approve'", err)
+		}
+		return nil
+	})
 }
 
 // undoControlPlane is the control-plane part of a failed join's rollback, before the files go:

@@ -331,7 +331,6 @@ func TestControlPlaneJoinFailureRollsBack(t *testing.T) {
 		{"promote", []string{"remove 101", "stop", "unlock"}},
 		{"wait", []string{"remove 101", "stop"}},
 		{"mark-control-plane", []string{"remove 101", "stop"}},
-		{"csr-approver", []string{"remove 101", "stop"}},
 		{"start", []string{"remove 101", "stop", "unlock"}},
 		{"add-learner", []string{"unlock"}},
 		{"certs", nil},
@@ -363,6 +362,27 @@ func TestControlPlaneJoinFailureRollsBack(t *testing.T) {
 				t.Errorf("members after the failed join: %+v, want cp1 alone", m)
 			}
 		})
+	}
+}
+
+// A failing csr-approver step (an approver that does not become ready) is a warning: the node's
+// control plane is joined and serving, and its etcd member stays.
+func TestControlPlaneJoinApproverFailureKeepsTheNode(t *testing.T) {
+	t.Parallel()
+	c, j := newCPTest(t, clusterWithEndpoint)
+	c.etcd.c = c
+	c.failAt = "csr-approver"
+	if err := runCP(j); err != nil {
+		t.Fatalf("the join failed for its CSR approver: %v", err)
+	}
+	if n := len(c.calls); c.calls[n-1] != "csr-approver" || slices.Contains(c.calls, "stop") {
+		t.Errorf("steps %v: nothing may be undone after the approver's failure", c.calls)
+	}
+	if m, _ := c.etcd.MemberList(context.Background()); len(m) != 2 {
+		t.Errorf("members %+v, want cp2 kept", m)
+	}
+	if log := j.log.(*strings.Builder).String(); !strings.Contains(log, "[csr-approver] WARNING: injected failure at csr-approver; this node's control plane is joined all the same") {
+		t.Errorf("no warning:\n%s", log)
 	}
 }
 

@@ -119,7 +119,15 @@ func FlagsFromEnv(data []byte) map[string]string {
 		if !ok {
 			continue
 		}
-		for _, arg := range strings.Fields(strings.Trim(v, `"'`)) {
+		// One pair of quotes around the value; inside double quotes, systemd's backslash
+		// escapes (FlagsEnv writes \\ and \").
+		switch {
+		case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
+			v = strings.NewReplacer(`\\`, `\`, `\"`, `"`).Replace(v[1 : len(v)-1])
+		case len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'':
+			v = v[1 : len(v)-1]
+		}
+		for _, arg := range strings.Fields(v) {
 			if name, value, ok := strings.Cut(strings.TrimPrefix(arg, "--"), "="); ok && strings.HasPrefix(arg, "--") {
 				flags[name] = value
 			}

@@ -204,6 +204,18 @@ func TestFlagsFromEnvReadsFlagsEnv(t *testing.T) {
 	if got := FlagsFromEnv(data)["container-runtime-endpoint"]; got != "unix:///var/run/crio/crio.sock" {
 		t.Errorf("endpoint read back from %q: %q", data, got)
 	}
+	// Values with the characters FlagsEnv escapes, the last one too, read back unchanged.
+	extra := []config.Arg{{Name: "a", Value: `x"y`}, {Name: "b", Value: `c:\d`}, {Name: "z", Value: `q'"`}}
+	data, err = FlagsEnv(NodeFlags{ExtraArgs: extra, Hostname: "node-1", NodeName: "node-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := FlagsFromEnv(data)
+	for _, a := range extra {
+		if got[a.Name] != a.Value {
+			t.Errorf("--%s read back from %q as %q, want %q", a.Name, data, got[a.Name], a.Value)
+		}
+	}
 	// kubeadm's own file.
 	kubeadm := []byte("KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.10\"\n")
 	want := map[string]string{"container-runtime-endpoint": "unix:///var/run/containerd/containerd.sock", "pod-infra-container-image": "registry.k8s.io/pause:3.10"}

@@ -60,14 +60,13 @@ func chooseCRIEndpoint(given string, realRoot bool, flagsEnv []byte, found []str
 	if e := kubelet.FlagsFromEnv(flagsEnv)["container-runtime-endpoint"]; e != "" {
 		return e, "using the container runtime the kubelet was set up with (kubeadm-flags.env): " + e
 	}
-	e, err := runmode.CRIEndpoint("", found)
-	switch {
-	case err != nil:
-		return "", fmt.Sprintf("WARNING: %v and the kubelet's kubeadm-flags.env names none: pods are not removed through the runtime; pass --cri-socket to name it", err)
-	case e != "":
-		return e, "using the one container runtime found: " + e
+	switch len(found) {
+	case 0:
+		return "", ""
+	case 1:
+		return found[0], "using the one container runtime found: " + found[0]
 	}
-	return "", ""
+	return "", fmt.Sprintf("WARNING: found several container runtimes (%s) and no kubeadm-flags.env naming the kubelet's: pods are not stopped and removed through a runtime; pass --cri-socket to name the runtime", strings.Join(found, ", "))
 }
 
 // DialCRI connects to a CRI runtime at endpoint (unix:///path or a plain path).

@@ -132,7 +132,7 @@ func (r *Reset) RemoveEtcdMember(ctx context.Context) error {
 	var qe *etcdcluster.QuorumError
 	switch {
 	case errors.As(err, &qe) && !preflight.Ignored(EtcdQuorumCheck, r.o.IgnorePreflightErrors):
-		return fmt.Errorf("refusing to reset this node: %w (nothing was stopped or deleted); bring the unhealthy members back first, or, to remove this member anyway and leave etcd without a quorum, run reset again with --ignore-preflight-errors=%s", err, EtcdQuorumCheck)
+		return fmt.Errorf("refusing to reset this node: %w (nothing was stopped or deleted). Bring the unhealthy members back (or remove them) first; to remove this member anyway and leave etcd without a quorum, run reset again with --ignore-preflight-errors=%s (--force does not override this check)", err, EtcdQuorumCheck)
 	case errors.As(err, &qe):
 		fmt.Fprintf(r.log, "[reset] WARNING: --ignore-preflight-errors=%s: going on although %v\n", EtcdQuorumCheck, err)
 	case err != nil:

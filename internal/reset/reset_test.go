@@ -306,7 +306,7 @@ func TestRemoveEtcdMember(t *testing.T) {
 			if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
-			if err != nil && (!strings.Contains(err.Error(), "--ignore-preflight-errors=EtcdQuorum") || !strings.Contains(err.Error(), "nothing was stopped or deleted")) {
+			if err != nil && (!strings.Contains(err.Error(), "run reset again with --ignore-preflight-errors=EtcdQuorum") || !strings.Contains(err.Error(), "nothing was stopped or deleted") || strings.Contains(err.Error(), "pass --force")) {
 				t.Errorf("the refusal does not say how to override it and that nothing changed: %v", err)
 			}
 			if !slices.Equal(cluster.removed, tc.wantRemoved) {
