@@ -120,12 +120,7 @@ func TestJoinedControlPlaneWithoutTheClustersApprover(t *testing.T) {
 	t.Parallel()
 	cfg := configtest.Init("10.0.0.12", "cp-2")
 	p := paths.MustUnder(t.TempDir())
-	if err := os.MkdirAll(filepath.Dir(p.KubeletConfig()), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p.KubeletConfig(), []byte("kind: KubeletConfiguration\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeKubeletConfig(t, p)
 	fakeC := fake.NewClientset()
 	var log bytes.Buffer
 	cp, err := NewControlPlane(cfg, p, config.ModeLocal, Options{Out: &log, Log: &log})
@@ -167,12 +162,7 @@ func TestJoinedControlPlaneRecordsItsAddresses(t *testing.T) {
 			cfg.Kubestrap.CSRApprover.HealthPort = int32(port)
 			p := paths.MustUnder(t.TempDir())
 			if kubelet {
-				if err := os.MkdirAll(filepath.Dir(p.KubeletConfig()), 0o700); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p.KubeletConfig(), []byte("kind: KubeletConfiguration\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
+				writeKubeletConfig(t, p)
 			}
 			fakeC := fake.NewClientset(&corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Name: csrapprover.RecordName, Namespace: metav1.NamespaceSystem},
@@ -202,5 +192,17 @@ func TestJoinedControlPlaneRecordsItsAddresses(t *testing.T) {
 				t.Errorf("no wait for this node's approver:\n%s", log.String())
 			}
 		})
+	}
+}
+
+// writeKubeletConfig puts a kubelet configuration under p: the sign that the node's run mode runs
+// a kubelet (controlPlaneNodeAddresses).
+func writeKubeletConfig(t *testing.T, p paths.Paths) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p.KubeletConfig()), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.KubeletConfig(), []byte("kind: KubeletConfiguration\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -60,11 +60,12 @@ func chooseCRIEndpoint(given string, realRoot bool, flagsEnv []byte, found []str
 	if e := kubelet.FlagsFromEnv(flagsEnv)["container-runtime-endpoint"]; e != "" {
 		return e, "using the container runtime the kubelet was set up with (kubeadm-flags.env): " + e
 	}
-	switch len(found) {
-	case 0:
+	e, err := runmode.CRIEndpoint("", found)
+	switch {
+	case e != "":
+		return e, "using the one container runtime found: " + e
+	case err == nil:
 		return "", ""
-	case 1:
-		return found[0], "using the one container runtime found: " + found[0]
 	}
 	return "", fmt.Sprintf("WARNING: found several container runtimes (%s) and no kubeadm-flags.env naming the kubelet's: pods are not stopped and removed through a runtime; pass --cri-socket to name the runtime", strings.Join(found, ", "))
 }
